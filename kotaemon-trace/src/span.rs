@@ -1,0 +1,218 @@
+//! The hot path: start a span for an annotated call, record into it, end it.
+//!
+//! This module knows nothing of configuration or export. It asks [`crate::global`] for the installed
+//! tracer; when there is none, every entry point returns an inert value after one atomic load, and the
+//! closure that would record arguments is never called, so nothing is formatted or allocated.
+
+use crate::global;
+use crate::value::TypedValue;
+use opentelemetry::trace::{SpanBuilder, SpanKind, Status, TraceContextExt, Tracer};
+use opentelemetry::{Context, ContextGuard, Key, KeyValue, Value};
+use std::fmt::Display;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::Poll;
+
+/// What the macro knows about an annotated function at compile time; one `static` per function.
+#[doc(hidden)]
+#[derive(Debug)]
+pub struct Callsite {
+    /// The span name.
+    pub name: &'static str,
+    /// The OpenTelemetry span kind.
+    pub kind: SpanKind,
+    /// How many attributes the macro may record at entry, to size the vector once.
+    pub attributes: usize,
+}
+
+/// Collects the attributes recorded at entry. Only built when the span is recording.
+#[doc(hidden)]
+pub struct Attributes(Vec<KeyValue>);
+
+impl Attributes {
+    /// Adds `key = value`; a `None` value (a type with no recordable form) adds nothing.
+    #[inline]
+    pub fn push(&mut self, key: &'static str, value: Option<Value>) {
+        if let Some(value) = value {
+            self.0.push(KeyValue::new(Key::from_static_str(key), value));
+        }
+    }
+}
+
+/// A started span that is not attached to the current thread: the async form, and the core of
+/// [`SpanGuard`]. Ending happens on drop, so every exit path (return, `?`, panic, a dropped future) ends
+/// the span exactly once.
+#[doc(hidden)]
+pub struct ActiveSpan {
+    cx: Option<Context>,
+}
+
+impl ActiveSpan {
+    /// Starts a span named by `site`, child of the current context. `record` runs only when the span is
+    /// sampled.
+    #[inline]
+    pub fn start(site: &'static Callsite, record: impl FnOnce(&mut Attributes)) -> Self {
+        let Some(installed) = global::installed() else {
+            return ActiveSpan { cx: None };
+        };
+        let parent = Context::current();
+        let builder = SpanBuilder::from_name(site.name).with_kind(site.kind.clone());
+        let mut span = installed.tracer.build_with_context(builder, &parent);
+        use opentelemetry::trace::Span as _;
+        if span.is_recording() {
+            let mut attributes = Attributes(Vec::with_capacity(site.attributes));
+            record(&mut attributes);
+            if !attributes.0.is_empty() {
+                span.set_attributes(attributes.0);
+            }
+        }
+        ActiveSpan { cx: Some(parent.with_span(span)) }
+    }
+
+    /// Wraps `future` so that this span is the current context during each of its polls.
+    #[inline]
+    pub fn instrument<F: Future>(&self, future: F) -> Instrumented<F> {
+        Instrumented { cx: self.cx.clone(), inner: future }
+    }
+
+    /// Records the return value as `output.value`.
+    #[inline]
+    pub fn record_ret(&self, value: Option<Value>) {
+        if let (Some(cx), Some(value)) = (&self.cx, value) {
+            cx.span().set_attribute(KeyValue::new(crate::semconv::OUTPUT_VALUE, value));
+        }
+    }
+
+    /// Marks the span as failed when `result` is an `Err`: status Error with the error's `Display`
+    /// text, and an `exception` event with `exception.message` and `exception.type`.
+    #[inline]
+    pub fn record_err<T, E: Display>(&self, result: &Result<T, E>) {
+        if let (Some(cx), Err(error)) = (&self.cx, result) {
+            record_error(cx, error);
+        }
+    }
+}
+
+fn record_error<E: Display + ?Sized>(cx: &Context, error: &E) {
+    let span = cx.span();
+    if !span.is_recording() {
+        return;
+    }
+    let message = error.to_string();
+    let type_name = std::any::type_name::<E>();
+    span.set_status(Status::error(message.clone()));
+    span.add_event(
+        "exception",
+        vec![
+            KeyValue::new(crate::semconv::EXCEPTION_MESSAGE, message),
+            KeyValue::new(crate::semconv::EXCEPTION_TYPE, type_name),
+        ],
+    );
+}
+
+impl Drop for ActiveSpan {
+    #[inline]
+    fn drop(&mut self) {
+        if let Some(cx) = &self.cx {
+            cx.span().end();
+        }
+    }
+}
+
+/// A started span attached to the current thread for the length of a synchronous call.
+#[doc(hidden)]
+pub struct SpanGuard {
+    // Field order matters: the span ends (in `ActiveSpan`'s drop) while it is still current, then the
+    // previous context is restored.
+    span: ActiveSpan,
+    _attached: Option<ContextGuard>,
+}
+
+impl SpanGuard {
+    /// Starts a span like [`ActiveSpan::start`] and makes it the current context until the guard drops.
+    #[inline]
+    pub fn enter(site: &'static Callsite, record: impl FnOnce(&mut Attributes)) -> Self {
+        let span = ActiveSpan::start(site, record);
+        let attached = span.cx.as_ref().map(|cx| cx.clone().attach());
+        SpanGuard { span, _attached: attached }
+    }
+}
+
+impl std::ops::Deref for SpanGuard {
+    type Target = ActiveSpan;
+    #[inline]
+    fn deref(&self) -> &ActiveSpan {
+        &self.span
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A future that runs with a span as its current context on every poll; see
+    /// [`ActiveSpan::instrument`] and [`crate::InCurrentSpan`].
+    pub struct Instrumented<F> {
+        cx: Option<Context>,
+        #[pin]
+        inner: F,
+    }
+}
+
+impl<F: Future> Future for Instrumented<F> {
+    type Output = F::Output;
+
+    #[inline]
+    fn poll(self: Pin<&mut Self>, task: &mut std::task::Context<'_>) -> Poll<F::Output> {
+        let this = self.project();
+        let _attached = this.cx.as_ref().map(|cx| cx.clone().attach());
+        this.inner.poll(task)
+    }
+}
+
+/// Carries the caller's trace into a future that runs elsewhere, e.g. one given to `tokio::spawn`, so that
+/// the spans it makes are children of the span that spawned it.
+///
+/// ```
+/// use kotaemon_trace::InCurrentSpan;
+///
+/// # async fn fetch_embeddings() {}
+/// # async fn run() {
+/// let task = tokio::spawn(fetch_embeddings().in_current_span());
+/// task.await.unwrap();
+/// # }
+/// ```
+pub trait InCurrentSpan: Future + Sized {
+    /// Wraps the future with the current context, attached on each poll.
+    fn in_current_span(self) -> Instrumented<Self> {
+        let cx = global::installed().map(|_| Context::current());
+        Instrumented { cx, inner: self }
+    }
+}
+
+impl<F: Future> InCurrentSpan for F {}
+
+/// Adds an attribute to the current span from inside an annotated function, with the same typed-value
+/// rules as arguments. Does nothing when no span is current or tracing is not initialised.
+///
+/// ```
+/// use kotaemon_trace::{record, trace_with_otel};
+///
+/// #[trace_with_otel("retrieve.knowledge_base")]
+/// fn retrieve(query: &str) -> Vec<String> {
+///     let docs = vec![format!("doc about {query}")];
+///     record("output.count", docs.len());
+///     docs
+/// }
+/// # retrieve("refunds");
+/// ```
+pub fn record(key: impl Into<Key>, value: impl TypedValue) {
+    if global::installed().is_none() {
+        return;
+    }
+    Context::map_current(|cx| {
+        let span = cx.span();
+        if span.is_recording() {
+            if let Some(value) = value.to_value() {
+                span.set_attribute(KeyValue::new(key, value));
+            }
+        }
+    });
+}
