@@ -10,6 +10,8 @@ use std::sync::Arc;
 
 pub(crate) struct Installed {
     pub(crate) tracer: SdkTracer,
+    /// Which `init` installed it, so an older guard's shutdown cannot remove a newer pipeline.
+    pub(crate) id: u64,
 }
 
 static INSTALLED: ArcSwapOption<Installed> = ArcSwapOption::const_empty();
@@ -39,6 +41,9 @@ pub(crate) fn install(installed: Installed) {
     INSTALLED.store(Some(Arc::new(installed)));
 }
 
-pub(crate) fn uninstall() {
-    INSTALLED.store(None);
+pub(crate) fn uninstall(id: u64) {
+    INSTALLED.rcu(|current| match current {
+        Some(installed) if installed.id == id => None,
+        other => other.clone(),
+    });
 }

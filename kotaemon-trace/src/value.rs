@@ -199,6 +199,7 @@ mod tests {
 
     #[derive(Debug)]
     struct Doc {
+        #[allow(dead_code)] // read through `Debug` only
         id: u32,
     }
     struct Opaque;

@@ -1,0 +1,498 @@
+//! `OTEL_*` environment variables → [`Config`], following the OpenTelemetry spec: an empty value is
+//! unset, enum values are case-insensitive, an invalid value is a [`ConfigProblem`] and its default is used.
+
+use super::{
+    traces_url, BatchConfig, Compression, Config, ConfigProblem, ExporterKind, Limits, Propagator,
+    Protocol, Sampler,
+};
+use std::time::Duration;
+
+/// Reads one variable; tests pass a map instead of the process environment.
+struct Env<F> {
+    get: F,
+    problems: Vec<ConfigProblem>,
+}
+
+impl<F: Fn(&str) -> Option<String>> Env<F> {
+    fn var(&self, name: &str) -> Option<String> {
+        (self.get)(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
+    }
+
+    /// The first of `names` that is set, with its name.
+    fn first(&self, names: &[&'static str]) -> Option<(&'static str, String)> {
+        names.iter().find_map(|name| self.var(name).map(|v| (*name, v)))
+    }
+
+    fn problem(&mut self, variable: &str, value: &str, accepted: &str, fallback: impl Into<String>) {
+        self.problems.push(ConfigProblem::new(variable, value, accepted, fallback));
+    }
+
+    fn bool(&mut self, name: &'static str, default: bool) -> bool {
+        match self.var(name) {
+            None => default,
+            Some(v) if v.eq_ignore_ascii_case("true") => true,
+            Some(v) if v.eq_ignore_ascii_case("false") => false,
+            Some(v) => {
+                self.problem(name, &v, "true or false", default.to_string());
+                default
+            }
+        }
+    }
+
+    fn millis(&mut self, names: &[&'static str], default: Duration) -> Duration {
+        match self.first(names) {
+            None => default,
+            Some((name, v)) => match v.parse::<u64>() {
+                Ok(ms) => Duration::from_millis(ms),
+                Err(_) => {
+                    let fallback = format!("{} ms", default.as_millis());
+                    self.problem(name, &v, "a whole number of milliseconds", fallback);
+                    default
+                }
+            },
+        }
+    }
+
+    fn count<T: std::str::FromStr + ToString + PartialOrd + From<u8> + Copy>(
+        &mut self,
+        names: &[&'static str],
+        default: T,
+    ) -> T {
+        match self.first(names) {
+            None => default,
+            Some((name, v)) => match v.parse::<T>() {
+                Ok(n) if n > T::from(0) => n,
+                _ => {
+                    self.problem(name, &v, "a whole number greater than 0", default.to_string());
+                    default
+                }
+            },
+        }
+    }
+}
+
+/// Builds a [`Config`] from any variable lookup.
+pub(crate) fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Config {
+    let mut env = Env { get, problems: Vec::new() };
+    let defaults = Config::default();
+    let mut config = Config {
+        disabled: env.bool("OTEL_SDK_DISABLED", false),
+        service_name: env.var("OTEL_SERVICE_NAME"),
+        resource_attributes: resource_attributes(&mut env),
+        exporter: exporter(&mut env),
+        sampler: sampler(&mut env),
+        batch: batch(&mut env),
+        limits: limits(&mut env),
+        propagators: propagators(&mut env).unwrap_or(defaults.propagators),
+        ..Config::default()
+    };
+    otlp(&mut env, &mut config);
+    config.problems = env.problems;
+    config
+}
+
+fn resource_attributes<F: Fn(&str) -> Option<String>>(env: &mut Env<F>) -> Vec<(String, String)> {
+    const NAME: &str = "OTEL_RESOURCE_ATTRIBUTES";
+    let Some(raw) = env.var(NAME) else { return Vec::new() };
+    match parse_key_values(&raw) {
+        Some(pairs) => pairs,
+        None => {
+            // The spec: discard the whole variable when any entry is malformed.
+            env.problem(NAME, &raw, "comma-separated key=value pairs, values percent-encoded", "no resource attributes from it");
+            Vec::new()
+        }
+    }
+}
+
+/// `k=v,k2=v2` with percent-decoded values; `None` when any entry is malformed.
+fn parse_key_values(raw: &str) -> Option<Vec<(String, String)>> {
+    raw.split(',')
+        .map(str::trim)
+        .filter(|entry| !entry.is_empty())
+        .map(|entry| {
+            let (key, value) = entry.split_once('=')?;
+            let key = key.trim();
+            if key.is_empty() {
+                return None;
+            }
+            Some((key.to_owned(), percent_decode(value.trim())?))
+        })
+        .collect()
+}
+
+fn percent_decode(value: &str) -> Option<String> {
+    let bytes = value.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = value.get(i + 1..i + 3)?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+fn exporter<F: Fn(&str) -> Option<String>>(env: &mut Env<F>) -> ExporterKind {
+    const NAME: &str = "OTEL_TRACES_EXPORTER";
+    let Some(raw) = env.var(NAME) else { return ExporterKind::Otlp };
+    match raw.to_ascii_lowercase().as_str() {
+        "otlp" => ExporterKind::Otlp,
+        "console" => ExporterKind::Console,
+        "none" => ExporterKind::None,
+        _ => {
+            env.problem(NAME, &raw, "one of otlp, console, none", "otlp");
+            ExporterKind::Otlp
+        }
+    }
+}
+
+fn otlp<F: Fn(&str) -> Option<String>>(env: &mut Env<F>, config: &mut Config) {
+    let protocol = match env.first(&["OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL"]) {
+        None => Protocol::default(),
+        Some((name, v)) => match v.to_ascii_lowercase().as_str() {
+            "grpc" => Protocol::Grpc,
+            "http/protobuf" => Protocol::HttpProtobuf,
+            _ => {
+                env.problem(name, &v, "grpc or http/protobuf", "http/protobuf");
+                Protocol::default()
+            }
+        },
+    };
+    let otlp = &mut config.otlp;
+    otlp.protocol = protocol;
+    otlp.endpoint = traces_url(protocol, protocol.default_endpoint());
+    let default_url = otlp.endpoint.clone();
+    if let Some(url) = env.var("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") {
+        match check_url(&url) {
+            Ok(()) => otlp.endpoint = url,
+            Err(why) => env.problem("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", &url, why, default_url.clone()),
+        }
+    } else if let Some(base) = env.var("OTEL_EXPORTER_OTLP_ENDPOINT") {
+        match check_url(&base) {
+            Ok(()) => otlp.endpoint = traces_url(protocol, &base),
+            Err(why) => env.problem("OTEL_EXPORTER_OTLP_ENDPOINT", &base, why, default_url),
+        }
+    }
+    if let Some((name, raw)) = env.first(&["OTEL_EXPORTER_OTLP_TRACES_HEADERS", "OTEL_EXPORTER_OTLP_HEADERS"]) {
+        match parse_key_values(&raw) {
+            Some(headers) => otlp.headers = headers,
+            // Header values are credentials: the problem shows the names only.
+            None => env.problem(name, &mask_header_values(&raw), "comma-separated name=value pairs, values percent-encoded", "no extra headers"),
+        }
+    }
+    otlp.timeout = env.millis(&["OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "OTEL_EXPORTER_OTLP_TIMEOUT"], otlp.timeout);
+    otlp.compression = match env.first(&["OTEL_EXPORTER_OTLP_TRACES_COMPRESSION", "OTEL_EXPORTER_OTLP_COMPRESSION"]) {
+        None => Compression::None,
+        Some((name, v)) => match v.to_ascii_lowercase().as_str() {
+            "gzip" => Compression::Gzip,
+            "none" => Compression::None,
+            _ => {
+                env.problem(name, &v, "gzip or none", "none");
+                Compression::None
+            }
+        },
+    };
+}
+
+fn check_url(url: &str) -> Result<(), &'static str> {
+    let rest = url
+        .strip_prefix("http://")
+        .or_else(|| url.strip_prefix("https://"))
+        .ok_or("a URL starting with http:// or https://")?;
+    let host = rest.split(['/', '?', '#']).next().unwrap_or("");
+    if host.is_empty() || host.contains(char::is_whitespace) {
+        return Err("a URL with a host, e.g. http://localhost:4318");
+    }
+    Ok(())
+}
+
+/// `name=secret,other=secret2` → `name=***,other=***`.
+fn mask_header_values(raw: &str) -> String {
+    raw.split(',')
+        .map(|entry| match entry.split_once('=') {
+            Some((name, _)) => format!("{}=***", name.trim()),
+            None => "***".to_owned(),
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+const SAMPLERS: &str = "one of always_on, always_off, traceidratio, parentbased_always_on, \
+                        parentbased_always_off, parentbased_traceidratio";
+
+fn sampler<F: Fn(&str) -> Option<String>>(env: &mut Env<F>) -> Sampler {
+    const NAME: &str = "OTEL_TRACES_SAMPLER";
+    let default = Sampler::default();
+    let Some(raw) = env.var(NAME) else { return default };
+    let ratio = |env: &mut Env<F>| -> f64 {
+        const ARG: &str = "OTEL_TRACES_SAMPLER_ARG";
+        match env.var(ARG) {
+            None => 1.0,
+            Some(v) => match v.parse::<f64>() {
+                Ok(r) if (0.0..=1.0).contains(&r) => r,
+                _ => {
+                    env.problem(ARG, &v, "a number from 0 to 1", "1.0");
+                    1.0
+                }
+            },
+        }
+    };
+    match raw.to_ascii_lowercase().as_str() {
+        "always_on" => Sampler::AlwaysOn,
+        "always_off" => Sampler::AlwaysOff,
+        "traceidratio" => Sampler::TraceIdRatio(ratio(env)),
+        "parentbased_always_on" => Sampler::ParentBased(Box::new(Sampler::AlwaysOn)),
+        "parentbased_always_off" => Sampler::ParentBased(Box::new(Sampler::AlwaysOff)),
+        "parentbased_traceidratio" => Sampler::ParentBased(Box::new(Sampler::TraceIdRatio(ratio(env)))),
+        _ => {
+            env.problem(NAME, &raw, SAMPLERS, default.name());
+            default
+        }
+    }
+}
+
+fn batch<F: Fn(&str) -> Option<String>>(env: &mut Env<F>) -> BatchConfig {
+    let d = BatchConfig::default();
+    let mut batch = BatchConfig {
+        schedule_delay: env.millis(&["OTEL_BSP_SCHEDULE_DELAY"], d.schedule_delay),
+        export_timeout: env.millis(&["OTEL_BSP_EXPORT_TIMEOUT"], d.export_timeout),
+        max_queue_size: env.count(&["OTEL_BSP_MAX_QUEUE_SIZE"], d.max_queue_size),
+        max_export_batch_size: env.count(&["OTEL_BSP_MAX_EXPORT_BATCH_SIZE"], d.max_export_batch_size),
+    };
+    if batch.max_export_batch_size > batch.max_queue_size {
+        // The spec: the batch size must not exceed the queue size.
+        let value = batch.max_export_batch_size.to_string();
+        let accepted = format!("at most OTEL_BSP_MAX_QUEUE_SIZE ({})", batch.max_queue_size);
+        env.problem("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", &value, &accepted, batch.max_queue_size.to_string());
+        batch.max_export_batch_size = batch.max_queue_size;
+    }
+    batch
+}
+
+fn limits<F: Fn(&str) -> Option<String>>(env: &mut Env<F>) -> Limits {
+    let d = Limits::default();
+    let value_length = match env.first(&["OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT", "OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT"]) {
+        None => None,
+        Some((name, v)) => match v.parse::<usize>() {
+            Ok(n) => Some(n),
+            Err(_) => {
+                env.problem(name, &v, "a whole number of characters", "no limit");
+                None
+            }
+        },
+    };
+    Limits {
+        attribute_value_length: value_length,
+        attributes_per_span: env.count(&["OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT", "OTEL_ATTRIBUTE_COUNT_LIMIT"], d.attributes_per_span),
+        events_per_span: env.count(&["OTEL_SPAN_EVENT_COUNT_LIMIT"], d.events_per_span),
+        links_per_span: env.count(&["OTEL_SPAN_LINK_COUNT_LIMIT"], d.links_per_span),
+        attributes_per_event: env.count(&["OTEL_EVENT_ATTRIBUTE_COUNT_LIMIT", "OTEL_ATTRIBUTE_COUNT_LIMIT"], d.attributes_per_event),
+        attributes_per_link: env.count(&["OTEL_LINK_ATTRIBUTE_COUNT_LIMIT", "OTEL_ATTRIBUTE_COUNT_LIMIT"], d.attributes_per_link),
+    }
+}
+
+fn propagators<F: Fn(&str) -> Option<String>>(env: &mut Env<F>) -> Option<Vec<Propagator>> {
+    const NAME: &str = "OTEL_PROPAGATORS";
+    let raw = env.var(NAME)?;
+    let mut chosen = Vec::new();
+    for name in raw.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+        match name.to_ascii_lowercase().as_str() {
+            "tracecontext" => chosen.push(Propagator::TraceContext),
+            "baggage" => chosen.push(Propagator::Baggage),
+            "none" => {}
+            _ => {
+                env.problem(NAME, name, "a comma-separated list of tracecontext, baggage, none", "tracecontext,baggage");
+                return None;
+            }
+        }
+    }
+    chosen.dedup();
+    Some(chosen)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn config(vars: &[(&str, &str)]) -> Config {
+        let map: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        from_lookup(|name| map.get(name).cloned())
+    }
+
+    #[test]
+    fn defaults_follow_the_spec() {
+        let c = config(&[]);
+        assert!(c.problems().is_empty());
+        assert!(!c.is_disabled());
+        assert_eq!(c.exporter(), ExporterKind::Otlp);
+        assert_eq!(c.otlp().protocol, Protocol::HttpProtobuf);
+        assert_eq!(c.otlp().endpoint, "http://localhost:4318/v1/traces");
+        assert_eq!(c.otlp().timeout, Duration::from_secs(10));
+        assert_eq!(c.sampler(), &Sampler::ParentBased(Box::new(Sampler::AlwaysOn)));
+        assert_eq!(c.batch(), &BatchConfig::default());
+        assert_eq!(c.propagators(), &[Propagator::TraceContext, Propagator::Baggage]);
+        assert!(c.service_name().starts_with("unknown_service"));
+    }
+
+    #[test]
+    fn service_name_beats_resource_attributes() {
+        let c = config(&[("OTEL_SERVICE_NAME", "api"), ("OTEL_RESOURCE_ATTRIBUTES", "service.name=other,team=rag")]);
+        assert_eq!(c.service_name(), "api");
+        let c = config(&[("OTEL_RESOURCE_ATTRIBUTES", "service.name=other, deployment.environment=prod%20eu")]);
+        assert_eq!(c.service_name(), "other");
+        assert!(c.resource_attributes.contains(&("deployment.environment".into(), "prod eu".into())));
+    }
+
+    #[test]
+    fn malformed_resource_attributes_are_discarded_whole() {
+        let c = config(&[("OTEL_RESOURCE_ATTRIBUTES", "team=rag,broken")]);
+        assert!(c.resource_attributes.is_empty());
+        assert_eq!(c.problems()[0].variable(), "OTEL_RESOURCE_ATTRIBUTES");
+    }
+
+    #[test]
+    fn grpc_endpoint_and_signal_specific_values_win() {
+        let c = config(&[
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", "GRPC"),
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4317"),
+            ("OTEL_EXPORTER_OTLP_TIMEOUT", "2000"),
+            ("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "1500"),
+            ("OTEL_EXPORTER_OTLP_HEADERS", "x-api-key=abc%3D1"),
+            ("OTEL_EXPORTER_OTLP_COMPRESSION", "gzip"),
+        ]);
+        assert!(c.problems().is_empty(), "{:?}", c.problems());
+        assert_eq!(c.otlp().protocol, Protocol::Grpc);
+        assert_eq!(c.otlp().endpoint, "http://127.0.0.1:4317");
+        assert_eq!(c.otlp().timeout, Duration::from_millis(1500));
+        assert_eq!(c.otlp().headers, vec![("x-api-key".to_string(), "abc=1".to_string())]);
+        assert_eq!(c.otlp().compression, Compression::Gzip);
+    }
+
+    #[test]
+    fn http_appends_the_signal_path_only_to_the_generic_endpoint() {
+        let c = config(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://jaeger:4318/")]);
+        assert_eq!(c.otlp().endpoint, "http://jaeger:4318/v1/traces");
+        let c = config(&[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://ignored:4318"),
+            ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "http://jaeger:4318/custom"),
+        ]);
+        assert_eq!(c.otlp().endpoint, "http://jaeger:4318/custom");
+    }
+
+    #[test]
+    fn every_invalid_value_is_named_and_replaced_by_its_default() {
+        let c = config(&[
+            ("OTEL_SDK_DISABLED", "yes"),
+            ("OTEL_TRACES_EXPORTER", "jaeger"),
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json"),
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "localhost:4317"),
+            ("OTEL_EXPORTER_OTLP_TIMEOUT", "10s"),
+            ("OTEL_EXPORTER_OTLP_COMPRESSION", "brotli"),
+            ("OTEL_TRACES_SAMPLER", "sometimes"),
+            ("OTEL_BSP_MAX_QUEUE_SIZE", "0"),
+            ("OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT", "-1"),
+            ("OTEL_PROPAGATORS", "tracecontext,xray"),
+        ]);
+        let named: Vec<&str> = c.problems().iter().map(|p| p.variable()).collect();
+        assert_eq!(
+            named,
+            [
+                "OTEL_SDK_DISABLED",
+                "OTEL_TRACES_EXPORTER",
+                "OTEL_TRACES_SAMPLER",
+                "OTEL_BSP_MAX_QUEUE_SIZE",
+                "OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT",
+                "OTEL_PROPAGATORS",
+                "OTEL_EXPORTER_OTLP_PROTOCOL",
+                "OTEL_EXPORTER_OTLP_ENDPOINT",
+                "OTEL_EXPORTER_OTLP_TIMEOUT",
+                "OTEL_EXPORTER_OTLP_COMPRESSION",
+            ]
+        );
+        assert_eq!(c, Config { problems: c.problems.clone(), ..config(&[]) });
+        let sampler = c.problems().iter().find(|p| p.variable() == "OTEL_TRACES_SAMPLER").unwrap();
+        assert_eq!(
+            sampler.to_string(),
+            format!("OTEL_TRACES_SAMPLER=\"sometimes\" is not valid: expected {SAMPLERS}; using parentbased_always_on")
+        );
+    }
+
+    #[test]
+    fn sampler_names_are_case_insensitive_and_take_their_argument() {
+        let c = config(&[("OTEL_TRACES_SAMPLER", "ParentBased_TraceIdRatio"), ("OTEL_TRACES_SAMPLER_ARG", "0.25")]);
+        assert_eq!(c.sampler(), &Sampler::ParentBased(Box::new(Sampler::TraceIdRatio(0.25))));
+        let c = config(&[("OTEL_TRACES_SAMPLER", "traceidratio"), ("OTEL_TRACES_SAMPLER_ARG", "1.5")]);
+        assert_eq!(c.sampler(), &Sampler::TraceIdRatio(1.0));
+        assert_eq!(c.problems()[0].variable(), "OTEL_TRACES_SAMPLER_ARG");
+    }
+
+    #[test]
+    fn header_values_never_appear_in_problems() {
+        let c = config(&[("OTEL_EXPORTER_OTLP_HEADERS", "authorization=Bearer%20s3cr3t,broken")]);
+        let text = c.problems()[0].to_string();
+        assert!(!text.contains("s3cr3t"), "{text}");
+        assert!(text.contains("authorization=***"), "{text}");
+        assert!(!format!("{:?}", config(&[("OTEL_EXPORTER_OTLP_HEADERS", "k=s3cr3t")])).contains("s3cr3t"));
+    }
+
+    #[test]
+    fn batch_size_is_clamped_to_the_queue() {
+        let c = config(&[("OTEL_BSP_MAX_QUEUE_SIZE", "100"), ("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "500")]);
+        assert_eq!(c.batch().max_export_batch_size, 100);
+        assert_eq!(c.problems().len(), 1);
+    }
+
+    #[test]
+    fn limits_and_propagators() {
+        let c = config(&[
+            ("OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT", "256"),
+            ("OTEL_ATTRIBUTE_COUNT_LIMIT", "64"),
+            ("OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT", "32"),
+            ("OTEL_PROPAGATORS", "baggage, tracecontext"),
+        ]);
+        assert_eq!(c.limits().attribute_value_length, Some(256));
+        assert_eq!(c.limits().attributes_per_span, 32);
+        assert_eq!(c.limits().attributes_per_event, 64);
+        assert_eq!(c.propagators(), &[Propagator::Baggage, Propagator::TraceContext]);
+        let c = config(&[("OTEL_PROPAGATORS", "none")]);
+        assert!(c.propagators().is_empty());
+    }
+
+    #[test]
+    fn env_and_builder_give_the_same_config() {
+        let from_env = config(&[
+            ("OTEL_SERVICE_NAME", "rag-api"),
+            ("OTEL_RESOURCE_ATTRIBUTES", "team=search"),
+            ("OTEL_TRACES_EXPORTER", "console"),
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4317"),
+            ("OTEL_EXPORTER_OTLP_HEADERS", "x-key=v"),
+            ("OTEL_EXPORTER_OTLP_TIMEOUT", "3000"),
+            ("OTEL_TRACES_SAMPLER", "traceidratio"),
+            ("OTEL_TRACES_SAMPLER_ARG", "0.5"),
+            ("OTEL_BSP_SCHEDULE_DELAY", "100"),
+            ("OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT", "1000"),
+            ("OTEL_PROPAGATORS", "tracecontext"),
+        ]);
+        let built = Config::builder()
+            .service_name("rag-api")
+            .resource_attribute("team", "search")
+            .exporter(ExporterKind::Console)
+            .otlp_endpoint("http://127.0.0.1:4317")
+            .protocol(Protocol::Grpc)
+            .otlp_header("x-key", "v")
+            .otlp_timeout(Duration::from_secs(3))
+            .sampler(Sampler::TraceIdRatio(0.5))
+            .batch(BatchConfig { schedule_delay: Duration::from_millis(100), ..BatchConfig::default() })
+            .limits(Limits { attribute_value_length: Some(1000), ..Limits::default() })
+            .propagators([Propagator::TraceContext])
+            .build();
+        assert_eq!(from_env, built);
+    }
+}

@@ -1,0 +1,548 @@
+//! One validated configuration, from the `OTEL_*` environment or from Rust.
+//!
+//! [`Config::from_env`] and [`Config::builder`] produce the same [`Config`] for the same settings; the
+//! pipeline is built from a `Config` only, so the two ways can never drift apart.
+
+mod env;
+mod problem;
+
+pub use problem::ConfigProblem;
+
+use crate::export::DynExporter;
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The wire protocol of the OTLP exporter (`OTEL_EXPORTER_OTLP_PROTOCOL`).
+///
+/// ```
+/// use kotaemon_trace::Protocol;
+/// assert_eq!(Protocol::default(), Protocol::HttpProtobuf);
+/// assert_eq!(Protocol::Grpc.default_endpoint(), "http://localhost:4317");
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Protocol {
+    /// OTLP over gRPC, port 4317 by convention.
+    Grpc,
+    /// OTLP over HTTP with protobuf bodies, port 4318 by convention; the spec's default.
+    #[default]
+    HttpProtobuf,
+}
+
+impl Protocol {
+    /// The collector address used when no endpoint is configured.
+    pub fn default_endpoint(self) -> &'static str {
+        match self {
+            Protocol::Grpc => "http://localhost:4317",
+            Protocol::HttpProtobuf => "http://localhost:4318",
+        }
+    }
+
+    /// The name used in `OTEL_EXPORTER_OTLP_PROTOCOL`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Protocol::Grpc => "grpc",
+            Protocol::HttpProtobuf => "http/protobuf",
+        }
+    }
+}
+
+/// Where finished spans go (`OTEL_TRACES_EXPORTER`).
+///
+/// ```
+/// use kotaemon_trace::ExporterKind;
+/// assert_eq!(ExporterKind::default(), ExporterKind::Otlp);
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ExporterKind {
+    /// OTLP to a collector or Jaeger.
+    #[default]
+    Otlp,
+    /// A readable tree per trace on stderr, for development.
+    Console,
+    /// Spans are created (so context still propagates) but not exported.
+    None,
+}
+
+/// Compression of OTLP requests (`OTEL_EXPORTER_OTLP_COMPRESSION`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Compression {
+    /// Uncompressed.
+    #[default]
+    None,
+    /// gzip.
+    Gzip,
+}
+
+/// Which traces are recorded (`OTEL_TRACES_SAMPLER` and `OTEL_TRACES_SAMPLER_ARG`).
+///
+/// ```
+/// use kotaemon_trace::Sampler;
+/// let sampler = Sampler::ParentBased(Box::new(Sampler::TraceIdRatio(0.1)));
+/// assert_eq!(sampler.name(), "parentbased_traceidratio");
+/// ```
+#[derive(Clone, Debug, PartialEq)]
+pub enum Sampler {
+    /// Every trace.
+    AlwaysOn,
+    /// No trace (spans still propagate context).
+    AlwaysOff,
+    /// A fraction of traces, chosen by trace id so every service of a trace agrees.
+    TraceIdRatio(f64),
+    /// Follow the parent's decision; use the inner sampler for roots.
+    ParentBased(Box<Sampler>),
+}
+
+impl Default for Sampler {
+    fn default() -> Self {
+        Sampler::ParentBased(Box::new(Sampler::AlwaysOn))
+    }
+}
+
+impl Sampler {
+    /// The `OTEL_TRACES_SAMPLER` name of this sampler.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Sampler::AlwaysOn => "always_on",
+            Sampler::AlwaysOff => "always_off",
+            Sampler::TraceIdRatio(_) => "traceidratio",
+            Sampler::ParentBased(inner) => match **inner {
+                Sampler::AlwaysOn => "parentbased_always_on",
+                Sampler::AlwaysOff => "parentbased_always_off",
+                Sampler::TraceIdRatio(_) => "parentbased_traceidratio",
+                Sampler::ParentBased(_) => "parentbased",
+            },
+        }
+    }
+}
+
+/// A context propagation format (`OTEL_PROPAGATORS`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Propagator {
+    /// W3C `traceparent` / `tracestate`.
+    TraceContext,
+    /// W3C `baggage`.
+    Baggage,
+}
+
+/// The batch span processor's settings (`OTEL_BSP_*`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BatchConfig {
+    /// Longest wait before a partial batch is exported (`OTEL_BSP_SCHEDULE_DELAY`, default 5 s).
+    pub schedule_delay: Duration,
+    /// Longest time one export may take (`OTEL_BSP_EXPORT_TIMEOUT`, default 30 s).
+    pub export_timeout: Duration,
+    /// Spans held while waiting for export; beyond it new spans are dropped and counted
+    /// (`OTEL_BSP_MAX_QUEUE_SIZE`, default 2048).
+    pub max_queue_size: usize,
+    /// Spans per export request (`OTEL_BSP_MAX_EXPORT_BATCH_SIZE`, default 512).
+    pub max_export_batch_size: usize,
+}
+
+impl Default for BatchConfig {
+    fn default() -> Self {
+        BatchConfig {
+            schedule_delay: Duration::from_millis(5000),
+            export_timeout: Duration::from_millis(30_000),
+            max_queue_size: 2048,
+            max_export_batch_size: 512,
+        }
+    }
+}
+
+/// Limits applied to every span (`OTEL_*_LIMIT`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// Longest string attribute value, in characters; longer values are cut on a character boundary
+    /// (`OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT`, `OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT`; default none).
+    pub attribute_value_length: Option<usize>,
+    /// Attributes per span (`OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT`, `OTEL_ATTRIBUTE_COUNT_LIMIT`; default 128).
+    pub attributes_per_span: u32,
+    /// Events per span (`OTEL_SPAN_EVENT_COUNT_LIMIT`, default 128).
+    pub events_per_span: u32,
+    /// Links per span (`OTEL_SPAN_LINK_COUNT_LIMIT`, default 128).
+    pub links_per_span: u32,
+    /// Attributes per event (`OTEL_EVENT_ATTRIBUTE_COUNT_LIMIT`, default 128).
+    pub attributes_per_event: u32,
+    /// Attributes per link (`OTEL_LINK_ATTRIBUTE_COUNT_LIMIT`, default 128).
+    pub attributes_per_link: u32,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            attribute_value_length: None,
+            attributes_per_span: 128,
+            events_per_span: 128,
+            links_per_span: 128,
+            attributes_per_event: 128,
+            attributes_per_link: 128,
+        }
+    }
+}
+
+/// The OTLP exporter's settings (`OTEL_EXPORTER_OTLP_*`, the `TRACES_` forms winning).
+#[derive(Clone, PartialEq, Eq)]
+pub struct OtlpConfig {
+    /// The full URL requests go to. For HTTP it ends in `/v1/traces` (appended to
+    /// `OTEL_EXPORTER_OTLP_ENDPOINT`, taken as is from `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`).
+    pub endpoint: String,
+    /// The wire protocol.
+    pub protocol: Protocol,
+    /// Extra request headers, e.g. an API key. Never printed: `Debug` shows the names only.
+    pub headers: Vec<(String, String)>,
+    /// Longest time one request may take (default 10 s).
+    pub timeout: Duration,
+    /// Request compression.
+    pub compression: Compression,
+}
+
+impl OtlpConfig {
+    fn for_protocol(protocol: Protocol) -> Self {
+        OtlpConfig {
+            endpoint: traces_url(protocol, protocol.default_endpoint()),
+            protocol,
+            headers: Vec::new(),
+            timeout: Duration::from_secs(10),
+            compression: Compression::None,
+        }
+    }
+}
+
+impl Default for OtlpConfig {
+    fn default() -> Self {
+        OtlpConfig::for_protocol(Protocol::default())
+    }
+}
+
+impl fmt::Debug for OtlpConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let header_names: Vec<&str> = self.headers.iter().map(|(name, _)| name.as_str()).collect();
+        f.debug_struct("OtlpConfig")
+            .field("endpoint", &self.endpoint)
+            .field("protocol", &self.protocol)
+            .field("headers", &format_args!("{header_names:?} (values hidden)"))
+            .field("timeout", &self.timeout)
+            .field("compression", &self.compression)
+            .finish()
+    }
+}
+
+/// The URL for trace export given a base endpoint: HTTP appends the signal path, gRPC uses the base.
+pub(crate) fn traces_url(protocol: Protocol, base: &str) -> String {
+    match protocol {
+        Protocol::Grpc => base.to_owned(),
+        Protocol::HttpProtobuf => format!("{}/v1/traces", base.trim_end_matches('/')),
+    }
+}
+
+/// The complete, validated configuration of the tracing pipeline.
+///
+/// Build it with [`Config::from_env`] (what [`crate::init`] does) or [`Config::builder`], then pass it
+/// to [`crate::init_with`].
+///
+/// ```
+/// use kotaemon_trace::{Config, ExporterKind};
+///
+/// let config = Config::builder()
+///     .service_name("rag-api")
+///     .exporter(ExporterKind::Console)
+///     .build();
+/// assert_eq!(config.service_name(), "rag-api");
+/// assert!(config.problems().is_empty());
+/// ```
+#[derive(Clone)]
+pub struct Config {
+    pub(crate) disabled: bool,
+    pub(crate) service_name: Option<String>,
+    pub(crate) resource_attributes: Vec<(String, String)>,
+    pub(crate) exporter: ExporterKind,
+    pub(crate) otlp: OtlpConfig,
+    pub(crate) sampler: Sampler,
+    pub(crate) batch: BatchConfig,
+    pub(crate) limits: Limits,
+    pub(crate) propagators: Vec<Propagator>,
+    pub(crate) custom_exporter: Option<Arc<dyn DynExporter>>,
+    pub(crate) problems: Vec<ConfigProblem>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            disabled: false,
+            service_name: None,
+            resource_attributes: Vec::new(),
+            exporter: ExporterKind::default(),
+            otlp: OtlpConfig::default(),
+            sampler: Sampler::default(),
+            batch: BatchConfig::default(),
+            limits: Limits::default(),
+            propagators: vec![Propagator::TraceContext, Propagator::Baggage],
+            custom_exporter: None,
+            problems: Vec::new(),
+        }
+    }
+}
+
+impl PartialEq for Config {
+    /// Equal settings; a custom exporter compares by identity.
+    fn eq(&self, other: &Self) -> bool {
+        self.disabled == other.disabled
+            && self.service_name == other.service_name
+            && self.resource_attributes == other.resource_attributes
+            && self.exporter == other.exporter
+            && self.otlp == other.otlp
+            && self.sampler == other.sampler
+            && self.batch == other.batch
+            && self.limits == other.limits
+            && self.propagators == other.propagators
+            && match (&self.custom_exporter, &other.custom_exporter) {
+                (None, None) => true,
+                (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+                _ => false,
+            }
+            && self.problems == other.problems
+    }
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Config")
+            .field("disabled", &self.disabled)
+            .field("service_name", &self.service_name())
+            .field("resource_attributes", &self.resource_attributes)
+            .field("exporter", &self.exporter)
+            .field("otlp", &self.otlp)
+            .field("sampler", &self.sampler)
+            .field("batch", &self.batch)
+            .field("limits", &self.limits)
+            .field("propagators", &self.propagators)
+            .field("custom_exporter", &self.custom_exporter.is_some())
+            .field("problems", &self.problems)
+            .finish()
+    }
+}
+
+impl Config {
+    /// Reads the `OTEL_*` environment. Invalid values become [`ConfigProblem`]s (see
+    /// [`Config::problems`]) and their defaults are used; nothing here panics.
+    ///
+    /// ```
+    /// let config = kotaemon_trace::Config::from_env();
+    /// for problem in config.problems() {
+    ///     eprintln!("{problem}");
+    /// }
+    /// ```
+    pub fn from_env() -> Config {
+        env::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Starts from the defaults (not the environment).
+    ///
+    /// ```
+    /// use kotaemon_trace::{Config, Protocol, Sampler};
+    /// use std::time::Duration;
+    ///
+    /// let config = Config::builder()
+    ///     .service_name("retriever")
+    ///     .otlp_endpoint("http://127.0.0.1:4317")
+    ///     .protocol(Protocol::Grpc)
+    ///     .otlp_timeout(Duration::from_secs(3))
+    ///     .sampler(Sampler::TraceIdRatio(0.25))
+    ///     .build();
+    /// assert_eq!(config.otlp().endpoint, "http://127.0.0.1:4317");
+    /// ```
+    pub fn builder() -> ConfigBuilder {
+        ConfigBuilder { config: Config::default(), endpoint: None }
+    }
+
+    /// Invalid settings that were replaced by their defaults, one per variable.
+    pub fn problems(&self) -> &[ConfigProblem] {
+        &self.problems
+    }
+
+    /// The effective `service.name`: `OTEL_SERVICE_NAME`, else `service.name` from the resource
+    /// attributes, else `unknown_service:<executable>` as the spec asks.
+    pub fn service_name(&self) -> String {
+        if let Some(name) = &self.service_name {
+            return name.clone();
+        }
+        if let Some((_, name)) = self.resource_attributes.iter().find(|(k, _)| k == "service.name") {
+            return name.clone();
+        }
+        let exe = std::env::current_exe()
+            .ok()
+            .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()));
+        match exe {
+            Some(exe) => format!("unknown_service:{exe}"),
+            None => "unknown_service".to_owned(),
+        }
+    }
+
+    /// Whether the SDK is disabled (`OTEL_SDK_DISABLED=true`): annotated functions run untraced.
+    pub fn is_disabled(&self) -> bool {
+        self.disabled
+    }
+
+    /// The exporter kind.
+    pub fn exporter(&self) -> ExporterKind {
+        self.exporter
+    }
+
+    /// The OTLP exporter's settings.
+    pub fn otlp(&self) -> &OtlpConfig {
+        &self.otlp
+    }
+
+    /// The sampler.
+    pub fn sampler(&self) -> &Sampler {
+        &self.sampler
+    }
+
+    /// The batch processor's settings.
+    pub fn batch(&self) -> &BatchConfig {
+        &self.batch
+    }
+
+    /// The span limits.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// The propagation formats installed globally.
+    pub fn propagators(&self) -> &[Propagator] {
+        &self.propagators
+    }
+}
+
+/// Builds a [`Config`] in Rust; every method mirrors one environment variable.
+///
+/// ```
+/// use kotaemon_trace::{Config, ExporterKind};
+/// let config = Config::builder().exporter(ExporterKind::None).build();
+/// assert_eq!(config.exporter(), ExporterKind::None);
+/// ```
+#[must_use]
+pub struct ConfigBuilder {
+    config: Config,
+    endpoint: Option<String>,
+}
+
+impl ConfigBuilder {
+    /// `OTEL_SDK_DISABLED`.
+    pub fn disabled(mut self, disabled: bool) -> Self {
+        self.config.disabled = disabled;
+        self
+    }
+
+    /// `OTEL_SERVICE_NAME`.
+    pub fn service_name(mut self, name: impl Into<String>) -> Self {
+        self.config.service_name = Some(name.into());
+        self
+    }
+
+    /// One entry of `OTEL_RESOURCE_ATTRIBUTES`.
+    pub fn resource_attribute(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.config.resource_attributes.push((key.into(), value.into()));
+        self
+    }
+
+    /// `OTEL_TRACES_EXPORTER`.
+    pub fn exporter(mut self, exporter: ExporterKind) -> Self {
+        self.config.exporter = exporter;
+        self
+    }
+
+    /// `OTEL_EXPORTER_OTLP_ENDPOINT`: the collector's base address (for HTTP, `/v1/traces` is appended).
+    pub fn otlp_endpoint(mut self, endpoint: impl Into<String>) -> Self {
+        self.endpoint = Some(endpoint.into());
+        self
+    }
+
+    /// `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`: the exact URL trace requests go to.
+    pub fn otlp_traces_endpoint(mut self, url: impl Into<String>) -> Self {
+        self.config.otlp.endpoint = url.into();
+        self.endpoint = None;
+        self
+    }
+
+    /// `OTEL_EXPORTER_OTLP_PROTOCOL`.
+    pub fn protocol(mut self, protocol: Protocol) -> Self {
+        let default_url = traces_url(self.config.otlp.protocol, self.config.otlp.protocol.default_endpoint());
+        if self.config.otlp.endpoint == default_url {
+            self.config.otlp.endpoint = traces_url(protocol, protocol.default_endpoint());
+        }
+        self.config.otlp.protocol = protocol;
+        self
+    }
+
+    /// One entry of `OTEL_EXPORTER_OTLP_HEADERS`.
+    pub fn otlp_header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.config.otlp.headers.push((name.into(), value.into()));
+        self
+    }
+
+    /// `OTEL_EXPORTER_OTLP_TIMEOUT`.
+    pub fn otlp_timeout(mut self, timeout: Duration) -> Self {
+        self.config.otlp.timeout = timeout;
+        self
+    }
+
+    /// `OTEL_EXPORTER_OTLP_COMPRESSION`.
+    pub fn compression(mut self, compression: Compression) -> Self {
+        self.config.otlp.compression = compression;
+        self
+    }
+
+    /// `OTEL_TRACES_SAMPLER` and `OTEL_TRACES_SAMPLER_ARG`.
+    pub fn sampler(mut self, sampler: Sampler) -> Self {
+        self.config.sampler = sampler;
+        self
+    }
+
+    /// `OTEL_BSP_*`.
+    pub fn batch(mut self, batch: BatchConfig) -> Self {
+        self.config.batch = batch;
+        self
+    }
+
+    /// `OTEL_*_LIMIT`.
+    pub fn limits(mut self, limits: Limits) -> Self {
+        self.config.limits = limits;
+        self
+    }
+
+    /// `OTEL_PROPAGATORS`.
+    pub fn propagators(mut self, propagators: impl IntoIterator<Item = Propagator>) -> Self {
+        self.config.propagators = propagators.into_iter().collect();
+        self
+    }
+
+    /// Sends spans to your own [`SpanExporter`](opentelemetry_sdk::trace::SpanExporter) instead of
+    /// the one `exporter` names, still through the redacting batch processor. Useful in tests with the
+    /// SDK's in-memory exporter.
+    ///
+    /// ```
+    /// use kotaemon_trace::Config;
+    /// use opentelemetry_sdk::trace::InMemorySpanExporter;
+    ///
+    /// let spans = InMemorySpanExporter::default();
+    /// let config = Config::builder().span_exporter(spans.clone()).build();
+    /// # let _ = config;
+    /// ```
+    pub fn span_exporter<E>(mut self, exporter: E) -> Self
+    where
+        E: opentelemetry_sdk::trace::SpanExporter + 'static,
+    {
+        self.config.custom_exporter = Some(crate::export::boxed(exporter));
+        self
+    }
+
+    /// The finished configuration.
+    pub fn build(mut self) -> Config {
+        if let Some(base) = self.endpoint.take() {
+            self.config.otlp.endpoint = traces_url(self.config.otlp.protocol, &base);
+        }
+        self.config
+    }
+}

@@ -1,0 +1,70 @@
+//! Exporters behind one object-safe interface, so the batch processor can drive OTLP, the console tree,
+//! or a user's own exporter the same way.
+
+pub(crate) mod console;
+pub(crate) mod otlp;
+
+use opentelemetry_sdk::error::OTelSdkResult;
+use opentelemetry_sdk::trace::{SpanData, SpanExporter};
+use opentelemetry_sdk::Resource;
+use std::fmt::Debug;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+pub(crate) type ExportFuture<'a> = Pin<Box<dyn Future<Output = OTelSdkResult> + 'a>>;
+
+/// [`SpanExporter`] is not object safe (its `export` returns `impl Future`); this is.
+pub(crate) trait DynExporter: Send + Sync + Debug {
+    fn export(&self, batch: Vec<SpanData>) -> ExportFuture<'_>;
+    fn shutdown(&self, timeout: Duration) -> OTelSdkResult;
+    fn set_resource(&self, resource: &Resource);
+}
+
+/// Holds the exporter behind a mutex only for the rare `&mut self` call (`set_resource`); exports take
+/// the lock just long enough to start the future, from the single export thread.
+#[derive(Debug)]
+struct Boxed<E>(Mutex<E>);
+
+impl<E: SpanExporter + 'static> DynExporter for Boxed<E> {
+    fn export(&self, batch: Vec<SpanData>) -> ExportFuture<'_> {
+        Box::pin(async move {
+            // The export future borrows the exporter; holding the guard across it is fine because only the
+            // batch processor's thread ever exports.
+            let exporter = match self.0.lock() {
+                Ok(guard) => guard,
+                Err(poisoned) => poisoned.into_inner(),
+            };
+            exporter.export(batch).await
+        })
+    }
+
+    fn shutdown(&self, timeout: Duration) -> OTelSdkResult {
+        match self.0.lock() {
+            Ok(exporter) => exporter.shutdown_with_timeout(timeout),
+            Err(poisoned) => poisoned.into_inner().shutdown_with_timeout(timeout),
+        }
+    }
+
+    fn set_resource(&self, resource: &Resource) {
+        match self.0.lock() {
+            Ok(mut exporter) => exporter.set_resource(resource),
+            Err(poisoned) => poisoned.into_inner().set_resource(resource),
+        }
+    }
+}
+
+pub(crate) fn boxed<E: SpanExporter + 'static>(exporter: E) -> Arc<dyn DynExporter> {
+    Arc::new(Boxed(Mutex::new(exporter)))
+}
+
+/// `OTEL_TRACES_EXPORTER=none`: spans are created and propagate context, and are then discarded.
+#[derive(Debug, Default)]
+pub(crate) struct DiscardExporter;
+
+impl SpanExporter for DiscardExporter {
+    async fn export(&self, _batch: Vec<SpanData>) -> OTelSdkResult {
+        Ok(())
+    }
+}

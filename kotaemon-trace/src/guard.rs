@@ -1,0 +1,151 @@
+//! [`TraceGuard`]: flushes and shuts the pipeline down when `main` ends.
+
+use crate::error::ShutdownError;
+use crate::global;
+use crate::processor::{BatchProcessor, Stats};
+use opentelemetry_sdk::error::OTelSdkError;
+use opentelemetry_sdk::trace::SdkTracerProvider;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Counters of the export pipeline since `init`.
+///
+/// ```
+/// let guard = kotaemon_trace::init_with(
+///     kotaemon_trace::Config::builder().exporter(kotaemon_trace::ExporterKind::None).build(),
+/// ).unwrap();
+/// assert_eq!(guard.stats().spans_dropped, 0);
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ExportStats {
+    /// Spans handed to the exporter successfully.
+    pub spans_exported: u64,
+    /// Spans dropped because the export queue was full.
+    pub spans_dropped: u64,
+    /// Spans whose export failed (collector unreachable, timeout, rejected).
+    pub spans_failed: u64,
+}
+
+/// Keeps the tracing pipeline alive; hold it in `main`.
+///
+/// Dropping it flushes every finished span and shuts the pipeline down, waiting at most the export
+/// timeout (`OTEL_BSP_EXPORT_TIMEOUT`); problems are printed on stderr. Call [`TraceGuard::shutdown`]
+/// instead to handle them.
+///
+/// ```no_run
+/// fn main() -> Result<(), Box<dyn std::error::Error>> {
+///     let guard = kotaemon_trace::init()?;
+///     // ... serve requests ...
+///     guard.shutdown()?;
+///     Ok(())
+/// }
+/// ```
+#[must_use = "tracing stops when the guard is dropped; bind it: `let _guard = kotaemon_trace::init()?;`"]
+pub struct TraceGuard {
+    inner: Option<Active>,
+}
+
+struct Active {
+    provider: SdkTracerProvider,
+    processor: Arc<BatchProcessor>,
+    stats: Arc<Stats>,
+    timeout: Duration,
+    id: u64,
+}
+
+impl TraceGuard {
+    pub(crate) fn active(
+        provider: SdkTracerProvider,
+        processor: Arc<BatchProcessor>,
+        stats: Arc<Stats>,
+        timeout: Duration,
+        id: u64,
+    ) -> Self {
+        TraceGuard { inner: Some(Active { provider, processor, stats, timeout, id }) }
+    }
+
+    pub(crate) fn disabled() -> Self {
+        TraceGuard { inner: None }
+    }
+
+    /// Exports every span that has ended so far, waiting at most the export timeout.
+    ///
+    /// ```
+    /// # let guard = kotaemon_trace::init_with(kotaemon_trace::Config::builder()
+    /// #     .exporter(kotaemon_trace::ExporterKind::None).build()).unwrap();
+    /// guard.force_flush().expect("spans exported");
+    /// ```
+    pub fn force_flush(&self) -> Result<(), ShutdownError> {
+        match &self.inner {
+            Some(active) => active.processor.force_flush().map_err(|e| convert(e, active.timeout)),
+            None => Ok(()),
+        }
+    }
+
+    /// The pipeline's counters so far.
+    pub fn stats(&self) -> ExportStats {
+        match &self.inner {
+            Some(active) => snapshot(&active.stats),
+            None => ExportStats::default(),
+        }
+    }
+
+    /// Flushes and shuts down, reporting lost spans and export failures.
+    ///
+    /// ```
+    /// let guard = kotaemon_trace::init_with(
+    ///     kotaemon_trace::Config::builder().exporter(kotaemon_trace::ExporterKind::None).build(),
+    /// ).unwrap();
+    /// assert!(guard.shutdown().is_ok());
+    /// ```
+    pub fn shutdown(mut self) -> Result<(), ShutdownError> {
+        match self.inner.take() {
+            Some(active) => active.shutdown(),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Active {
+    fn shutdown(self) -> Result<(), ShutdownError> {
+        // Stop new spans first, so nothing is created against a provider that is going away.
+        global::uninstall(self.id);
+        let result = self.processor.shutdown_with_timeout(self.timeout);
+        // The processor is already shut down; this only marks the provider, so its errors add nothing.
+        let _ = self.provider.shutdown_with_timeout(self.timeout);
+        crate::pipeline::reset_global_provider();
+        let stats = snapshot(&self.stats);
+        result.map_err(|e| convert(e, self.timeout))?;
+        if stats.spans_dropped > 0 || stats.spans_failed > 0 {
+            return Err(ShutdownError::SpansLost { dropped: stats.spans_dropped, failed: stats.spans_failed });
+        }
+        Ok(())
+    }
+}
+
+impl Drop for TraceGuard {
+    fn drop(&mut self) {
+        if let Some(active) = self.inner.take() {
+            if let Err(error) = active.shutdown() {
+                eprintln!("kotaemon-trace: shutdown: {error}");
+            }
+        }
+    }
+}
+
+fn snapshot(stats: &Stats) -> ExportStats {
+    ExportStats {
+        spans_exported: stats.exported.load(Ordering::Relaxed),
+        spans_dropped: stats.dropped.load(Ordering::Relaxed),
+        spans_failed: stats.failed.load(Ordering::Relaxed),
+    }
+}
+
+fn convert(error: OTelSdkError, timeout: Duration) -> ShutdownError {
+    match error {
+        OTelSdkError::Timeout(_) => ShutdownError::Timeout(timeout),
+        other => ShutdownError::Export(other.to_string()),
+    }
+}

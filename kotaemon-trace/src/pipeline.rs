@@ -1,0 +1,109 @@
+//! Builds the provider, processor and exporter from a [`Config`] and installs them process-wide.
+
+use crate::config::{Config, ExporterKind, Propagator, Sampler};
+use crate::export::{self, console::ConsoleExporter, DynExporter};
+use crate::finish::Finisher;
+use crate::processor::{BatchProcessor, Driver, SharedProcessor, Stats};
+use crate::{global, InitError, TraceGuard};
+use opentelemetry::propagation::{TextMapCompositePropagator, TextMapPropagator};
+use opentelemetry::trace::TracerProvider as _;
+use opentelemetry::{InstrumentationScope, KeyValue};
+use opentelemetry_sdk::propagation::{BaggagePropagator, TraceContextPropagator};
+use opentelemetry_sdk::trace::{SdkTracerProvider, SpanLimits};
+use opentelemetry_sdk::Resource;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+
+pub(crate) fn start(config: Config) -> Result<TraceGuard, InitError> {
+    for problem in config.problems() {
+        eprintln!("kotaemon-trace: {problem}");
+    }
+    if config.disabled {
+        return Ok(TraceGuard::disabled());
+    }
+    let (exporter, driver) = exporter(&config)?;
+    let stats = Arc::new(Stats::default());
+    let finisher = Finisher { value_length: config.limits.attribute_value_length };
+    let processor = Arc::new(BatchProcessor::new(exporter, driver, finisher, &config.batch, stats.clone())?);
+    let limits = &config.limits;
+    let provider = SdkTracerProvider::builder()
+        .with_resource(resource(&config))
+        .with_sampler(sdk_sampler(&config.sampler))
+        .with_span_limits(SpanLimits {
+            max_events_per_span: limits.events_per_span,
+            max_attributes_per_span: limits.attributes_per_span,
+            max_links_per_span: limits.links_per_span,
+            max_attributes_per_event: limits.attributes_per_event,
+            max_attributes_per_link: limits.attributes_per_link,
+        })
+        .with_span_processor(SharedProcessor(processor.clone()))
+        .build();
+    let scope = InstrumentationScope::builder("kotaemon-trace").with_version(env!("CARGO_PKG_VERSION")).build();
+    let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+    global::install(global::Installed { tracer: provider.tracer_with_scope(scope), id });
+    opentelemetry::global::set_tracer_provider(provider.clone());
+    opentelemetry::global::set_text_map_propagator(propagator(&config.propagators));
+    Ok(TraceGuard::active(provider, processor, stats, config.batch.export_timeout, id))
+}
+
+/// After shutdown, other OpenTelemetry users in the process get a no-op provider, not a dead one.
+pub(crate) fn reset_global_provider() {
+    opentelemetry::global::set_tracer_provider(opentelemetry::trace::noop::NoopTracerProvider::new());
+}
+
+fn exporter(config: &Config) -> Result<(Arc<dyn DynExporter>, Driver), InitError> {
+    if let Some(custom) = &config.custom_exporter {
+        return Ok((custom.clone(), Driver::Inline));
+    }
+    Ok(match config.exporter {
+        ExporterKind::Otlp => {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .thread_name("kotaemon-trace-io")
+                .enable_all()
+                .build()?;
+            let otlp = export::otlp::build(&config.otlp, &runtime)?;
+            (export::boxed(otlp), Driver::Tokio(runtime))
+        }
+        ExporterKind::Console => (export::boxed(ConsoleExporter::default()), Driver::Inline),
+        ExporterKind::None => (export::boxed(export::DiscardExporter), Driver::Inline),
+    })
+}
+
+fn resource(config: &Config) -> Resource {
+    let attributes = config
+        .resource_attributes
+        .iter()
+        .filter(|(k, _)| k != "service.name")
+        .map(|(k, v)| KeyValue::new(k.clone(), v.clone()));
+    Resource::builder_empty()
+        .with_detector(Box::new(opentelemetry_sdk::resource::TelemetryResourceDetector))
+        .with_attributes(attributes)
+        .with_service_name(config.service_name())
+        .build()
+}
+
+fn sdk_sampler(sampler: &Sampler) -> opentelemetry_sdk::trace::Sampler {
+    use opentelemetry_sdk::trace::Sampler as Sdk;
+    match sampler {
+        Sampler::AlwaysOn => Sdk::AlwaysOn,
+        Sampler::AlwaysOff => Sdk::AlwaysOff,
+        Sampler::TraceIdRatio(ratio) => Sdk::TraceIdRatioBased(*ratio),
+        Sampler::ParentBased(root) => Sdk::ParentBased(Box::new(sdk_sampler(root))),
+    }
+}
+
+fn propagator(propagators: &[Propagator]) -> TextMapCompositePropagator {
+    let list: Vec<Box<dyn TextMapPropagator + Send + Sync>> = propagators
+        .iter()
+        .map(|p| -> Box<dyn TextMapPropagator + Send + Sync> {
+            match p {
+                Propagator::TraceContext => Box::new(TraceContextPropagator::new()),
+                Propagator::Baggage => Box::new(BaggagePropagator::new()),
+            }
+        })
+        .collect();
+    TextMapCompositePropagator::new(list)
+}
