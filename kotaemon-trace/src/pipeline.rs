@@ -55,20 +55,16 @@ pub(crate) fn reset_global_provider() {
 
 fn exporter(config: &Config) -> Result<(Arc<dyn DynExporter>, Driver), InitError> {
     if let Some(custom) = &config.custom_exporter {
-        return Ok((custom.clone(), Driver::Inline));
+        return Ok((custom.clone(), Driver::current_thread()?));
     }
     Ok(match config.exporter {
         ExporterKind::Otlp => {
-            let runtime = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(1)
-                .thread_name("kotaemon-trace-io")
-                .enable_all()
-                .build()?;
-            let otlp = export::otlp::build(&config.otlp, &runtime)?;
-            (export::boxed(otlp), Driver::Tokio(runtime))
+            let driver = Driver::with_io()?;
+            let otlp = export::otlp::build(&config.otlp, driver.runtime())?;
+            (export::boxed(otlp), driver)
         }
-        ExporterKind::Console => (export::boxed(ConsoleExporter::default()), Driver::Inline),
-        ExporterKind::None => (export::boxed(export::DiscardExporter), Driver::Inline),
+        ExporterKind::Console => (export::boxed(ConsoleExporter::default()), Driver::current_thread()?),
+        ExporterKind::None => (export::boxed(export::DiscardExporter), Driver::current_thread()?),
     })
 }
 

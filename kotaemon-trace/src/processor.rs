@@ -28,12 +28,28 @@ pub(crate) struct Stats {
     warned_full: AtomicBool,
 }
 
-/// How the export thread runs an exporter's future.
-pub(crate) enum Driver {
-    /// Exporters that need no reactor (console, in-memory, most custom ones).
-    Inline,
-    /// Async network clients (tonic, reqwest) need a tokio runtime; this one is the library's own.
-    Tokio(tokio::runtime::Runtime),
+/// How the export thread runs an exporter's future: always under the library's own tokio runtime, so
+/// every export has a deadline. Exporters without I/O get a current-thread runtime (no extra thread);
+/// network clients (tonic, reqwest) get a one-worker runtime that keeps their connections serviced.
+pub(crate) struct Driver(tokio::runtime::Runtime);
+
+impl Driver {
+    pub(crate) fn current_thread() -> std::io::Result<Driver> {
+        Ok(Driver(tokio::runtime::Builder::new_current_thread().enable_time().build()?))
+    }
+
+    pub(crate) fn with_io() -> std::io::Result<Driver> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("kotaemon-trace-io")
+            .enable_all()
+            .build()?;
+        Ok(Driver(runtime))
+    }
+
+    pub(crate) fn runtime(&self) -> &tokio::runtime::Runtime {
+        &self.0
+    }
 }
 
 enum Message {
@@ -237,15 +253,10 @@ impl Worker {
         }
         let count = spans.len() as u64;
         let future = self.exporter.export(spans);
-        let result = match &self.driver {
-            Driver::Inline => futures_executor::block_on(future),
-            Driver::Tokio(runtime) => {
-                let timeout = self.export_timeout;
-                runtime.block_on(async move {
-                    tokio::time::timeout(timeout, future).await.unwrap_or(Err(OTelSdkError::Timeout(timeout)))
-                })
-            }
-        };
+        let timeout = self.export_timeout;
+        let result = self.driver.0.block_on(async move {
+            tokio::time::timeout(timeout, future).await.unwrap_or(Err(OTelSdkError::Timeout(timeout)))
+        });
         match &result {
             Ok(()) => {
                 self.stats.exported.fetch_add(count, Ordering::Relaxed);

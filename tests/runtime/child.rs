@@ -1,0 +1,81 @@
+//! Tests that need a fresh process with its own environment: `init()` reads `OTEL_*` variables, and
+//! what it prints goes to the process's stderr. The parent re-runs this test binary on one ignored
+//! "child" test with the variables set and inspects its output.
+
+use std::process::{Command, Output};
+
+fn run_child(test: &str, vars: &[(&str, &str)]) -> Output {
+    let mut command = Command::new(std::env::current_exe().unwrap());
+    command.args(["--exact", test, "--ignored", "--nocapture", "--test-threads=1"]);
+    for (k, v) in vars {
+        command.env(k, v);
+    }
+    command.env("KOTAEMON_TRACE_CHILD", "1");
+    let output = command.output().expect("re-run the test binary");
+    assert!(output.status.success(), "child {test} failed:\n{}", String::from_utf8_lossy(&output.stderr));
+    output
+}
+
+fn in_child() -> bool {
+    std::env::var_os("KOTAEMON_TRACE_CHILD").is_some()
+}
+
+/// A plain `fn main` program: no tokio runtime anywhere.
+#[test]
+#[ignore = "run by its parent test in a fresh process"]
+fn child_init_from_env_and_trace() {
+    assert!(in_child(), "run through its parent test");
+    let guard = kotaemon_trace::init().expect("init never fails on bad env values");
+    let tracer = opentelemetry::global::tracer("child");
+    use opentelemetry::trace::{TraceContextExt as _, Tracer as _};
+    tracer.in_span("handle_user_query", |cx| {
+        cx.span().set_attribute(opentelemetry::KeyValue::new("user.query", "where is my order"));
+        tracer.in_span("extract_intent", |_| {});
+        tracer.in_span("generate.response", |_| {});
+    });
+    drop(guard);
+}
+
+#[test]
+fn invalid_env_values_are_reported_once_and_defaults_used() {
+    let output = run_child(
+        "child::child_init_from_env_and_trace",
+        &[("OTEL_TRACES_SAMPLER", "sometimes"), ("OTEL_BSP_MAX_QUEUE_SIZE", "lots"), ("OTEL_TRACES_EXPORTER", "none")],
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let sampler_lines: Vec<&str> = stderr.lines().filter(|l| l.contains("OTEL_TRACES_SAMPLER")).collect();
+    assert_eq!(
+        sampler_lines,
+        ["kotaemon-trace: OTEL_TRACES_SAMPLER=\"sometimes\" is not valid: expected one of always_on, always_off, \
+          traceidratio, parentbased_always_on, parentbased_always_off, parentbased_traceidratio; using parentbased_always_on"],
+        "{stderr}"
+    );
+    assert_eq!(stderr.matches("OTEL_BSP_MAX_QUEUE_SIZE=\"lots\"").count(), 1, "{stderr}");
+}
+
+#[test]
+fn console_exporter_prints_each_trace_as_a_tree() {
+    let output = run_child(
+        "child::child_init_from_env_and_trace",
+        &[("OTEL_TRACES_EXPORTER", "console"), ("OTEL_SERVICE_NAME", "console-test")],
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let lines: Vec<&str> = stderr.lines().collect();
+    let start = lines.iter().position(|l| l.starts_with("trace ")).unwrap_or_else(|| panic!("no trace header in:\n{stderr}"));
+    let trace_id = lines[start].trim_start_matches("trace ");
+    assert_eq!(trace_id.len(), 32, "a W3C trace id: {trace_id}");
+    assert!(lines[start + 1].starts_with("└─ handle_user_query  "), "{stderr}");
+    assert!(lines[start + 1].contains("user.query=\"where is my order\""), "{stderr}");
+    assert!(lines[start + 2].starts_with("   ├─ extract_intent  "), "{stderr}");
+    assert!(lines[start + 3].starts_with("   └─ generate.response  "), "{stderr}");
+}
+
+#[test]
+fn sdk_disabled_from_env_prints_nothing_and_exports_nothing() {
+    let output = run_child(
+        "child::child_init_from_env_and_trace",
+        &[("OTEL_SDK_DISABLED", "true"), ("OTEL_TRACES_EXPORTER", "console")],
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!stderr.contains("trace "), "{stderr}");
+}

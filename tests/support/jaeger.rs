@@ -1,0 +1,149 @@
+//! A client for the real Jaeger started by `scripts/jaeger.sh`: reachability (fail under CI, skip with a
+//! reason elsewhere) and trace queries through its HTTP API.
+
+use serde_json::Value;
+use std::time::{Duration, Instant};
+
+/// Where the test Jaeger listens.
+#[derive(Clone, Debug)]
+pub struct Jaeger {
+    /// Query API base, e.g. `http://127.0.0.1:16686`.
+    pub query_url: String,
+    /// OTLP gRPC endpoint.
+    pub otlp_grpc: String,
+    /// OTLP HTTP base endpoint.
+    pub otlp_http: String,
+}
+
+impl Jaeger {
+    /// The Jaeger of `scripts/jaeger.sh start`, or `None` (with the reason printed) when it is not
+    /// reachable. Under `CI=true` an unreachable Jaeger is a test failure, never a skip.
+    pub fn from_env_or_skip(test: &str) -> Option<Jaeger> {
+        let query_url = std::env::var("KOTAEMON_TRACE_JAEGER_URL").unwrap_or_else(|_| "http://127.0.0.1:16686".into());
+        let jaeger = Jaeger {
+            otlp_grpc: std::env::var("KOTAEMON_TRACE_JAEGER_OTLP_GRPC").unwrap_or_else(|_| "http://127.0.0.1:4317".into()),
+            otlp_http: std::env::var("KOTAEMON_TRACE_JAEGER_OTLP_HTTP").unwrap_or_else(|_| "http://127.0.0.1:4318".into()),
+            query_url,
+        };
+        match jaeger.get("/api/services") {
+            Ok(_) => Some(jaeger),
+            Err(why) => {
+                let message = format!(
+                    "{test}: Jaeger is not reachable at {} ({why}); start it with `scripts/jaeger.sh start`",
+                    jaeger.query_url
+                );
+                if std::env::var("CI").is_ok_and(|v| v == "true") {
+                    panic!("{message} (CI=true requires it)");
+                }
+                eprintln!("SKIPPED {message}");
+                None
+            }
+        }
+    }
+
+    /// GET a query-API path and parse the JSON body.
+    pub fn get(&self, path: &str) -> Result<Value, String> {
+        let url = format!("{}{path}", self.query_url);
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .timeout_global(Some(Duration::from_secs(5)))
+            .http_status_as_error(false)
+            .build()
+            .into();
+        let mut response = agent.get(&url).call().map_err(|e| e.to_string())?;
+        let status = response.status();
+        let body = response.body_mut().read_to_string().map_err(|e| e.to_string())?;
+        if !status.is_success() {
+            return Err(format!("{url} answered {status}: {body}"));
+        }
+        serde_json::from_str(&body).map_err(|e| format!("{url}: {e}"))
+    }
+
+    /// The traces of `service`, polling until `ready` accepts them or `timeout` passes (Jaeger ingests
+    /// asynchronously). Returns the last answer either way.
+    pub fn traces(&self, service: &str, limit: usize, timeout: Duration, ready: impl Fn(&[Value]) -> bool) -> Vec<Value> {
+        let deadline = Instant::now() + timeout;
+        let path = format!("/api/traces?service={service}&limit={limit}&lookback=1h");
+        loop {
+            let traces = self
+                .get(&path)
+                .ok()
+                .and_then(|v| v["data"].as_array().cloned())
+                .unwrap_or_default();
+            if ready(&traces) || Instant::now() >= deadline {
+                return traces;
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+}
+
+/// Jaeger's JSON for one span, with helpers to read its tags.
+pub struct JaegerSpan<'a>(pub &'a Value);
+
+impl<'a> JaegerSpan<'a> {
+    /// The operation (span) name.
+    pub fn name(&self) -> &'a str {
+        self.0["operationName"].as_str().unwrap_or_default()
+    }
+
+    /// The span id (hex).
+    pub fn id(&self) -> &'a str {
+        self.0["spanID"].as_str().unwrap_or_default()
+    }
+
+    /// The parent span id from a CHILD_OF reference, if any.
+    pub fn parent(&self) -> Option<&'a str> {
+        self.0["references"]
+            .as_array()?
+            .iter()
+            .find(|r| r["refType"] == "CHILD_OF")
+            .and_then(|r| r["spanID"].as_str())
+    }
+
+    /// A tag's `(type, value)`, e.g. `("int64", 3)`.
+    pub fn tag(&self, key: &str) -> Option<(&'a str, &'a Value)> {
+        self.0["tags"]
+            .as_array()?
+            .iter()
+            .find(|t| t["key"] == key)
+            .map(|t| (t["type"].as_str().unwrap_or_default(), &t["value"]))
+    }
+
+    /// The events ("logs" in Jaeger's JSON): each as its fields' key → value.
+    pub fn logs(&self) -> Vec<Vec<(&'a str, &'a Value)>> {
+        self.0["logs"]
+            .as_array()
+            .map(|logs| {
+                logs.iter()
+                    .map(|l| {
+                        l["fields"]
+                            .as_array()
+                            .map(|f| f.iter().map(|t| (t["key"].as_str().unwrap_or_default(), &t["value"])).collect())
+                            .unwrap_or_default()
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+/// The spans of one trace from Jaeger's JSON.
+pub fn spans(trace: &Value) -> Vec<JaegerSpan<'_>> {
+    trace["spans"].as_array().map(|s| s.iter().map(JaegerSpan).collect()).unwrap_or_default()
+}
+
+/// The `service.name` of a trace's (first) process.
+pub fn service_of(trace: &Value) -> String {
+    trace["processes"]
+        .as_object()
+        .and_then(|p| p.values().next())
+        .and_then(|p| p["serviceName"].as_str())
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// A service name no other test run uses, so queries see only this test's traces.
+pub fn unique_service(prefix: &str) -> String {
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos();
+    format!("{prefix}-{}-{nanos}", std::process::id())
+}
