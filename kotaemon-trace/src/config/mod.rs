@@ -356,6 +356,18 @@ impl Config {
         ConfigBuilder { config: Config::default(), endpoint: None }
     }
 
+    /// Continues building from this configuration, e.g. to override one setting read from the environment.
+    ///
+    /// ```
+    /// use kotaemon_trace::{Config, ExporterKind};
+    ///
+    /// let config = Config::from_env().into_builder().exporter(ExporterKind::Console).build();
+    /// assert_eq!(config.exporter(), ExporterKind::Console);
+    /// ```
+    pub fn into_builder(self) -> ConfigBuilder {
+        ConfigBuilder { config: self, endpoint: None }
+    }
+
     /// Invalid settings that were replaced by their defaults, one per variable.
     pub fn problems(&self) -> &[ConfigProblem] {
         &self.problems

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# The whole test suite: unit, integration, compile-fail (trybuild), doc tests, the feature-off crate,
+# clippy with warnings denied, and the end-to-end tests against a real Jaeger started here.
+#
+#   scripts/test.sh
+#
+# Jaeger is built once from the Go module proxy and cached (scripts/jaeger.sh). Under CI=true a Jaeger
+# that cannot be built or started fails the run; elsewhere the end-to-end tests print why they skip.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root="$(pwd)"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$root/target}"
+export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+
+started_jaeger=0
+cleanup() { if [ "$started_jaeger" = 1 ]; then scripts/jaeger.sh stop >/dev/null || true; fi; }
+trap cleanup EXIT
+
+if curl -fsS -o /dev/null http://127.0.0.1:16686/api/services 2>/dev/null; then
+  echo "test.sh: using the Jaeger already running on 127.0.0.1:16686"
+elif scripts/jaeger.sh start; then
+  started_jaeger=1
+elif [ "${CI:-}" = "true" ]; then
+  echo "test.sh: Jaeger could not be started and CI=true requires it" >&2
+  exit 1
+else
+  echo "test.sh: Jaeger could not be started; the end-to-end tests will skip and say why" >&2
+fi
+
+echo "== cargo test (workspace)"
+cargo test --workspace --all-targets -q
+echo "== doc tests"
+cargo test --workspace --doc -q
+echo "== feature off: #[trace_with_otel] is the identity"
+cargo test -q --manifest-path tests/feature-off/Cargo.toml
+echo "== clippy"
+cargo clippy --workspace --all-targets -q -- -D warnings
+echo "test.sh: all passed"
