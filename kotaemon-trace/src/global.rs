@@ -10,6 +10,8 @@ use std::sync::Arc;
 
 pub(crate) struct Installed {
     pub(crate) tracer: SdkTracer,
+    /// Who may force a debug trace; read by `propagation::extract`.
+    pub(crate) debug: crate::sampling::DebugPolicy,
     /// Which `init` installed it, so an older guard's shutdown cannot remove a newer pipeline.
     pub(crate) id: u64,
 }

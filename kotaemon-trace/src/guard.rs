@@ -3,6 +3,8 @@
 use crate::error::ShutdownError;
 use crate::global;
 use crate::processor::{BatchProcessor, Stats};
+use crate::sampling::jaeger_remote::Poller;
+use crate::sampling::tail::TailSampler;
 use opentelemetry_sdk::error::OTelSdkError;
 use opentelemetry_sdk::trace::SdkTracerProvider;
 use std::sync::atomic::Ordering;
@@ -22,7 +24,7 @@ use std::time::Duration;
 pub struct ExportStats {
     /// Spans handed to the exporter successfully.
     pub spans_exported: u64,
-    /// Spans dropped because the export queue was full.
+    /// Spans dropped because the export queue (or, with tail sampling, its buffer) was full.
     pub spans_dropped: u64,
     /// Spans whose export failed (collector unreachable, timeout, rejected).
     pub spans_failed: u64,
@@ -50,6 +52,9 @@ pub struct TraceGuard {
 struct Active {
     provider: SdkTracerProvider,
     processor: Arc<BatchProcessor>,
+    tail: Option<Arc<TailSampler>>,
+    /// Stops the Jaeger remote sampler's polling thread when dropped.
+    _poller: Option<Poller>,
     stats: Arc<Stats>,
     timeout: Duration,
     id: u64,
@@ -59,11 +64,13 @@ impl TraceGuard {
     pub(crate) fn active(
         provider: SdkTracerProvider,
         processor: Arc<BatchProcessor>,
+        tail: Option<Arc<TailSampler>>,
+        poller: Option<Poller>,
         stats: Arc<Stats>,
         timeout: Duration,
         id: u64,
     ) -> Self {
-        TraceGuard { inner: Some(Active { provider, processor, stats, timeout, id }) }
+        TraceGuard { inner: Some(Active { provider, processor, tail, _poller: poller, stats, timeout, id }) }
     }
 
     pub(crate) fn disabled() -> Self {
@@ -87,7 +94,7 @@ impl TraceGuard {
     /// The pipeline's counters so far.
     pub fn stats(&self) -> ExportStats {
         match &self.inner {
-            Some(active) => snapshot(&active.stats),
+            Some(active) => snapshot(&active.stats, active.tail.as_deref()),
             None => ExportStats::default(),
         }
     }
@@ -116,7 +123,7 @@ impl Active {
         // The processor is already shut down; this only marks the provider, so its errors add nothing.
         let _ = self.provider.shutdown_with_timeout(self.timeout);
         crate::pipeline::reset_global_provider();
-        let stats = snapshot(&self.stats);
+        let stats = snapshot(&self.stats, self.tail.as_deref());
         result.map_err(|e| convert(e, self.timeout))?;
         if stats.spans_dropped > 0 || stats.spans_failed > 0 {
             return Err(ShutdownError::SpansLost { dropped: stats.spans_dropped, failed: stats.spans_failed });
@@ -135,10 +142,11 @@ impl Drop for TraceGuard {
     }
 }
 
-fn snapshot(stats: &Stats) -> ExportStats {
+fn snapshot(stats: &Stats, tail: Option<&TailSampler>) -> ExportStats {
+    let evicted = tail.map_or(0, |t| t.evicted.load(Ordering::Relaxed));
     ExportStats {
         spans_exported: stats.exported.load(Ordering::Relaxed),
-        spans_dropped: stats.dropped.load(Ordering::Relaxed),
+        spans_dropped: stats.dropped.load(Ordering::Relaxed) + evicted,
         spans_failed: stats.failed.load(Ordering::Relaxed),
     }
 }

@@ -30,13 +30,15 @@ mod global;
 mod guard;
 mod pipeline;
 mod processor;
+pub mod propagation;
+mod sampling;
 pub mod semconv;
 mod span;
 mod value;
 
 pub use config::{
-    BatchConfig, Compression, Config, ConfigBuilder, ConfigProblem, ExporterKind, Limits, OtlpConfig, Propagator,
-    Protocol, Sampler,
+    BatchConfig, Compression, Config, ConfigBuilder, ConfigProblem, DebugConfig, ExporterKind, JaegerRemote, Limits,
+    OtlpConfig, Propagator, Protocol, Sampler, TailConfig,
 };
 pub use error::{InitError, ShutdownError};
 pub use guard::{ExportStats, TraceGuard};
@@ -81,7 +83,7 @@ pub fn init_with(config: Config) -> Result<TraceGuard, InitError> {
 /// module named `opentelemetry` or `kotaemon_trace` cannot break an expansion.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::span::{ActiveSpan, Attributes, Callsite, SpanGuard};
+    pub use crate::span::{ActiveSpan, Attributes, Callsite, Sample, SpanGuard};
     pub use crate::value::{Probe, ViaDebug, ViaNothing, ViaTyped};
     pub use opentelemetry::trace::SpanKind;
     pub use opentelemetry::Value;

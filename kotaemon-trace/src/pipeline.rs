@@ -1,14 +1,13 @@
 //! Builds the provider, processor and exporter from a [`Config`] and installs them process-wide.
 
-use crate::config::{Config, ExporterKind, Propagator, Sampler};
+use crate::config::{Config, ExporterKind, Sampler};
 use crate::export::{self, console::ConsoleExporter, DynExporter};
 use crate::finish::Finisher;
 use crate::processor::{BatchProcessor, Driver, SharedProcessor, Stats};
+use crate::sampling::{jaeger_remote, tail::TailSampler, DebugPolicy, ProductSampler};
 use crate::{global, InitError, TraceGuard};
-use opentelemetry::propagation::{TextMapCompositePropagator, TextMapPropagator};
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry::{InstrumentationScope, KeyValue};
-use opentelemetry_sdk::propagation::{BaggagePropagator, TraceContextPropagator};
 use opentelemetry_sdk::trace::{SdkTracerProvider, SpanLimits};
 use opentelemetry_sdk::Resource;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -27,10 +26,23 @@ pub(crate) fn start(config: Config) -> Result<TraceGuard, InitError> {
     let stats = Arc::new(Stats::default());
     let finisher = Finisher { value_length: config.limits.attribute_value_length };
     let processor = Arc::new(BatchProcessor::new(exporter, driver, finisher, &config.batch, stats.clone())?);
+    let tail = config.tail.clone().map(|t| Arc::new(TailSampler::new(t)));
+    let (sampler, remote_strategy) = ProductSampler::new(&config.sampler, tail.is_some());
+    let poller = match (remote_strategy, remote_settings(&config.sampler)) {
+        (Some(strategy), Some(remote)) => Some(jaeger_remote::start(
+            jaeger_remote::Poll {
+                endpoint: remote.endpoint.clone(),
+                service: config.service_name(),
+                interval: remote.polling_interval,
+            },
+            strategy,
+        )?),
+        _ => None,
+    };
     let limits = &config.limits;
     let provider = SdkTracerProvider::builder()
         .with_resource(resource(&config))
-        .with_sampler(sdk_sampler(&config.sampler))
+        .with_sampler(sampler)
         .with_span_limits(SpanLimits {
             max_events_per_span: limits.events_per_span,
             max_attributes_per_span: limits.attributes_per_span,
@@ -38,14 +50,18 @@ pub(crate) fn start(config: Config) -> Result<TraceGuard, InitError> {
             max_attributes_per_event: limits.attributes_per_event,
             max_attributes_per_link: limits.attributes_per_link,
         })
-        .with_span_processor(SharedProcessor(processor.clone()))
+        .with_span_processor(SharedProcessor { batch: processor.clone(), tail: tail.clone() })
         .build();
     let scope = InstrumentationScope::builder("kotaemon-trace").with_version(env!("CARGO_PKG_VERSION")).build();
     let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
-    global::install(global::Installed { tracer: provider.tracer_with_scope(scope), id });
+    global::install(global::Installed {
+        tracer: provider.tracer_with_scope(scope),
+        debug: DebugPolicy::new(&config.debug),
+        id,
+    });
     opentelemetry::global::set_tracer_provider(provider.clone());
-    opentelemetry::global::set_text_map_propagator(propagator(&config.propagators));
-    Ok(TraceGuard::active(provider, processor, stats, config.batch.export_timeout, id))
+    opentelemetry::global::set_text_map_propagator(crate::propagation::composite(&config.propagators));
+    Ok(TraceGuard::active(provider, processor, tail, poller, stats, config.batch.export_timeout, id))
 }
 
 /// After shutdown, other OpenTelemetry users in the process get a no-op provider, not a dead one.
@@ -81,25 +97,10 @@ fn resource(config: &Config) -> Resource {
         .build()
 }
 
-fn sdk_sampler(sampler: &Sampler) -> opentelemetry_sdk::trace::Sampler {
-    use opentelemetry_sdk::trace::Sampler as Sdk;
+fn remote_settings(sampler: &Sampler) -> Option<&crate::config::JaegerRemote> {
     match sampler {
-        Sampler::AlwaysOn => Sdk::AlwaysOn,
-        Sampler::AlwaysOff => Sdk::AlwaysOff,
-        Sampler::TraceIdRatio(ratio) => Sdk::TraceIdRatioBased(*ratio),
-        Sampler::ParentBased(root) => Sdk::ParentBased(Box::new(sdk_sampler(root))),
+        Sampler::JaegerRemote(remote) => Some(remote),
+        Sampler::ParentBased(inner) => remote_settings(inner),
+        _ => None,
     }
-}
-
-fn propagator(propagators: &[Propagator]) -> TextMapCompositePropagator {
-    let list: Vec<Box<dyn TextMapPropagator + Send + Sync>> = propagators
-        .iter()
-        .map(|p| -> Box<dyn TextMapPropagator + Send + Sync> {
-            match p {
-                Propagator::TraceContext => Box::new(TraceContextPropagator::new()),
-                Propagator::Baggage => Box::new(BaggagePropagator::new()),
-            }
-        })
-        .collect();
-    TextMapCompositePropagator::new(list)
 }

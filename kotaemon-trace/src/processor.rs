@@ -7,6 +7,7 @@
 
 use crate::export::DynExporter;
 use crate::finish::Finisher;
+use crate::sampling::tail::TailSampler;
 use opentelemetry::Context;
 use opentelemetry_sdk::error::{OTelSdkError, OTelSdkResult};
 use opentelemetry_sdk::trace::{Span, SpanData, SpanProcessor};
@@ -129,27 +130,38 @@ impl BatchProcessor {
 
 /// The processor as the SDK sees it; the guard keeps another handle to flush and shut down directly and
 /// get precise results.
+/// With tail sampling on, spans pass through the tail sampler first.
 #[derive(Debug, Clone)]
-pub(crate) struct SharedProcessor(pub(crate) Arc<BatchProcessor>);
+pub(crate) struct SharedProcessor {
+    pub(crate) batch: Arc<BatchProcessor>,
+    pub(crate) tail: Option<Arc<TailSampler>>,
+}
 
 impl SpanProcessor for SharedProcessor {
     fn on_start(&self, _span: &mut Span, _cx: &Context) {}
 
     #[inline]
     fn on_end(&self, span: SpanData) {
-        self.0.on_end(span);
+        match &self.tail {
+            None => self.batch.on_end(span),
+            Some(tail) => {
+                for kept in tail.on_end(span) {
+                    self.batch.on_end(kept);
+                }
+            }
+        }
     }
 
     fn force_flush(&self) -> OTelSdkResult {
-        self.0.force_flush()
+        self.batch.force_flush()
     }
 
     fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
-        self.0.shutdown_with_timeout(timeout)
+        self.batch.shutdown_with_timeout(timeout)
     }
 
     fn set_resource(&mut self, resource: &Resource) {
-        self.0.exporter.set_resource(resource);
+        self.batch.exporter.set_resource(resource);
     }
 }
 

@@ -6,3 +6,8 @@ pub const OUTPUT_VALUE: &str = "output.value";
 pub const EXCEPTION_MESSAGE: &str = "exception.message";
 /// The Rust type of a recorded error (OTel semantic conventions).
 pub const EXCEPTION_TYPE: &str = "exception.type";
+/// Set by `sample = "always"` (`1`) and `sample = "never"` (`0`); read by the sampler (OpenTracing's
+/// `sampling.priority` convention).
+pub const SAMPLING_PRIORITY: &str = "sampling.priority";
+/// `true` on spans recorded because their request carried the debug header.
+pub const DEBUG_FORCED: &str = "kotaemon.debug_forced";

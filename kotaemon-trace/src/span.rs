@@ -23,6 +23,21 @@ pub struct Callsite {
     pub kind: SpanKind,
     /// How many attributes the macro may record at entry, to size the vector once.
     pub attributes: usize,
+    /// The `sample = "…"` option.
+    pub sample: Sample,
+}
+
+/// The macro's `sample` option.
+#[doc(hidden)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sample {
+    /// The configured sampler decides.
+    Default,
+    /// Always recorded: a sensitive operation (payment, login). Under an unsampled parent it starts a new
+    /// trace linked to the parent's.
+    Always,
+    /// Never recorded, nor its children under a parent-based sampler (health checks, polling loops).
+    Never,
 }
 
 /// Collects the attributes recorded at entry. Only built when the span is recording.
@@ -55,8 +70,11 @@ impl ActiveSpan {
         let Some(installed) = global::installed() else {
             return ActiveSpan { cx: None };
         };
-        let parent = Context::current();
-        let builder = SpanBuilder::from_name(site.name).with_kind(site.kind.clone());
+        let mut parent = Context::current();
+        let mut builder = SpanBuilder::from_name(site.name).with_kind(site.kind.clone());
+        if site.sample != Sample::Default {
+            (builder, parent) = with_sample_hint(builder, parent, site.sample);
+        }
         let mut span = installed.tracer.build_with_context(builder, &parent);
         use opentelemetry::trace::Span as _;
         if span.is_recording() {
@@ -91,6 +109,26 @@ impl ActiveSpan {
             record_error(cx, error);
         }
     }
+}
+
+/// Applies `sample = "always" | "never"`: a priority attribute the sampler reads, and for "always" under
+/// an unsampled parent, a fresh root linked to that parent (its trace was not kept, this span must be).
+#[cold]
+fn with_sample_hint(builder: SpanBuilder, parent: Context, sample: Sample) -> (SpanBuilder, Context) {
+    let priority = i64::from(sample == Sample::Always);
+    let builder = builder.with_attributes([KeyValue::new(crate::semconv::SAMPLING_PRIORITY, priority)]);
+    if sample == Sample::Always {
+        let parent_span = parent.span();
+        let sc = parent_span.span_context().clone();
+        drop(parent_span);
+        if sc.is_valid() && !sc.is_sampled() {
+            let link = opentelemetry::trace::Link::with_context(sc);
+            // Keep baggage and other entries, lose the unsampled span: the new span is a root.
+            let root = parent.with_remote_span_context(opentelemetry::trace::SpanContext::empty_context());
+            return (builder.with_links(vec![link]), root);
+        }
+    }
+    (builder, parent)
 }
 
 fn record_error<E: Display + ?Sized>(cx: &Context, error: &E) {
@@ -153,6 +191,12 @@ pin_project_lite::pin_project! {
         cx: Option<Context>,
         #[pin]
         inner: F,
+    }
+}
+
+impl<F> Instrumented<F> {
+    pub(crate) fn with_context(cx: Context, inner: F) -> Self {
+        Instrumented { cx: Some(cx), inner }
     }
 }
 

@@ -47,7 +47,8 @@ fn invalid_env_values_are_reported_once_and_defaults_used() {
     assert_eq!(
         sampler_lines,
         ["kotaemon-trace: OTEL_TRACES_SAMPLER=\"sometimes\" is not valid: expected one of always_on, always_off, \
-          traceidratio, parentbased_always_on, parentbased_always_off, parentbased_traceidratio; using parentbased_always_on"],
+          traceidratio, rate_limiting, jaeger_remote, parentbased_always_on, parentbased_always_off, \
+          parentbased_traceidratio, parentbased_rate_limiting, parentbased_jaeger_remote; using parentbased_always_on"],
         "{stderr}"
     );
     assert_eq!(stderr.matches("OTEL_BSP_MAX_QUEUE_SIZE=\"lots\"").count(), 1, "{stderr}");

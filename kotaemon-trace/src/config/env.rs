@@ -2,8 +2,8 @@
 //! unset, enum values are case-insensitive, an invalid value is a [`ConfigProblem`] and its default is used.
 
 use super::{
-    traces_url, BatchConfig, Compression, Config, ConfigProblem, ExporterKind, Limits, Propagator,
-    Protocol, Sampler,
+    traces_url, BatchConfig, Compression, Config, ConfigProblem, DebugConfig, ExporterKind, JaegerRemote, Limits,
+    Propagator, Protocol, Sampler, TailConfig,
 };
 use std::time::Duration;
 
@@ -84,6 +84,8 @@ pub(crate) fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Config {
         batch: batch(&mut env),
         limits: limits(&mut env),
         propagators: propagators(&mut env).unwrap_or(defaults.propagators),
+        debug: debug(&mut env),
+        tail: tail(&mut env),
         ..Config::default()
     };
     otlp(&mut env, &mut config);
@@ -222,38 +224,121 @@ fn mask_header_values(raw: &str) -> String {
         .join(",")
 }
 
-const SAMPLERS: &str = "one of always_on, always_off, traceidratio, parentbased_always_on, \
-                        parentbased_always_off, parentbased_traceidratio";
+const SAMPLERS: &str = "one of always_on, always_off, traceidratio, rate_limiting, jaeger_remote, \
+                        parentbased_always_on, parentbased_always_off, parentbased_traceidratio, \
+                        parentbased_rate_limiting, parentbased_jaeger_remote";
+const SAMPLER_ARG: &str = "OTEL_TRACES_SAMPLER_ARG";
 
 fn sampler<F: Fn(&str) -> Option<String>>(env: &mut Env<F>) -> Sampler {
     const NAME: &str = "OTEL_TRACES_SAMPLER";
     let default = Sampler::default();
     let Some(raw) = env.var(NAME) else { return default };
-    let ratio = |env: &mut Env<F>| -> f64 {
-        const ARG: &str = "OTEL_TRACES_SAMPLER_ARG";
-        match env.var(ARG) {
-            None => 1.0,
-            Some(v) => match v.parse::<f64>() {
-                Ok(r) if (0.0..=1.0).contains(&r) => r,
-                _ => {
-                    env.problem(ARG, &v, "a number from 0 to 1", "1.0");
-                    1.0
-                }
-            },
-        }
+    let lower = raw.to_ascii_lowercase();
+    let (parent_based, root) = match lower.strip_prefix("parentbased_") {
+        Some(root) => (true, root),
+        None => (false, lower.as_str()),
     };
-    match raw.to_ascii_lowercase().as_str() {
+    let root = match root {
         "always_on" => Sampler::AlwaysOn,
         "always_off" => Sampler::AlwaysOff,
-        "traceidratio" => Sampler::TraceIdRatio(ratio(env)),
-        "parentbased_always_on" => Sampler::ParentBased(Box::new(Sampler::AlwaysOn)),
-        "parentbased_always_off" => Sampler::ParentBased(Box::new(Sampler::AlwaysOff)),
-        "parentbased_traceidratio" => Sampler::ParentBased(Box::new(Sampler::TraceIdRatio(ratio(env)))),
+        "traceidratio" => Sampler::TraceIdRatio(ratio_arg(env)),
+        "rate_limiting" => Sampler::RateLimited(rate_arg(env)),
+        "jaeger_remote" => Sampler::JaegerRemote(jaeger_remote_arg(env)),
         _ => {
             env.problem(NAME, &raw, SAMPLERS, default.name());
-            default
+            return default;
+        }
+    };
+    if parent_based {
+        Sampler::ParentBased(Box::new(root))
+    } else {
+        root
+    }
+}
+
+fn ratio_arg<F: Fn(&str) -> Option<String>>(env: &mut Env<F>) -> f64 {
+    match env.var(SAMPLER_ARG) {
+        None => 1.0,
+        Some(v) => match v.parse::<f64>() {
+            Ok(r) if (0.0..=1.0).contains(&r) => r,
+            _ => {
+                env.problem(SAMPLER_ARG, &v, "a number from 0 to 1", "1.0");
+                1.0
+            }
+        },
+    }
+}
+
+/// Traces per second for `rate_limiting`; 10 by default, the usual starting point in production.
+fn rate_arg<F: Fn(&str) -> Option<String>>(env: &mut Env<F>) -> f64 {
+    match env.var(SAMPLER_ARG) {
+        None => 10.0,
+        Some(v) => match v.parse::<f64>() {
+            Ok(r) if r.is_finite() && r >= 0.0 => r,
+            _ => {
+                env.problem(SAMPLER_ARG, &v, "a number of traces per second, 0 or more", "10");
+                10.0
+            }
+        },
+    }
+}
+
+fn jaeger_remote_arg<F: Fn(&str) -> Option<String>>(env: &mut Env<F>) -> JaegerRemote {
+    let mut remote = JaegerRemote::default();
+    let Some(raw) = env.var(SAMPLER_ARG) else { return remote };
+    const ACCEPTED: &str = "comma-separated endpoint=URL, pollingIntervalMs=N, initialSamplingRate=0..1";
+    for entry in raw.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+        let Some((key, value)) = entry.split_once('=') else {
+            env.problem(SAMPLER_ARG, &raw, ACCEPTED, "the jaeger_remote defaults");
+            return JaegerRemote::default();
+        };
+        let (key, value) = (key.trim(), value.trim());
+        let ok = match key {
+            "endpoint" => check_url(value).map(|()| remote.endpoint = value.to_owned()).is_ok(),
+            "pollingIntervalMs" => value.parse::<u64>().ok().filter(|ms| *ms > 0).map(|ms| remote.polling_interval = Duration::from_millis(ms)).is_some(),
+            "initialSamplingRate" => value.parse::<f64>().ok().filter(|r| (0.0..=1.0).contains(r)).map(|r| remote.initial_sampling_rate = r).is_some(),
+            _ => false,
+        };
+        if !ok {
+            env.problem(SAMPLER_ARG, &raw, ACCEPTED, "the jaeger_remote defaults");
+            return JaegerRemote::default();
         }
     }
+    remote
+}
+
+fn debug<F: Fn(&str) -> Option<String>>(env: &mut Env<F>) -> DebugConfig {
+    let mut debug = DebugConfig::default();
+    if let Some(header) = env.var("KOTAEMON_TRACE_DEBUG_HEADER") {
+        if header.eq_ignore_ascii_case("none") {
+            debug.per_second = 0.0;
+        } else if http::HeaderName::from_bytes(header.to_ascii_lowercase().as_bytes()).is_ok() {
+            debug.header = header.to_ascii_lowercase();
+        } else {
+            env.problem("KOTAEMON_TRACE_DEBUG_HEADER", &header, "an HTTP header name, or none", "x-debug-tracing");
+        }
+    }
+    if let Some(v) = env.var("KOTAEMON_TRACE_DEBUG_PER_SECOND") {
+        match v.parse::<f64>() {
+            Ok(r) if r.is_finite() && r >= 0.0 => debug.per_second = r,
+            _ => env.problem("KOTAEMON_TRACE_DEBUG_PER_SECOND", &v, "a number of forced traces per second, 0 or more", "5"),
+        }
+    }
+    debug
+}
+
+fn tail<F: Fn(&str) -> Option<String>>(env: &mut Env<F>) -> Option<TailConfig> {
+    const LATENCY: &str = "KOTAEMON_TRACE_TAIL_LATENCY_MS";
+    let raw = env.var(LATENCY)?;
+    let Ok(ms) = raw.parse::<u64>() else {
+        env.problem(LATENCY, &raw, "a whole number of milliseconds", "tail sampling off");
+        return None;
+    };
+    let d = TailConfig::default();
+    Some(TailConfig {
+        latency_threshold: Duration::from_millis(ms),
+        max_buffered_spans: env.count(&["KOTAEMON_TRACE_TAIL_MAX_SPANS"], d.max_buffered_spans),
+    })
 }
 
 fn batch<F: Fn(&str) -> Option<String>>(env: &mut Env<F>) -> BatchConfig {
@@ -304,9 +389,12 @@ fn propagators<F: Fn(&str) -> Option<String>>(env: &mut Env<F>) -> Option<Vec<Pr
         match name.to_ascii_lowercase().as_str() {
             "tracecontext" => chosen.push(Propagator::TraceContext),
             "baggage" => chosen.push(Propagator::Baggage),
+            "b3" => chosen.push(Propagator::B3),
+            "b3multi" => chosen.push(Propagator::B3Multi),
+            "jaeger" => chosen.push(Propagator::Jaeger),
             "none" => {}
             _ => {
-                env.problem(NAME, name, "a comma-separated list of tracecontext, baggage, none", "tracecontext,baggage");
+                env.problem(NAME, name, "a comma-separated list of tracecontext, baggage, b3, b3multi, jaeger, none", "tracecontext,baggage");
                 return None;
             }
         }
@@ -433,6 +521,44 @@ mod tests {
     }
 
     #[test]
+    fn rate_limiting_and_jaeger_remote_from_env() {
+        let c = config(&[("OTEL_TRACES_SAMPLER", "parentbased_rate_limiting"), ("OTEL_TRACES_SAMPLER_ARG", "10")]);
+        assert_eq!(c.sampler(), &Sampler::ParentBased(Box::new(Sampler::RateLimited(10.0))));
+        let c = config(&[
+            ("OTEL_TRACES_SAMPLER", "jaeger_remote"),
+            ("OTEL_TRACES_SAMPLER_ARG", "endpoint=http://127.0.0.1:5778/sampling, pollingIntervalMs=500,initialSamplingRate=0.2"),
+        ]);
+        assert!(c.problems().is_empty(), "{:?}", c.problems());
+        assert_eq!(
+            c.sampler(),
+            &Sampler::JaegerRemote(JaegerRemote {
+                endpoint: "http://127.0.0.1:5778/sampling".into(),
+                polling_interval: Duration::from_millis(500),
+                initial_sampling_rate: 0.2,
+            })
+        );
+        let c = config(&[("OTEL_TRACES_SAMPLER", "jaeger_remote"), ("OTEL_TRACES_SAMPLER_ARG", "endpoint=localhost")]);
+        assert_eq!(c.sampler(), &Sampler::JaegerRemote(JaegerRemote::default()));
+        assert_eq!(c.problems()[0].variable(), "OTEL_TRACES_SAMPLER_ARG");
+    }
+
+    #[test]
+    fn debug_and_tail_settings() {
+        let c = config(&[
+            ("KOTAEMON_TRACE_DEBUG_HEADER", "X-Force-Trace"),
+            ("KOTAEMON_TRACE_DEBUG_PER_SECOND", "2"),
+            ("KOTAEMON_TRACE_TAIL_LATENCY_MS", "5000"),
+            ("KOTAEMON_TRACE_TAIL_MAX_SPANS", "100"),
+        ]);
+        assert!(c.problems().is_empty(), "{:?}", c.problems());
+        assert_eq!(c.debug(), &DebugConfig { header: "x-force-trace".into(), per_second: 2.0 });
+        assert_eq!(c.tail(), Some(&TailConfig { latency_threshold: Duration::from_secs(5), max_buffered_spans: 100 }));
+        assert_eq!(config(&[]).tail(), None);
+        let c = config(&[("KOTAEMON_TRACE_DEBUG_HEADER", "bad header")]);
+        assert_eq!(c.problems()[0].variable(), "KOTAEMON_TRACE_DEBUG_HEADER");
+    }
+
+    #[test]
     fn header_values_never_appear_in_problems() {
         let c = config(&[("OTEL_EXPORTER_OTLP_HEADERS", "authorization=Bearer%20s3cr3t,broken")]);
         let text = c.problems()[0].to_string();
@@ -460,6 +586,8 @@ mod tests {
         assert_eq!(c.limits().attributes_per_span, 32);
         assert_eq!(c.limits().attributes_per_event, 64);
         assert_eq!(c.propagators(), &[Propagator::Baggage, Propagator::TraceContext]);
+        let c = config(&[("OTEL_PROPAGATORS", "b3,b3multi,jaeger")]);
+        assert_eq!(c.propagators(), &[Propagator::B3, Propagator::B3Multi, Propagator::Jaeger]);
         let c = config(&[("OTEL_PROPAGATORS", "none")]);
         assert!(c.propagators().is_empty());
     }

@@ -91,6 +91,86 @@ pub enum Sampler {
     TraceIdRatio(f64),
     /// Follow the parent's decision; use the inner sampler for roots.
     ParentBased(Box<Sampler>),
+    /// At most this many traces per second (a token bucket with a one-second burst).
+    RateLimited(f64),
+    /// The strategy Jaeger serves for this service, polled (see [`JaegerRemote`]).
+    JaegerRemote(JaegerRemote),
+}
+
+/// Settings of the `jaeger_remote` sampler (`OTEL_TRACES_SAMPLER_ARG` =
+/// `endpoint=…,pollingIntervalMs=…,initialSamplingRate=…`).
+///
+/// ```
+/// use kotaemon_trace::JaegerRemote;
+/// let remote = JaegerRemote::default();
+/// assert_eq!(remote.endpoint, "http://localhost:14250");
+/// ```
+#[derive(Clone, Debug, PartialEq)]
+pub struct JaegerRemote {
+    /// Jaeger's sampling server: a URL with a path (`http://localhost:5778/sampling`) is polled over
+    /// HTTP, one without (`http://localhost:14250`, Jaeger v2's `:5779`) over gRPC.
+    pub endpoint: String,
+    /// Time between polls (default 60 s).
+    pub polling_interval: Duration,
+    /// Probability used until the first strategy arrives (default 0.001).
+    pub initial_sampling_rate: f64,
+}
+
+impl Default for JaegerRemote {
+    fn default() -> Self {
+        JaegerRemote {
+            endpoint: "http://localhost:14250".to_owned(),
+            polling_interval: Duration::from_secs(60),
+            initial_sampling_rate: 0.001,
+        }
+    }
+}
+
+/// Debug forcing: a request carrying the debug header is traced whatever the sampler says.
+///
+/// ```
+/// use kotaemon_trace::DebugConfig;
+/// let debug = DebugConfig::default();
+/// assert_eq!(debug.header, "x-debug-tracing");
+/// ```
+#[derive(Clone, Debug, PartialEq)]
+pub struct DebugConfig {
+    /// The header whose value `true` (or `1`) asks for a trace (`KOTAEMON_TRACE_DEBUG_HEADER`, default
+    /// `x-debug-tracing`); Jaeger's `jaeger-debug-id` is honoured too.
+    pub header: String,
+    /// Forced traces granted per second at most, so the header cannot flood the backend
+    /// (`KOTAEMON_TRACE_DEBUG_PER_SECOND`, default 5; 0 switches forcing off).
+    pub per_second: f64,
+}
+
+impl Default for DebugConfig {
+    fn default() -> Self {
+        DebugConfig { header: "x-debug-tracing".to_owned(), per_second: 5.0 }
+    }
+}
+
+/// Tail sampling in process (off unless configured).
+///
+/// ```
+/// use kotaemon_trace::TailConfig;
+/// use std::time::Duration;
+/// let tail = TailConfig { latency_threshold: Duration::from_secs(5), ..TailConfig::default() };
+/// assert_eq!(tail.max_buffered_spans, 10_000);
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TailConfig {
+    /// A trace whose root took at least this long is kept (`KOTAEMON_TRACE_TAIL_LATENCY_MS`, which also
+    /// switches tail sampling on).
+    pub latency_threshold: Duration,
+    /// Spans held while their trace's root runs; past it the oldest trace is dropped and counted
+    /// (`KOTAEMON_TRACE_TAIL_MAX_SPANS`, default 10 000).
+    pub max_buffered_spans: usize,
+}
+
+impl Default for TailConfig {
+    fn default() -> Self {
+        TailConfig { latency_threshold: Duration::from_secs(5), max_buffered_spans: 10_000 }
+    }
 }
 
 impl Default for Sampler {
@@ -106,10 +186,14 @@ impl Sampler {
             Sampler::AlwaysOn => "always_on",
             Sampler::AlwaysOff => "always_off",
             Sampler::TraceIdRatio(_) => "traceidratio",
+            Sampler::RateLimited(_) => "rate_limiting",
+            Sampler::JaegerRemote(_) => "jaeger_remote",
             Sampler::ParentBased(inner) => match **inner {
                 Sampler::AlwaysOn => "parentbased_always_on",
                 Sampler::AlwaysOff => "parentbased_always_off",
                 Sampler::TraceIdRatio(_) => "parentbased_traceidratio",
+                Sampler::RateLimited(_) => "parentbased_rate_limiting",
+                Sampler::JaegerRemote(_) => "parentbased_jaeger_remote",
                 Sampler::ParentBased(_) => "parentbased",
             },
         }
@@ -123,6 +207,12 @@ pub enum Propagator {
     TraceContext,
     /// W3C `baggage`.
     Baggage,
+    /// Zipkin B3, single `b3` header.
+    B3,
+    /// Zipkin B3, multiple `X-B3-*` headers.
+    B3Multi,
+    /// Jaeger's `uber-trace-id` and `uberctx-*` headers.
+    Jaeger,
 }
 
 /// The batch span processor's settings (`OTEL_BSP_*`).
@@ -262,6 +352,8 @@ pub struct Config {
     pub(crate) batch: BatchConfig,
     pub(crate) limits: Limits,
     pub(crate) propagators: Vec<Propagator>,
+    pub(crate) debug: DebugConfig,
+    pub(crate) tail: Option<TailConfig>,
     pub(crate) custom_exporter: Option<Arc<dyn DynExporter>>,
     pub(crate) problems: Vec<ConfigProblem>,
 }
@@ -278,6 +370,8 @@ impl Default for Config {
             batch: BatchConfig::default(),
             limits: Limits::default(),
             propagators: vec![Propagator::TraceContext, Propagator::Baggage],
+            debug: DebugConfig::default(),
+            tail: None,
             custom_exporter: None,
             problems: Vec::new(),
         }
@@ -296,6 +390,8 @@ impl PartialEq for Config {
             && self.batch == other.batch
             && self.limits == other.limits
             && self.propagators == other.propagators
+            && self.debug == other.debug
+            && self.tail == other.tail
             && match (&self.custom_exporter, &other.custom_exporter) {
                 (None, None) => true,
                 (Some(a), Some(b)) => Arc::ptr_eq(a, b),
@@ -317,6 +413,8 @@ impl fmt::Debug for Config {
             .field("batch", &self.batch)
             .field("limits", &self.limits)
             .field("propagators", &self.propagators)
+            .field("debug", &self.debug)
+            .field("tail", &self.tail)
             .field("custom_exporter", &self.custom_exporter.is_some())
             .field("problems", &self.problems)
             .finish()
@@ -425,6 +523,16 @@ impl Config {
     pub fn propagators(&self) -> &[Propagator] {
         &self.propagators
     }
+
+    /// Debug forcing.
+    pub fn debug(&self) -> &DebugConfig {
+        &self.debug
+    }
+
+    /// Tail sampling, when on.
+    pub fn tail(&self) -> Option<&TailConfig> {
+        self.tail.as_ref()
+    }
 }
 
 /// Builds a [`Config`] in Rust; every method mirrors one environment variable.
@@ -527,6 +635,18 @@ impl ConfigBuilder {
     /// `OTEL_PROPAGATORS`.
     pub fn propagators(mut self, propagators: impl IntoIterator<Item = Propagator>) -> Self {
         self.config.propagators = propagators.into_iter().collect();
+        self
+    }
+
+    /// Debug forcing: the header and the per-second cap.
+    pub fn debug(mut self, debug: DebugConfig) -> Self {
+        self.config.debug = debug;
+        self
+    }
+
+    /// Switches tail sampling on.
+    pub fn tail_sampling(mut self, tail: TailConfig) -> Self {
+        self.config.tail = Some(tail);
         self
     }
 

@@ -1,0 +1,114 @@
+//! Carrying a trace across services: read the parent from incoming request headers, write the current
+//! context into outgoing ones. Formats come from `OTEL_PROPAGATORS` (`tracecontext`, `baggage`, `b3`,
+//! `b3multi`, `jaeger`).
+//!
+//! [`extract`] also honours the debug header (`X-Debug-Tracing: true` by default, and Jaeger's
+//! `jaeger-debug-id`): such a request is traced whatever the sampler says, within a per-second cap.
+
+mod b3;
+pub(crate) mod jaeger;
+
+use crate::config::Propagator;
+use crate::global;
+use crate::span::Instrumented;
+use opentelemetry::propagation::{TextMapCompositePropagator, TextMapPropagator};
+use opentelemetry::{Context, ContextGuard};
+use opentelemetry_http::{HeaderExtractor, HeaderInjector};
+
+/// The parent context read from a request's headers. Attach it (sync) or instrument the handler's future
+/// with it (async), so the request's spans continue the caller's trace.
+///
+/// ```
+/// use kotaemon_trace::propagation;
+///
+/// let mut headers = http::HeaderMap::new();
+/// headers.insert("traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".parse().unwrap());
+/// let parent = propagation::extract(&headers);
+/// assert_eq!(parent.trace_id().as_deref(), Some("4bf92f3577b34da6a3ce929d0e0e4736"));
+/// let _attached = parent.attach(); // spans started now are children of the caller's span
+/// ```
+#[derive(Clone, Debug)]
+pub struct RemoteParent {
+    cx: Context,
+}
+
+impl RemoteParent {
+    /// Makes the remote parent the current context until the guard drops.
+    pub fn attach(self) -> ContextGuard {
+        self.cx.attach()
+    }
+
+    /// Runs `future` with the remote parent as its context on every poll.
+    ///
+    /// ```
+    /// # async fn handle() {}
+    /// # async fn run(headers: http::HeaderMap) {
+    /// kotaemon_trace::propagation::extract(&headers).instrument(handle()).await;
+    /// # }
+    /// ```
+    pub fn instrument<F: std::future::Future>(self, future: F) -> Instrumented<F> {
+        Instrumented::with_context(self.cx, future)
+    }
+
+    /// The caller's trace id (W3C hex), when the headers carried a valid one.
+    pub fn trace_id(&self) -> Option<String> {
+        use opentelemetry::trace::TraceContextExt as _;
+        let span = self.cx.span();
+        let sc = span.span_context();
+        sc.is_valid().then(|| sc.trace_id().to_string())
+    }
+
+    /// Whether the request asked for (and was granted) a forced, fully sampled trace.
+    pub fn is_debug_forced(&self) -> bool {
+        self.cx.get::<crate::sampling::DebugForced>().is_some()
+    }
+
+    /// The underlying OpenTelemetry context.
+    pub fn context(&self) -> &Context {
+        &self.cx
+    }
+}
+
+/// Reads the parent context from incoming headers with the configured propagators, and grants debug
+/// forcing when the debug header asks for it and the per-second cap allows.
+pub fn extract(headers: &http::HeaderMap) -> RemoteParent {
+    let mut cx = opentelemetry::global::get_text_map_propagator(|p| p.extract(&HeaderExtractor(headers)));
+    if let Some(installed) = global::installed() {
+        if let Some(forced) = installed.debug.check(headers, &cx) {
+            cx = cx.with_value(forced);
+        }
+    }
+    RemoteParent { cx }
+}
+
+/// Writes the current context into outgoing headers.
+///
+/// ```
+/// let mut headers = http::HeaderMap::new();
+/// kotaemon_trace::propagation::inject(&mut headers);
+/// ```
+pub fn inject(headers: &mut http::HeaderMap) {
+    inject_context(&Context::current(), headers);
+}
+
+/// Writes `cx` into outgoing headers.
+pub fn inject_context(cx: &Context, headers: &mut http::HeaderMap) {
+    opentelemetry::global::get_text_map_propagator(|p| p.inject_context(cx, &mut HeaderInjector(headers)));
+}
+
+/// The composite propagator for a configured list.
+pub(crate) fn composite(propagators: &[Propagator]) -> TextMapCompositePropagator {
+    let list: Vec<Box<dyn TextMapPropagator + Send + Sync>> = propagators
+        .iter()
+        .map(|p| -> Box<dyn TextMapPropagator + Send + Sync> {
+            match p {
+                Propagator::TraceContext => Box::new(opentelemetry_sdk::propagation::TraceContextPropagator::new()),
+                Propagator::Baggage => Box::new(opentelemetry_sdk::propagation::BaggagePropagator::new()),
+                Propagator::B3 => Box::new(b3::B3Propagator::single()),
+                Propagator::B3Multi => Box::new(b3::B3Propagator::multi()),
+                Propagator::Jaeger => Box::new(jaeger::JaegerPropagator::new()),
+            }
+        })
+        .collect();
+    TextMapCompositePropagator::new(list)
+}
