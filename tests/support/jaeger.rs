@@ -147,3 +147,94 @@ pub fn unique_service(prefix: &str) -> String {
     let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos();
     format!("{prefix}-{}-{nanos}", std::process::id())
 }
+
+/// A private Jaeger process on free loopback ports, for tests that need their own configuration
+/// (a sampling strategies file) or must stop Jaeger mid-test. Killed on drop.
+pub struct JaegerProcess {
+    child: Option<std::process::Child>,
+    /// Its endpoints.
+    pub jaeger: Jaeger,
+    /// Remote sampling, HTTP (`http://127.0.0.1:PORT`).
+    pub sampling_http: String,
+    /// Remote sampling, gRPC (`http://127.0.0.1:PORT`).
+    pub sampling_grpc: String,
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free loopback port")
+}
+
+fn repo_root() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("the workspace root").to_path_buf()
+}
+
+impl JaegerProcess {
+    /// Starts the binary built by `scripts/jaeger.sh build`, or returns `None` with the reason printed
+    /// (a failure under `CI=true`).
+    pub fn spawn(test: &str, strategies: Option<&std::path::Path>) -> Option<JaegerProcess> {
+        let script = repo_root().join("scripts/jaeger.sh");
+        let path = std::process::Command::new("bash")
+            .arg(&script)
+            .arg("path")
+            .output()
+            .ok()
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+            .filter(|p| std::path::Path::new(p).exists());
+        let Some(binary) = path else {
+            let message = format!("{test}: no Jaeger binary; build it with `scripts/jaeger.sh build`");
+            if std::env::var("CI").is_ok_and(|v| v == "true") {
+                panic!("{message} (CI=true requires it)");
+            }
+            eprintln!("SKIPPED {message}");
+            return None;
+        };
+        let ports: Vec<u16> = (0..8).map(|_| free_port()).collect();
+        let mut command = std::process::Command::new(binary);
+        command
+            .arg("--config")
+            .arg(repo_root().join("scripts/jaeger-config.yaml"))
+            .env("JAEGER_QUERY_PORT", ports[0].to_string())
+            .env("JAEGER_QUERY_GRPC_PORT", ports[1].to_string())
+            .env("JAEGER_SAMPLING_HTTP_PORT", ports[2].to_string())
+            .env("JAEGER_SAMPLING_GRPC_PORT", ports[3].to_string())
+            .env("JAEGER_HEALTH_PORT", ports[4].to_string())
+            .env("JAEGER_OTLP_GRPC_PORT", ports[5].to_string())
+            .env("JAEGER_OTLP_HTTP_PORT", ports[6].to_string())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
+        if let Some(file) = strategies {
+            command.env("JAEGER_SAMPLING_STRATEGIES", file);
+        }
+        let child = command.spawn().expect("start jaeger");
+        let process = JaegerProcess {
+            child: Some(child),
+            jaeger: Jaeger {
+                query_url: format!("http://127.0.0.1:{}", ports[0]),
+                otlp_grpc: format!("http://127.0.0.1:{}", ports[5]),
+                otlp_http: format!("http://127.0.0.1:{}", ports[6]),
+            },
+            sampling_http: format!("http://127.0.0.1:{}", ports[2]),
+            sampling_grpc: format!("http://127.0.0.1:{}", ports[3]),
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while process.jaeger.get("/api/services").is_err() {
+            assert!(Instant::now() < deadline, "{test}: the private Jaeger did not become ready in 30 s");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Some(process)
+    }
+
+    /// Stops Jaeger now (SIGKILL: a graceful stop can take over 10 s and the test only needs it gone).
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for JaegerProcess {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
