@@ -123,7 +123,12 @@ pub(crate) fn expand(args: &Args, plan: &Plan, mut function: ItemFn) -> TokenStr
         };
         quote_spanned!(span=> #span_var.record_ret(#value);)
     });
-    let record_err = args.err.map(|span| quote_spanned!(span=> #span_var.record_err(&#ret_var);));
+    let record_err = args.err.map(|span| {
+        // Located at `err`, so a return type that is not a `Result` is reported there.
+        let at_err = Span::mixed_site().located_at(span);
+        let ret_at_err = syn::Ident::new("__kt_ret", at_err);
+        quote_spanned!(at_err=> ::kotaemon_trace::__private::ErrResult::__kt_record_err(&#ret_at_err, &#span_var);)
+    });
     let records_result = record_ret.is_some() || record_err.is_some();
 
     let output = function.sig.output.clone();

@@ -131,6 +131,26 @@ fn with_sample_hint(builder: SpanBuilder, parent: Context, sample: Sample) -> (S
     (builder, parent)
 }
 
+/// What `err` needs of a return type; the message names the option and what it accepts when a function
+/// that does not return a `Result` carries `err`.
+#[doc(hidden)]
+#[diagnostic::on_unimplemented(
+    message = "`err` needs a function returning `Result<T, E>` with `E: Display`; this one returns `{Self}`",
+    label = "`err` used here",
+    note = "remove `err`, or return a `Result` whose error type implements `std::fmt::Display`"
+)]
+pub trait ErrResult {
+    /// Records an `Err` on `span`.
+    fn __kt_record_err(&self, span: &ActiveSpan);
+}
+
+impl<T, E: Display> ErrResult for Result<T, E> {
+    #[inline]
+    fn __kt_record_err(&self, span: &ActiveSpan) {
+        span.record_err(self);
+    }
+}
+
 fn record_error<E: Display + ?Sized>(cx: &Context, error: &E) {
     let span = cx.span();
     if !span.is_recording() {

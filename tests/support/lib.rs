@@ -1,4 +1,5 @@
 //! Helpers shared by the integration tests.
 
+pub mod capture;
 pub mod jaeger;
 pub mod receiver;

@@ -1,0 +1,8 @@
+use kotaemon_trace::trace_with_otel;
+
+#[trace_with_otel("retrieve", level = "info")]
+fn retrieve(query: &str) -> usize {
+    query.len()
+}
+
+fn main() {}
