@@ -27,12 +27,19 @@ else
   echo "test.sh: Jaeger could not be started; the end-to-end tests will skip and say why" >&2
 fi
 
+log="$(mktemp)"
+trap 'cleanup; rm -f "$log"' EXIT
 echo "== cargo test (workspace)"
-cargo test --workspace --all-targets -q
+cargo test --workspace --all-targets -q 2>&1 | tee -a "$log"
 echo "== doc tests"
-cargo test --workspace --doc -q
+cargo test --workspace --doc -q 2>&1 | tee -a "$log"
 echo "== feature off: #[trace_with_otel] is the identity"
-cargo test -q --manifest-path tests/feature-off/Cargo.toml
+cargo test -q --manifest-path tests/feature-off/Cargo.toml 2>&1 | tee -a "$log"
 echo "== clippy"
 cargo clippy --workspace --all-targets -q -- -D warnings
+# One closing line for the whole suite, summed over every cargo test run above.
+passed=$(grep -o '[0-9]* passed' "$log" | awk '{s+=$1} END {print s+0}')
+failed=$(grep -o '[0-9]* failed' "$log" | awk '{s+=$1} END {print s+0}')
+skipped=$(grep -c '^SKIPPED' "$log" || true)
 echo "test.sh: all passed"
+echo "${passed} passed, ${failed} failed, ${skipped} skipped"

@@ -78,7 +78,7 @@ pub(crate) fn validate(args: &Args, function: &ItemFn) -> syn::Result<Plan> {
     let recorded = if args.skip_all.is_some() {
         Vec::new()
     } else {
-        names.into_iter().filter(|n| !skipped.iter().any(|s| *s == n)).collect()
+        names.into_iter().filter(|n| !skipped.contains(&n)).collect()
     };
     Ok(Plan { recorded })
 }

@@ -118,9 +118,7 @@ fn with_sample_hint(builder: SpanBuilder, parent: Context, sample: Sample) -> (S
     let priority = i64::from(sample == Sample::Always);
     let builder = builder.with_attributes([KeyValue::new(crate::semconv::SAMPLING_PRIORITY, priority)]);
     if sample == Sample::Always {
-        let parent_span = parent.span();
-        let sc = parent_span.span_context().clone();
-        drop(parent_span);
+        let sc = parent.span().span_context().clone();
         if sc.is_valid() && !sc.is_sampled() {
             let link = opentelemetry::trace::Link::with_context(sc);
             // Keep baggage and other entries, lose the unsampled span: the new span is a root.

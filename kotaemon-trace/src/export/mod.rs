@@ -28,6 +28,9 @@ pub(crate) trait DynExporter: Send + Sync + Debug {
 struct Boxed<E>(Mutex<E>);
 
 impl<E: SpanExporter + 'static> DynExporter for Boxed<E> {
+    // Only the export thread exports, one batch at a time, and `set_resource` runs before the first
+    // export: the lock is never contended while held across the await.
+    #[allow(clippy::await_holding_lock)]
     fn export(&self, batch: Vec<SpanData>) -> ExportFuture<'_> {
         Box::pin(async move {
             // The export future borrows the exporter; holding the guard across it is fine because only the

@@ -19,13 +19,15 @@ use opentelemetry_http::{HeaderExtractor, HeaderInjector};
 /// with it (async), so the request's spans continue the caller's trace.
 ///
 /// ```
-/// use kotaemon_trace::propagation;
+/// use kotaemon_trace::{propagation, Config, ExporterKind};
 ///
+/// let _guard = kotaemon_trace::init_with(Config::builder().exporter(ExporterKind::None).build())?;
 /// let mut headers = http::HeaderMap::new();
 /// headers.insert("traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".parse().unwrap());
 /// let parent = propagation::extract(&headers);
 /// assert_eq!(parent.trace_id().as_deref(), Some("4bf92f3577b34da6a3ce929d0e0e4736"));
 /// let _attached = parent.attach(); // spans started now are children of the caller's span
+/// # Ok::<(), kotaemon_trace::InitError>(())
 /// ```
 #[derive(Clone, Debug)]
 pub struct RemoteParent {
