@@ -35,7 +35,7 @@ impl Jaeger {
                 if std::env::var("CI").is_ok_and(|v| v == "true") {
                     panic!("{message} (CI=true requires it)");
                 }
-                eprintln!("SKIPPED {message}");
+                skip_notice(&message);
                 None
             }
         }
@@ -185,7 +185,7 @@ impl JaegerProcess {
             if std::env::var("CI").is_ok_and(|v| v == "true") {
                 panic!("{message} (CI=true requires it)");
             }
-            eprintln!("SKIPPED {message}");
+            skip_notice(&message);
             return None;
         };
         let ports: Vec<u16> = (0..8).map(|_| free_port()).collect();
@@ -237,4 +237,11 @@ impl Drop for JaegerProcess {
     fn drop(&mut self) {
         self.kill();
     }
+}
+
+/// Prints why a test skips, straight to stderr: the test harness captures `eprintln!` of passing tests,
+/// and a skip must never be silent.
+pub fn skip_notice(message: &str) {
+    use std::io::Write as _;
+    let _ = writeln!(std::io::stderr().lock(), "SKIPPED {message}");
 }
