@@ -1,0 +1,203 @@
+//! Cost of one traced call of a trivial `#[inline(never)]` function, for ours and the peers, in one
+//! criterion run. See BENCHMARKS.md for the table and how to read it.
+//!
+//! `cargo bench -p kotaemon-trace-benches --bench hot_path`
+//! (`--no-default-features` for the row with the macro compiled out).
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
+use kotaemon_trace::{trace_with_otel, Sampler};
+use kotaemon_trace_benches::{ours, sdk, Discard};
+use opentelemetry::trace::{TraceContextExt as _, Tracer as _, TracerProvider as _};
+use opentelemetry::KeyValue;
+use std::hint::black_box;
+use tracing_subscriber::layer::SubscriberExt as _;
+
+#[inline(never)]
+fn baseline(x: u64) -> u64 {
+    black_box(x).wrapping_mul(31)
+}
+
+#[trace_with_otel("bench.call", skip_all)]
+#[inline(never)]
+fn ours_0(x: u64) -> u64 {
+    black_box(x).wrapping_mul(31)
+}
+
+#[trace_with_otel("bench.call", fields(model = "gpt-x", k = 4, score = 0.5))]
+#[inline(never)]
+fn ours_4(x: u64) -> u64 {
+    black_box(x).wrapping_mul(31)
+}
+
+#[tracing::instrument(name = "bench.call", skip_all)]
+#[inline(never)]
+fn tracing_0(x: u64) -> u64 {
+    black_box(x).wrapping_mul(31)
+}
+
+#[tracing::instrument(name = "bench.call", fields(model = "gpt-x", k = 4, score = 0.5))]
+#[inline(never)]
+fn tracing_4(x: u64) -> u64 {
+    black_box(x).wrapping_mul(31)
+}
+
+#[fastrace::trace(name = "bench.call")]
+#[inline(never)]
+fn fastrace_0(x: u64) -> u64 {
+    black_box(x).wrapping_mul(31)
+}
+
+#[inline(never)]
+fn sdk_0(tracer: &opentelemetry_sdk::trace::SdkTracer, x: u64) -> u64 {
+    tracer.in_span("bench.call", |_cx| black_box(x).wrapping_mul(31))
+}
+
+#[inline(never)]
+fn sdk_4(tracer: &opentelemetry_sdk::trace::SdkTracer, x: u64) -> u64 {
+    let builder = tracer.span_builder("bench.call").with_attributes([
+        KeyValue::new("x", x as i64),
+        KeyValue::new("model", "gpt-x"),
+        KeyValue::new("k", 4_i64),
+        KeyValue::new("score", 0.5),
+    ]);
+    tracer.in_span_with_builder(builder, |_cx| black_box(x).wrapping_mul(31))
+}
+
+struct DiscardReporter;
+
+impl fastrace::collector::Reporter for DiscardReporter {
+    fn report(&mut self, spans: Vec<fastrace::collector::SpanRecord>) {
+        black_box(spans);
+    }
+}
+
+fn single_calls(c: &mut Criterion) {
+    let mut group = c.benchmark_group("call");
+    group.bench_function("baseline", |b| b.iter(|| baseline(black_box(7))));
+
+    // Ours. With the macro compiled out every `ours/*` row is the plain function.
+    group.bench_function(if cfg!(feature = "macro-on") { "ours/no_init" } else { "ours/compiled_out" }, |b| {
+        b.iter(|| ours_4(black_box(7)))
+    });
+    {
+        let guard = ours(Sampler::AlwaysOff);
+        group.bench_function("ours/unsampled", |b| b.iter(|| ours_4(black_box(7))));
+        guard.shutdown().ok();
+    }
+    {
+        let guard = ours(Sampler::AlwaysOn);
+        group.bench_function("ours/sampled_0_attrs", |b| b.iter(|| ours_0(black_box(7))));
+        group.bench_function("ours/sampled_4_attrs", |b| b.iter(|| ours_4(black_box(7))));
+        let stats = guard.stats();
+        eprintln!("ours: {} spans exported, {} dropped during the sampled rows", stats.spans_exported, stats.spans_dropped);
+        guard.shutdown().ok();
+    }
+
+    // The raw SDK, same exporter behind its own batch processor.
+    for sampled in [false, true] {
+        let provider = sdk(sampled);
+        let tracer = provider.tracer("bench");
+        let label = if sampled { "sampled" } else { "unsampled" };
+        group.bench_function(format!("sdk_in_span/{label}_0_attrs"), |b| b.iter(|| sdk_0(&tracer, black_box(7))));
+        group.bench_function(format!("sdk_in_span/{label}_4_attrs"), |b| b.iter(|| sdk_4(&tracer, black_box(7))));
+        provider.shutdown().ok();
+    }
+
+    // tracing + tracing-opentelemetry over the same SDK pipeline.
+    for sampled in [false, true] {
+        let provider = sdk(sampled);
+        let subscriber = tracing_subscriber::registry().with(tracing_opentelemetry::layer().with_tracer(provider.tracer("bench")));
+        let label = if sampled { "sampled" } else { "unsampled" };
+        tracing::subscriber::with_default(subscriber, || {
+            group.bench_function(format!("tracing_otel/{label}_0_attrs"), |b| b.iter(|| tracing_0(black_box(7))));
+            group.bench_function(format!("tracing_otel/{label}_4_attrs"), |b| b.iter(|| tracing_4(black_box(7))));
+        });
+        provider.shutdown().ok();
+    }
+
+    // fastrace: no-op without a local parent; sampled under a root span.
+    group.bench_function("fastrace/noop", |b| b.iter(|| fastrace_0(black_box(7))));
+    {
+        let root = fastrace::Span::root("root", fastrace::collector::SpanContext::random());
+        let _parent = root.set_local_parent();
+        group.bench_function("fastrace/sampled_0_attrs", |b| b.iter(|| fastrace_0(black_box(7))));
+    }
+    group.finish();
+}
+
+#[trace_with_otel("bench.root", skip_all)]
+fn ours_root(children: usize) {
+    for i in 0..children {
+        ours_0(i as u64);
+    }
+}
+
+#[tracing::instrument(name = "bench.root", skip_all)]
+fn tracing_root(children: usize) {
+    for i in 0..children {
+        tracing_0(i as u64);
+    }
+}
+
+fn trees(c: &mut Criterion) {
+    let mut group = c.benchmark_group("tree");
+    for children in [10usize, 100] {
+        group.throughput(criterion::Throughput::Elements(children as u64 + 1));
+        {
+            let guard = ours(Sampler::AlwaysOn);
+            group.bench_with_input(BenchmarkId::new("ours", children), &children, |b, &n| b.iter(|| ours_root(n)));
+            guard.shutdown().ok();
+        }
+        {
+            let provider = sdk(true);
+            let tracer = provider.tracer("bench");
+            group.bench_with_input(BenchmarkId::new("sdk_in_span", children), &children, |b, &n| {
+                b.iter(|| {
+                    tracer.in_span("bench.root", |cx| {
+                        for i in 0..n {
+                            sdk_0(&tracer, i as u64);
+                        }
+                        cx.span().span_context().is_sampled()
+                    })
+                })
+            });
+            provider.shutdown().ok();
+        }
+        {
+            let provider = sdk(true);
+            let subscriber = tracing_subscriber::registry().with(tracing_opentelemetry::layer().with_tracer(provider.tracer("bench")));
+            tracing::subscriber::with_default(subscriber, || {
+                group.bench_with_input(BenchmarkId::new("tracing_otel", children), &children, |b, &n| b.iter(|| tracing_root(n)));
+            });
+            provider.shutdown().ok();
+        }
+        group.bench_with_input(BenchmarkId::new("fastrace", children), &children, |b, &n| {
+            b.iter(|| {
+                let root = fastrace::Span::root("bench.root", fastrace::collector::SpanContext::random());
+                let _parent = root.set_local_parent();
+                for i in 0..n {
+                    fastrace_0(i as u64);
+                }
+            })
+        });
+    }
+    group.finish();
+}
+
+fn setup(c: &mut Criterion) {
+    fastrace::set_reporter(DiscardReporter, fastrace::collector::Config::default());
+    let _ = Discard;
+    single_calls(c);
+    trees(c);
+    fastrace::flush();
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default()
+        .warm_up_time(std::time::Duration::from_millis(500))
+        .measurement_time(std::time::Duration::from_secs(2))
+        .sample_size(30);
+    targets = setup
+}
+criterion_main!(benches);
