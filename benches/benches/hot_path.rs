@@ -6,7 +6,7 @@
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use kotaemon_trace::{trace_with_otel, Sampler};
-use kotaemon_trace_benches::{ours, sdk, Discard};
+use kotaemon_trace_benches::{created, lost_share, ours, sdk, Discard};
 use opentelemetry::trace::{TraceContextExt as _, Tracer as _, TracerProvider as _};
 use opentelemetry::KeyValue;
 use std::hint::black_box;
@@ -20,24 +20,28 @@ fn baseline(x: u64) -> u64 {
 #[trace_with_otel("bench.call", skip_all)]
 #[inline(never)]
 fn ours_0(x: u64) -> u64 {
+    created();
     black_box(x).wrapping_mul(31)
 }
 
 #[trace_with_otel("bench.call", fields(model = "gpt-x", k = 4, score = 0.5))]
 #[inline(never)]
 fn ours_4(x: u64) -> u64 {
+    created();
     black_box(x).wrapping_mul(31)
 }
 
 #[tracing::instrument(name = "bench.call", skip_all)]
 #[inline(never)]
 fn tracing_0(x: u64) -> u64 {
+    created();
     black_box(x).wrapping_mul(31)
 }
 
 #[tracing::instrument(name = "bench.call", fields(model = "gpt-x", k = 4, score = 0.5))]
 #[inline(never)]
 fn tracing_4(x: u64) -> u64 {
+    created();
     black_box(x).wrapping_mul(31)
 }
 
@@ -49,7 +53,10 @@ fn fastrace_0(x: u64) -> u64 {
 
 #[inline(never)]
 fn sdk_0(tracer: &opentelemetry_sdk::trace::SdkTracer, x: u64) -> u64 {
-    tracer.in_span("bench.call", |_cx| black_box(x).wrapping_mul(31))
+    tracer.in_span("bench.call", |_cx| {
+        created();
+        black_box(x).wrapping_mul(31)
+    })
 }
 
 #[inline(never)]
@@ -60,7 +67,10 @@ fn sdk_4(tracer: &opentelemetry_sdk::trace::SdkTracer, x: u64) -> u64 {
         KeyValue::new("k", 4_i64),
         KeyValue::new("score", 0.5),
     ]);
-    tracer.in_span_with_builder(builder, |_cx| black_box(x).wrapping_mul(31))
+    tracer.in_span_with_builder(builder, |_cx| {
+        created();
+        black_box(x).wrapping_mul(31)
+    })
 }
 
 struct DiscardReporter;
@@ -81,31 +91,49 @@ fn single_calls(c: &mut Criterion) {
     });
     {
         let guard = ours(Sampler::AlwaysOff);
-        group.bench_function("ours/unsampled", |b| b.iter(|| ours_4(black_box(7))));
+        group.bench_function("ours/unsampled_root", |b| b.iter(|| ours_4(black_box(7))));
+        guard.shutdown().ok();
+        let guard = ours(Sampler::ParentBased(Box::new(Sampler::AlwaysOn)));
+        let unsampled_parent = opentelemetry::trace::SpanContext::new(
+            opentelemetry::trace::TraceId::from(1),
+            opentelemetry::trace::SpanId::from(1),
+            opentelemetry::trace::TraceFlags::default(),
+            true,
+            Default::default(),
+        );
+        {
+            let _parent = opentelemetry::Context::new().with_remote_span_context(unsampled_parent).attach();
+            group.bench_function("ours/unsampled_child", |b| b.iter(|| ours_4(black_box(7))));
+        }
         guard.shutdown().ok();
     }
     {
         let guard = ours(Sampler::AlwaysOn);
+        lost_share();
         group.bench_function("ours/sampled_0_attrs", |b| b.iter(|| ours_0(black_box(7))));
         group.bench_function("ours/sampled_4_attrs", |b| b.iter(|| ours_4(black_box(7))));
-        let stats = guard.stats();
-        eprintln!("ours: {} spans exported, {} dropped during the sampled rows", stats.spans_exported, stats.spans_dropped);
         guard.shutdown().ok();
+        eprintln!("ours sampled rows: {:.2} % of spans lost", lost_share());
     }
 
     // The raw SDK, same exporter behind its own batch processor.
     for sampled in [false, true] {
         let provider = sdk(sampled);
         let tracer = provider.tracer("bench");
+        lost_share();
         let label = if sampled { "sampled" } else { "unsampled" };
         group.bench_function(format!("sdk_in_span/{label}_0_attrs"), |b| b.iter(|| sdk_0(&tracer, black_box(7))));
         group.bench_function(format!("sdk_in_span/{label}_4_attrs"), |b| b.iter(|| sdk_4(&tracer, black_box(7))));
         provider.shutdown().ok();
+        if sampled {
+            eprintln!("sdk_in_span sampled rows: {:.2} % of spans lost", lost_share());
+        }
     }
 
     // tracing + tracing-opentelemetry over the same SDK pipeline.
     for sampled in [false, true] {
         let provider = sdk(sampled);
+        lost_share();
         let subscriber = tracing_subscriber::registry().with(tracing_opentelemetry::layer().with_tracer(provider.tracer("bench")));
         let label = if sampled { "sampled" } else { "unsampled" };
         tracing::subscriber::with_default(subscriber, || {
@@ -113,6 +141,9 @@ fn single_calls(c: &mut Criterion) {
             group.bench_function(format!("tracing_otel/{label}_4_attrs"), |b| b.iter(|| tracing_4(black_box(7))));
         });
         provider.shutdown().ok();
+        if sampled {
+            eprintln!("tracing_otel sampled rows: {:.2} % of spans lost", lost_share());
+        }
     }
 
     // fastrace: no-op without a local parent; sampled under a root span.

@@ -4,15 +4,37 @@
 use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::trace::{SdkTracerProvider, SpanData, SpanExporter};
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Spans that reached a [`Discard`] exporter, to tell how many a pipeline dropped during a row.
+pub static DISCARDED: AtomicU64 = AtomicU64::new(0);
+
 /// Accepts every batch and drops it: measures the span path, not the network.
 #[derive(Debug, Default, Clone)]
 pub struct Discard;
 
 impl SpanExporter for Discard {
     async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
+        DISCARDED.fetch_add(batch.len() as u64, Ordering::Relaxed);
         std::hint::black_box(batch);
         Ok(())
     }
+}
+
+/// Spans made by the benchmarked functions, to compare with [`DISCARDED`].
+pub static CREATED: AtomicU64 = AtomicU64::new(0);
+
+/// Counts one span made.
+#[inline(always)]
+pub fn created() {
+    CREATED.fetch_add(1, Ordering::Relaxed);
+}
+
+/// Resets both counters; returns the share of spans lost since the last reset, in percent.
+pub fn lost_share() -> f64 {
+    let created = CREATED.swap(0, Ordering::Relaxed);
+    let discarded = DISCARDED.swap(0, Ordering::Relaxed);
+    100.0 * created.saturating_sub(discarded) as f64 / created.max(1) as f64
 }
 
 /// Our pipeline with `sampler`, the default batch settings, and the discarding exporter.

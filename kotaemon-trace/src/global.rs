@@ -1,51 +1,91 @@
 //! The process-wide installed pipeline that the hot path reads.
 //!
-//! One atomic pointer load tells an annotated call whether tracing is on; `init` stores, the guard's
-//! shutdown clears. Swapping (rather than a `OnceLock`) lets a process shut down and initialise again,
-//! which tests and hot-reloading services both do.
+//! `init` stores it, the guard's shutdown clears it; swapping (rather than a `OnceLock`) lets a process
+//! shut down and initialise again, which tests and hot-reloading services both do.
+//!
+//! The hot path pays one relaxed atomic load when nothing is installed. When a pipeline is installed,
+//! each thread keeps its own reference, refreshed only when the generation changes, so annotated calls on
+//! many threads never touch a shared reference count.
 
 use arc_swap::ArcSwapOption;
 use opentelemetry_sdk::trace::SdkTracer;
+use std::cell::RefCell;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+
+/// Shortcuts the hot path may take without asking the SDK, derived from the sampler once at `init`.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct FastPath {
+    /// A child of an unsampled parent is itself unsampled (parent-based sampler, no tail sampling).
+    pub(crate) unsampled_parent_drops: bool,
+    /// A new root is never sampled (`always_off`, no tail sampling).
+    pub(crate) roots_drop: bool,
+}
 
 pub(crate) struct Installed {
     pub(crate) tracer: SdkTracer,
     /// Who may force a debug trace; read by `propagation::extract`.
     pub(crate) debug: crate::sampling::DebugPolicy,
+    pub(crate) fast: FastPath,
     /// Which `init` installed it, so an older guard's shutdown cannot remove a newer pipeline.
     pub(crate) id: u64,
 }
 
 static INSTALLED: ArcSwapOption<Installed> = ArcSwapOption::const_empty();
+/// The `id` of the installed pipeline; 0 when none is.
+static GENERATION: AtomicU64 = AtomicU64::new(0);
 
-/// A borrowed view of the installed pipeline, valid while held.
-pub(crate) struct InstalledRef(arc_swap::Guard<Option<Arc<Installed>>>);
+thread_local! {
+    static CACHED: RefCell<Option<Arc<Installed>>> = const { RefCell::new(None) };
+}
 
-impl std::ops::Deref for InstalledRef {
-    type Target = Installed;
-    #[inline]
-    fn deref(&self) -> &Installed {
-        match &*self.0 {
-            Some(installed) => installed,
-            None => unreachable!("InstalledRef is only built around Some"),
+/// Runs `f` with the installed pipeline, or returns `None` after a single atomic load.
+#[inline]
+pub(crate) fn with_installed<R>(f: impl FnOnce(&Installed) -> R) -> Option<R> {
+    let generation = GENERATION.load(Ordering::Acquire);
+    if generation == 0 {
+        return None;
+    }
+    let mut f = Some(f);
+    let cached_result = CACHED.try_with(|cached| {
+        let fresh = matches!(&*cached.borrow(), Some(i) if i.id == generation);
+        if !fresh {
+            // Refreshing needs the slot exclusively; if a caller up the stack holds it, read the shared copy.
+            let mut slot = cached.try_borrow_mut().ok()?;
+            *slot = INSTALLED.load_full();
+        }
+        let slot = cached.borrow();
+        let f = f.take()?;
+        Some(slot.as_deref().map(f))
+    });
+    match cached_result {
+        Ok(Some(result)) => result,
+        // Thread-local storage unavailable (thread exiting) or busy: the shared copy, one atomic load more.
+        _ => {
+            let f = f.take()?;
+            INSTALLED.load().as_deref().map(f)
         }
     }
 }
 
-/// The installed pipeline, if any. Cheap: a lock-free load, no reference count touched.
+/// Whether a pipeline is installed.
 #[inline]
-pub(crate) fn installed() -> Option<InstalledRef> {
-    let guard = INSTALLED.load();
-    guard.is_some().then(|| InstalledRef(guard))
+pub(crate) fn is_installed() -> bool {
+    GENERATION.load(Ordering::Relaxed) != 0
 }
 
 pub(crate) fn install(installed: Installed) {
+    let id = installed.id;
     INSTALLED.store(Some(Arc::new(installed)));
+    GENERATION.store(id, Ordering::Release);
 }
 
 pub(crate) fn uninstall(id: u64) {
-    INSTALLED.rcu(|current| match current {
+    let previous = INSTALLED.rcu(|current| match current {
         Some(installed) if installed.id == id => None,
         other => other.clone(),
     });
+    if previous.as_ref().is_some_and(|p| p.id == id) {
+        let _ = GENERATION.compare_exchange(id, 0, Ordering::AcqRel, Ordering::Relaxed);
+    }
 }

@@ -57,6 +57,7 @@ pub(crate) fn start(config: Config) -> Result<TraceGuard, InitError> {
     global::install(global::Installed {
         tracer: provider.tracer_with_scope(scope),
         debug: DebugPolicy::new(&config.debug),
+        fast: fast_path(&config),
         id,
     });
     opentelemetry::global::set_tracer_provider(provider.clone());
@@ -95,6 +96,20 @@ fn resource(config: &Config) -> Resource {
         .with_attributes(attributes)
         .with_service_name(config.service_name())
         .build()
+}
+
+/// What the hot path may decide alone: only the decisions that never consume sampler state (a rate
+/// limit's tokens, a remote strategy's lower bound) and never change with tail sampling.
+fn fast_path(config: &Config) -> global::FastPath {
+    if config.tail.is_some() {
+        return global::FastPath::default();
+    }
+    let (parent_based, root) = match &config.sampler {
+        Sampler::ParentBased(root) => (true, root.as_ref()),
+        other => (false, other),
+    };
+    let roots_drop = matches!(root, Sampler::AlwaysOff) || matches!(root, Sampler::TraceIdRatio(r) if *r <= 0.0);
+    global::FastPath { unsampled_parent_drops: parent_based || roots_drop, roots_drop }
 }
 
 fn remote_settings(sampler: &Sampler) -> Option<&crate::config::JaegerRemote> {

@@ -65,17 +65,38 @@ pub struct ActiveSpan {
 impl ActiveSpan {
     /// Starts a span named by `site`, child of the current context. `record` runs only when the span is
     /// sampled.
-    #[inline]
+    #[inline(always)]
     pub fn start(site: &'static Callsite, record: impl FnOnce(&mut Attributes)) -> Self {
-        let Some(installed) = global::installed() else {
+        // Tracing off costs this one load; everything else is out of line.
+        if !global::is_installed() {
+            return ActiveSpan { cx: None };
+        }
+        Self::start_installed(site, record)
+    }
+
+    #[inline(never)]
+    fn start_installed(site: &'static Callsite, record: impl FnOnce(&mut Attributes)) -> Self {
+        let started = global::with_installed(|installed| {
+            match shortcut(installed.fast, site) {
+                Shortcut::KeepParent => return None,
+                Shortcut::UnsampledRoot => return Some((unsampled_root(), None)),
+                Shortcut::None => {}
+            }
+            let mut parent = Context::current();
+            let mut builder = SpanBuilder::from_name(site.name).with_kind(site.kind.clone());
+            if site.sample != Sample::Default {
+                (builder, parent) = with_sample_hint(builder, parent, site.sample);
+            }
+            let span = installed.tracer.build_with_context(builder, &parent);
+            Some((parent, Some(span)))
+        });
+        let Some(Some((parent, span))) = started else {
             return ActiveSpan { cx: None };
         };
-        let mut parent = Context::current();
-        let mut builder = SpanBuilder::from_name(site.name).with_kind(site.kind.clone());
-        if site.sample != Sample::Default {
-            (builder, parent) = with_sample_hint(builder, parent, site.sample);
-        }
-        let mut span = installed.tracer.build_with_context(builder, &parent);
+        let Some(mut span) = span else {
+            return ActiveSpan { cx: Some(parent) };
+        };
+        // User code (field expressions, `Debug` impls) runs outside the pipeline lookup.
         use opentelemetry::trace::Span as _;
         if span.is_recording() {
             let mut attributes = Attributes(Vec::with_capacity(site.attributes));
@@ -109,6 +130,48 @@ impl ActiveSpan {
             record_error(cx, error);
         }
     }
+}
+
+/// A decision the hot path can make without the SDK.
+enum Shortcut {
+    /// The parent is unsampled and its children follow it: make nothing, the parent stays current.
+    KeepParent,
+    /// A root the sampler always drops: only a fresh unsampled context, so the decision still propagates.
+    UnsampledRoot,
+    None,
+}
+
+#[inline]
+fn shortcut(fast: global::FastPath, site: &Callsite) -> Shortcut {
+    if site.sample != Sample::Default || !(fast.unsampled_parent_drops || fast.roots_drop) {
+        return Shortcut::None;
+    }
+    Context::map_current(|cx| {
+        if cx.get::<crate::sampling::DebugForced>().is_some() {
+            return Shortcut::None;
+        }
+        let span = cx.span();
+        let sc = span.span_context();
+        if sc.is_valid() {
+            if !sc.is_sampled() && fast.unsampled_parent_drops {
+                return Shortcut::KeepParent;
+            }
+        } else if fast.roots_drop {
+            return Shortcut::UnsampledRoot;
+        }
+        Shortcut::None
+    })
+}
+
+/// A new trace id and span id, not sampled: what the SDK would make for a dropped root, without the
+/// span object behind it.
+#[cold]
+fn unsampled_root() -> Context {
+    use opentelemetry::trace::{SpanContext, TraceFlags, TraceState};
+    use opentelemetry_sdk::trace::{IdGenerator as _, RandomIdGenerator};
+    let ids = RandomIdGenerator::default();
+    let sc = SpanContext::new(ids.new_trace_id(), ids.new_span_id(), TraceFlags::default(), false, TraceState::default());
+    Context::current().with_remote_span_context(sc)
 }
 
 /// Applies `sample = "always" | "never"`: a priority attribute the sampler reads, and for "always" under
@@ -167,12 +230,17 @@ fn record_error<E: Display + ?Sized>(cx: &Context, error: &E) {
 }
 
 impl Drop for ActiveSpan {
-    #[inline]
+    #[inline(always)]
     fn drop(&mut self) {
-        if let Some(cx) = &self.cx {
-            cx.span().end();
+        if let Some(cx) = self.cx.take() {
+            end(cx);
         }
     }
+}
+
+#[inline(never)]
+fn end(cx: Context) {
+    cx.span().end();
 }
 
 /// A started span attached to the current thread for the length of a synchronous call.
@@ -181,16 +249,44 @@ pub struct SpanGuard {
     // Field order matters: the span ends (in `ActiveSpan`'s drop) while it is still current, then the
     // previous context is restored.
     span: ActiveSpan,
-    _attached: Option<ContextGuard>,
+    attached: Option<ContextGuard>,
 }
 
 impl SpanGuard {
     /// Starts a span like [`ActiveSpan::start`] and makes it the current context until the guard drops.
-    #[inline]
+    #[inline(always)]
     pub fn enter(site: &'static Callsite, record: impl FnOnce(&mut Attributes)) -> Self {
-        let span = ActiveSpan::start(site, record);
+        if !global::is_installed() {
+            return SpanGuard { span: ActiveSpan { cx: None }, attached: None };
+        }
+        Self::enter_installed(site, record)
+    }
+
+    #[inline(never)]
+    fn enter_installed(site: &'static Callsite, record: impl FnOnce(&mut Attributes)) -> Self {
+        let span = ActiveSpan::start_installed(site, record);
         let attached = span.cx.as_ref().map(|cx| cx.clone().attach());
-        SpanGuard { span, _attached: attached }
+        SpanGuard { span, attached }
+    }
+}
+
+impl Drop for SpanGuard {
+    #[inline(always)]
+    fn drop(&mut self) {
+        if self.span.cx.is_some() {
+            self.finish();
+        }
+    }
+}
+
+impl SpanGuard {
+    #[inline(never)]
+    fn finish(&mut self) {
+        if let Some(cx) = self.span.cx.take() {
+            cx.span().end();
+            // Restore the previous context only after the span ended while current.
+            self.attached.take();
+        }
     }
 }
 
@@ -244,7 +340,7 @@ impl<F: Future> Future for Instrumented<F> {
 pub trait InCurrentSpan: Future + Sized {
     /// Wraps the future with the current context, attached on each poll.
     fn in_current_span(self) -> Instrumented<Self> {
-        let cx = global::installed().map(|_| Context::current());
+        let cx = global::is_installed().then(Context::current);
         Instrumented { cx, inner: self }
     }
 }
@@ -266,7 +362,7 @@ impl<F: Future> InCurrentSpan for F {}
 /// # retrieve("refunds");
 /// ```
 pub fn record(key: impl Into<Key>, value: impl TypedValue) {
-    if global::installed().is_none() {
+    if !global::is_installed() {
         return;
     }
     Context::map_current(|cx| {

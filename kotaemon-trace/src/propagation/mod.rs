@@ -75,10 +75,8 @@ impl RemoteParent {
 /// forcing when the debug header asks for it and the per-second cap allows.
 pub fn extract(headers: &http::HeaderMap) -> RemoteParent {
     let mut cx = opentelemetry::global::get_text_map_propagator(|p| p.extract(&HeaderExtractor(headers)));
-    if let Some(installed) = global::installed() {
-        if let Some(forced) = installed.debug.check(headers, &cx) {
-            cx = cx.with_value(forced);
-        }
+    if let Some(Some(forced)) = global::with_installed(|installed| installed.debug.check(headers, &cx)) {
+        cx = cx.with_value(forced);
     }
     RemoteParent { cx }
 }
