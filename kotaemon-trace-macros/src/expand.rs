@@ -85,7 +85,12 @@ pub(crate) fn expand(args: &Args, plan: &Plan, mut function: ItemFn) -> TokenStr
     for arg in &plan.recorded {
         let key = arg.unraw_name();
         let value = probe(quote!(&#arg));
-        pushes.push(quote!(#attrs_var.push(#key, #value);));
+        pushes.push(quote!(#attrs_var.push_arg(#key, || #value);));
+    }
+    for arg in &plan.pseudonyms {
+        let key = arg.unraw_name();
+        let value = probe(quote!(&#arg));
+        pushes.push(quote!(#attrs_var.push_pseudonym(#key, #value);));
     }
     for field in &args.fields {
         let key = &field.key.text;

@@ -17,9 +17,10 @@ mod kw {
     syn::custom_keyword!(ret);
     syn::custom_keyword!(err);
     syn::custom_keyword!(sample);
+    syn::custom_keyword!(redact);
 }
 
-const OPTIONS: &str = "a span name (\"name\" or name = \"...\"), skip(...), skip_all, fields(...), ret, err, sample = \"always\" | \"never\"";
+const OPTIONS: &str = "a span name (\"name\" or name = \"...\"), skip(...), skip_all, fields(...), ret, err, redact(...), sample = \"always\" | \"never\"";
 
 /// An attribute key in `fields(...)`: dotted identifiers (`retriever.type`, keywords allowed) or a string.
 pub(crate) struct FieldKey {
@@ -85,6 +86,7 @@ pub(crate) struct Args {
     pub(crate) ret: Option<Span>,
     pub(crate) err: Option<Span>,
     pub(crate) sample: Option<Sample>,
+    pub(crate) redact: Option<(Span, Vec<Ident>)>,
 }
 
 fn duplicate(span: Span, option: &str) -> syn::Error {
@@ -125,6 +127,15 @@ impl Parse for Args {
                 syn::parenthesized!(content in input);
                 let names: Punctuated<Ident, Token![,]> = content.parse_terminated(Ident::parse_any, Token![,])?;
                 args.skip = Some((kw.span, names.into_iter().collect()));
+            } else if lookahead.peek(kw::redact) {
+                let kw: kw::redact = input.parse()?;
+                if args.redact.is_some() {
+                    return Err(duplicate(kw.span, "redact"));
+                }
+                let content;
+                syn::parenthesized!(content in input);
+                let names: Punctuated<Ident, Token![,]> = content.parse_terminated(Ident::parse_any, Token![,])?;
+                args.redact = Some((kw.span, names.into_iter().collect()));
             } else if lookahead.peek(kw::fields) {
                 let kw: kw::fields = input.parse()?;
                 if seen_fields.replace(kw.span).is_some() {

@@ -6,6 +6,8 @@ use syn::{FnArg, Ident, ItemFn, Pat};
 /// What expansion needs beyond the options: the argument bindings to record, in order.
 pub(crate) struct Plan {
     pub(crate) recorded: Vec<Ident>,
+    /// Arguments recorded as pseudonyms (`redact(...)`), never raw.
+    pub(crate) pseudonyms: Vec<Ident>,
 }
 
 /// Every name a pattern binds, e.g. `(a, Point { x, y: mut yy })` → a, x, yy.
@@ -72,13 +74,27 @@ pub(crate) fn validate(args: &Args, function: &ItemFn) -> syn::Result<Plan> {
         }
     }
 
+    let mut pseudonyms: Vec<Ident> = Vec::new();
+    if let Some((_, list)) = &args.redact {
+        for name in list {
+            if !names.iter().any(|n| n == name) {
+                let known: Vec<String> = names.iter().map(ToString::to_string).collect();
+                push(syn::Error::new(name.span(), format!("`{name}` is not an argument of this function; `redact` takes arguments: {}", known.join(", "))));
+            } else if skipped.contains(&name) {
+                push(syn::Error::new(name.span(), format!("`{name}` is both skipped and redacted; `skip` records nothing, `redact` records a pseudonym: keep one")));
+            } else {
+                pseudonyms.push(name.clone());
+            }
+        }
+    }
+
     if let Some(errors) = errors {
         return Err(errors);
     }
     let recorded = if args.skip_all.is_some() {
         Vec::new()
     } else {
-        names.into_iter().filter(|n| !skipped.contains(&n)).collect()
+        names.into_iter().filter(|n| !skipped.contains(&n) && !pseudonyms.contains(n)).collect()
     };
-    Ok(Plan { recorded })
+    Ok(Plan { recorded, pseudonyms })
 }

@@ -1,17 +1,26 @@
-//! The last step before export, run on the export thread: limits that the SDK does not apply itself
-//! (attribute value length) and, once configured, redaction.
+//! The last step before export, run on the export thread: redaction, then the limits the SDK does not
+//! apply itself (attribute value length). Redaction comes first so a secret cut in half by truncation is
+//! still recognised.
 
+use crate::redact::{KeyCache, Redactor};
 use opentelemetry::{Array, KeyValue, StringValue, Value};
 use opentelemetry_sdk::trace::SpanData;
+use std::sync::Arc;
 
 #[derive(Debug, Default)]
 pub(crate) struct Finisher {
     /// `OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT`, in characters.
     pub(crate) value_length: Option<usize>,
+    /// `None` only when redaction was switched off.
+    pub(crate) redactor: Option<Arc<Redactor>>,
+    pub(crate) keys: KeyCache,
 }
 
 impl Finisher {
-    pub(crate) fn finish(&self, span: &mut SpanData) {
+    pub(crate) fn finish(&mut self, span: &mut SpanData) {
+        if let Some(redactor) = &self.redactor {
+            redactor.redact_span(span, &mut self.keys);
+        }
         if let Some(limit) = self.value_length {
             truncate_all(&mut span.attributes, limit);
             for event in &mut span.events.events {

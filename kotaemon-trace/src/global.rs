@@ -27,6 +27,10 @@ pub(crate) struct Installed {
     /// Who may force a debug trace; read by `propagation::extract`.
     pub(crate) debug: crate::sampling::DebugPolicy,
     pub(crate) fast: FastPath,
+    /// For pseudonyms (`redact(arg)`, `redact::pseudonym`), also when redaction of exports is off.
+    pub(crate) redactor: Option<Arc<crate::redact::Redactor>>,
+    /// `KOTAEMON_TRACE_CAPTURE_ARGS`.
+    pub(crate) capture_arguments: bool,
     /// Which `init` installed it, so an older guard's shutdown cannot remove a newer pipeline.
     pub(crate) id: u64,
 }

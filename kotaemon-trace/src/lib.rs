@@ -30,6 +30,7 @@ mod guard;
 mod pipeline;
 mod processor;
 pub mod propagation;
+pub mod redact;
 mod sampling;
 pub mod semconv;
 mod span;
@@ -37,7 +38,7 @@ mod value;
 
 pub use config::{
     BatchConfig, Compression, Config, ConfigBuilder, ConfigProblem, DebugConfig, ExporterKind, JaegerRemote, Limits,
-    OtlpConfig, Propagator, Protocol, Sampler, TailConfig,
+    OtlpConfig, Propagator, Protocol, RedactionConfig, Sampler, TailConfig,
 };
 pub use error::{InitError, ShutdownError};
 pub use guard::{ExportStats, TraceGuard};

@@ -24,7 +24,17 @@ pub(crate) fn start(config: Config) -> Result<TraceGuard, InitError> {
     }
     let (exporter, driver) = exporter(&config)?;
     let stats = Arc::new(Stats::default());
-    let finisher = Finisher { value_length: config.limits.attribute_value_length };
+    let redactor = Arc::new(
+        config
+            .redaction
+            .build()
+            .map_err(|e| InitError::Invalid { option: e.option().into(), value: e.value().into(), accepted: e.accepted().into() })?,
+    );
+    let finisher = Finisher {
+        value_length: config.limits.attribute_value_length,
+        redactor: config.redaction.enabled.then(|| redactor.clone()),
+        keys: Default::default(),
+    };
     let processor = Arc::new(BatchProcessor::new(exporter, driver, finisher, &config.batch, stats.clone())?);
     let tail = config.tail.clone().map(|t| Arc::new(TailSampler::new(t)));
     let (sampler, remote_strategy) = ProductSampler::new(&config.sampler, tail.is_some());
@@ -58,6 +68,8 @@ pub(crate) fn start(config: Config) -> Result<TraceGuard, InitError> {
         tracer: provider.tracer_with_scope(scope),
         debug: DebugPolicy::new(&config.debug),
         fast: fast_path(&config),
+        capture_arguments: config.redaction.capture_arguments,
+        redactor: Some(redactor),
         id,
     });
     opentelemetry::global::set_tracer_provider(provider.clone());

@@ -42,15 +42,33 @@ pub enum Sample {
 
 /// Collects the attributes recorded at entry. Only built when the span is recording.
 #[doc(hidden)]
-pub struct Attributes(Vec<KeyValue>);
+pub struct Attributes {
+    list: Vec<KeyValue>,
+    capture_arguments: bool,
+}
 
 impl Attributes {
-    /// Adds `key = value`; a `None` value (a type with no recordable form) adds nothing.
+    /// Adds `key = value` from `fields(...)`; a `None` value (a type with no recordable form) adds nothing.
     #[inline]
     pub fn push(&mut self, key: &'static str, value: Option<Value>) {
         if let Some(value) = value {
-            self.0.push(KeyValue::new(Key::from_static_str(key), value));
+            self.list.push(KeyValue::new(Key::from_static_str(key), value));
         }
+    }
+
+    /// Adds an argument, unless argument capture is switched off (`KOTAEMON_TRACE_CAPTURE_ARGS=false`).
+    #[inline]
+    pub fn push_arg(&mut self, key: &'static str, value: impl FnOnce() -> Option<Value>) {
+        if self.capture_arguments {
+            self.push(key, value());
+        }
+    }
+
+    /// Adds an argument as its pseudonym (the `redact(arg)` option): never the raw value.
+    #[inline]
+    pub fn push_pseudonym(&mut self, key: &'static str, value: Option<Value>) {
+        let pseudonym = value.and_then(|v| crate::redact::pseudonym(&v.as_str()));
+        self.push(key, pseudonym.map(Value::from));
     }
 }
 
@@ -88,21 +106,21 @@ impl ActiveSpan {
                 (builder, parent) = with_sample_hint(builder, parent, site.sample);
             }
             let span = installed.tracer.build_with_context(builder, &parent);
-            Some((parent, Some(span)))
+            Some((parent, Some((span, installed.capture_arguments))))
         });
         let Some(Some((parent, span))) = started else {
             return ActiveSpan { cx: None };
         };
-        let Some(mut span) = span else {
+        let Some((mut span, capture_arguments)) = span else {
             return ActiveSpan { cx: Some(parent) };
         };
         // User code (field expressions, `Debug` impls) runs outside the pipeline lookup.
         use opentelemetry::trace::Span as _;
         if span.is_recording() {
-            let mut attributes = Attributes(Vec::with_capacity(site.attributes));
+            let mut attributes = Attributes { list: Vec::with_capacity(site.attributes), capture_arguments };
             record(&mut attributes);
-            if !attributes.0.is_empty() {
-                span.set_attributes(attributes.0);
+            if !attributes.list.is_empty() {
+                span.set_attributes(attributes.list);
             }
         }
         ActiveSpan { cx: Some(parent.with_span(span)) }

@@ -30,6 +30,7 @@ fn child_init_from_env_and_trace() {
     use opentelemetry::trace::{TraceContextExt as _, Tracer as _};
     tracer.in_span("handle_user_query", |cx| {
         cx.span().set_attribute(opentelemetry::KeyValue::new("user.query", "where is my order"));
+        cx.span().set_attribute(opentelemetry::KeyValue::new("user.contact", "write to bob.li@example.com"));
         tracer.in_span("extract_intent", |_| {});
         tracer.in_span("generate.response", |_| {});
     });
@@ -67,6 +68,8 @@ fn console_exporter_prints_each_trace_as_a_tree() {
     assert_eq!(trace_id.len(), 32, "a W3C trace id: {trace_id}");
     assert!(lines[start + 1].starts_with("└─ handle_user_query  "), "{stderr}");
     assert!(lines[start + 1].contains("user.query=\"where is my order\""), "{stderr}");
+    assert!(lines[start + 1].contains("user.contact=\"write to [REDACTED:email]\""), "the console is redacted too: {stderr}");
+    assert!(!stderr.contains("bob.li@example.com"), "{stderr}");
     assert!(lines[start + 2].starts_with("   ├─ extract_intent  "), "{stderr}");
     assert!(lines[start + 3].starts_with("   └─ generate.response  "), "{stderr}");
 }

@@ -2,7 +2,7 @@
 //! unset, enum values are case-insensitive, an invalid value is a [`ConfigProblem`] and its default is used.
 
 use super::{
-    traces_url, BatchConfig, Compression, Config, ConfigProblem, DebugConfig, ExporterKind, JaegerRemote, Limits,
+    traces_url, BatchConfig, Compression, Config, ConfigProblem, DebugConfig, ExporterKind, JaegerRemote, Limits, RedactionConfig,
     Propagator, Protocol, Sampler, TailConfig,
 };
 use std::time::Duration;
@@ -86,6 +86,7 @@ pub(crate) fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Config {
         propagators: propagators(&mut env).unwrap_or(defaults.propagators),
         debug: debug(&mut env),
         tail: tail(&mut env),
+        redaction: redaction(&mut env),
         ..Config::default()
     };
     otlp(&mut env, &mut config);
@@ -327,6 +328,45 @@ fn debug<F: Fn(&str) -> Option<String>>(env: &mut Env<F>) -> DebugConfig {
     debug
 }
 
+fn redaction<F: Fn(&str) -> Option<String>>(env: &mut Env<F>) -> RedactionConfig {
+    let mut r = RedactionConfig {
+        enabled: env.bool("KOTAEMON_TRACE_REDACT", true),
+        capture_arguments: env.bool("KOTAEMON_TRACE_CAPTURE_ARGS", true),
+        ..RedactionConfig::default()
+    };
+    const KEYS: &str = "KOTAEMON_TRACE_REDACT_KEYS";
+    for pattern in env.var(KEYS).iter().flat_map(|v| v.split(',')).map(str::trim).filter(|p| !p.is_empty()) {
+        match regex::Regex::new(pattern) {
+            Ok(_) => r.secret_key_patterns.push(pattern.to_owned()),
+            Err(_) => env.problem(KEYS, pattern, "comma-separated regular expressions", "the default key rules only"),
+        }
+    }
+    const VALUES: &str = "KOTAEMON_TRACE_REDACT_VALUES";
+    for entry in env.var(VALUES).iter().flat_map(|v| v.split(';')).map(str::trim).filter(|e| !e.is_empty()) {
+        let parsed = entry.split_once('=').filter(|(name, pattern)| {
+            !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') && regex::Regex::new(pattern).is_ok()
+        });
+        match parsed {
+            Some((name, pattern)) => r.value_patterns.push((name.to_owned(), pattern.to_owned())),
+            None => env.problem(VALUES, entry, "name=regex entries separated by ';' (names of letters, digits, '_')", "the default detectors only"),
+        }
+    }
+    r.allow_keys = env
+        .var("KOTAEMON_TRACE_REDACT_ALLOW_KEYS")
+        .map(|v| v.split(',').map(str::trim).filter(|k| !k.is_empty()).map(str::to_owned).collect())
+        .unwrap_or_default();
+    const KEY: &str = "KOTAEMON_TRACE_REDACTION_KEY";
+    if let Some(key) = env.var(KEY) {
+        if key.len() >= 16 {
+            r.pseudonym_key = Some(key);
+        } else {
+            // The key itself is a secret: the problem shows its length only.
+            env.problem(KEY, &format!("({} bytes, hidden)", key.len()), "at least 16 bytes", "a random per-process key");
+        }
+    }
+    r
+}
+
 fn tail<F: Fn(&str) -> Option<String>>(env: &mut Env<F>) -> Option<TailConfig> {
     const LATENCY: &str = "KOTAEMON_TRACE_TAIL_LATENCY_MS";
     let raw = env.var(LATENCY)?;
@@ -556,6 +596,28 @@ mod tests {
         assert_eq!(config(&[]).tail(), None);
         let c = config(&[("KOTAEMON_TRACE_DEBUG_HEADER", "bad header")]);
         assert_eq!(c.problems()[0].variable(), "KOTAEMON_TRACE_DEBUG_HEADER");
+    }
+
+    #[test]
+    fn redaction_settings_and_refusals() {
+        let c = config(&[
+            ("KOTAEMON_TRACE_REDACT_KEYS", "^x-internal-, (?i)employee"),
+            ("KOTAEMON_TRACE_REDACT_VALUES", "employee_id=EMP-\\d{6}; bad name=x"),
+            ("KOTAEMON_TRACE_REDACT_ALLOW_KEYS", "user.email_domain, app.*"),
+            ("KOTAEMON_TRACE_CAPTURE_ARGS", "false"),
+            ("KOTAEMON_TRACE_REDACTION_KEY", "short"),
+        ]);
+        let r = c.redaction();
+        assert_eq!(r.secret_key_patterns, ["^x-internal-", "(?i)employee"]);
+        assert_eq!(r.value_patterns, [("employee_id".to_string(), "EMP-\\d{6}".to_string())]);
+        assert_eq!(r.allow_keys, ["user.email_domain", "app.*"]);
+        assert!(!r.capture_arguments);
+        assert_eq!(r.pseudonym_key, None);
+        let named: Vec<&str> = c.problems().iter().map(|p| p.variable()).collect();
+        assert_eq!(named, ["KOTAEMON_TRACE_REDACT_VALUES", "KOTAEMON_TRACE_REDACTION_KEY"]);
+        assert!(!c.problems()[1].to_string().contains("short"), "the key is never printed");
+        let c = config(&[("KOTAEMON_TRACE_REDACTION_KEY", "a-long-enough-secret-key")]);
+        assert!(!format!("{c:?}").contains("a-long-enough-secret-key"));
     }
 
     #[test]

@@ -149,6 +149,77 @@ impl Default for DebugConfig {
     }
 }
 
+/// Redaction settings; see [`crate::redact`]. On by default.
+///
+/// ```
+/// use kotaemon_trace::RedactionConfig;
+/// let redaction = RedactionConfig::default();
+/// assert!(redaction.enabled && redaction.capture_arguments);
+/// ```
+#[derive(Clone, PartialEq, Eq)]
+pub struct RedactionConfig {
+    /// Redaction on (`KOTAEMON_TRACE_REDACT`, default `true`). Off sends values as recorded: for local
+    /// debugging only.
+    pub enabled: bool,
+    /// Extra secret-key regexes (`KOTAEMON_TRACE_REDACT_KEYS`, comma-separated).
+    pub secret_key_patterns: Vec<String>,
+    /// Extra value rules as `(name, regex)` (`KOTAEMON_TRACE_REDACT_VALUES`, `name=regex;name=regex`).
+    pub value_patterns: Vec<(String, String)>,
+    /// Keys never redacted, `prefix.*` for a prefix (`KOTAEMON_TRACE_REDACT_ALLOW_KEYS`, comma-separated).
+    pub allow_keys: Vec<String>,
+    /// Whether arguments are recorded at all (`KOTAEMON_TRACE_CAPTURE_ARGS`, default `true`).
+    pub capture_arguments: bool,
+    /// The pseudonym key (`KOTAEMON_TRACE_REDACTION_KEY`, at least 16 bytes); a random per-process key
+    /// when unset. Never printed.
+    pub pseudonym_key: Option<String>,
+}
+
+impl Default for RedactionConfig {
+    fn default() -> Self {
+        RedactionConfig {
+            enabled: true,
+            secret_key_patterns: Vec::new(),
+            value_patterns: Vec::new(),
+            allow_keys: Vec::new(),
+            capture_arguments: true,
+            pseudonym_key: None,
+        }
+    }
+}
+
+impl fmt::Debug for RedactionConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedactionConfig")
+            .field("enabled", &self.enabled)
+            .field("secret_key_patterns", &self.secret_key_patterns)
+            .field("value_patterns", &self.value_patterns)
+            .field("allow_keys", &self.allow_keys)
+            .field("capture_arguments", &self.capture_arguments)
+            .field("pseudonym_key", &self.pseudonym_key.as_ref().map(|_| "(hidden)"))
+            .finish()
+    }
+}
+
+impl RedactionConfig {
+    /// The redactor these settings describe.
+    pub(crate) fn build(&self) -> Result<crate::redact::Redactor, crate::redact::RedactionError> {
+        let mut builder = crate::redact::Redactor::builder().capture_arguments(self.capture_arguments);
+        for pattern in &self.secret_key_patterns {
+            builder = builder.secret_key_pattern(pattern)?;
+        }
+        for (name, pattern) in &self.value_patterns {
+            builder = builder.value_pattern(name, pattern)?;
+        }
+        for key in &self.allow_keys {
+            builder = builder.allow_key(key);
+        }
+        if let Some(key) = &self.pseudonym_key {
+            builder = builder.pseudonym_key(key.as_bytes());
+        }
+        Ok(builder.build())
+    }
+}
+
 /// Tail sampling in process (off unless configured).
 ///
 /// ```
@@ -354,6 +425,7 @@ pub struct Config {
     pub(crate) propagators: Vec<Propagator>,
     pub(crate) debug: DebugConfig,
     pub(crate) tail: Option<TailConfig>,
+    pub(crate) redaction: RedactionConfig,
     pub(crate) custom_exporter: Option<Arc<dyn DynExporter>>,
     pub(crate) problems: Vec<ConfigProblem>,
 }
@@ -372,6 +444,7 @@ impl Default for Config {
             propagators: vec![Propagator::TraceContext, Propagator::Baggage],
             debug: DebugConfig::default(),
             tail: None,
+            redaction: RedactionConfig::default(),
             custom_exporter: None,
             problems: Vec::new(),
         }
@@ -392,6 +465,7 @@ impl PartialEq for Config {
             && self.propagators == other.propagators
             && self.debug == other.debug
             && self.tail == other.tail
+            && self.redaction == other.redaction
             && match (&self.custom_exporter, &other.custom_exporter) {
                 (None, None) => true,
                 (Some(a), Some(b)) => Arc::ptr_eq(a, b),
@@ -415,6 +489,7 @@ impl fmt::Debug for Config {
             .field("propagators", &self.propagators)
             .field("debug", &self.debug)
             .field("tail", &self.tail)
+            .field("redaction", &self.redaction)
             .field("custom_exporter", &self.custom_exporter.is_some())
             .field("problems", &self.problems)
             .finish()
@@ -533,6 +608,11 @@ impl Config {
     pub fn tail(&self) -> Option<&TailConfig> {
         self.tail.as_ref()
     }
+
+    /// Redaction.
+    pub fn redaction(&self) -> &RedactionConfig {
+        &self.redaction
+    }
 }
 
 /// Builds a [`Config`] in Rust; every method mirrors one environment variable.
@@ -641,6 +721,12 @@ impl ConfigBuilder {
     /// Debug forcing: the header and the per-second cap.
     pub fn debug(mut self, debug: DebugConfig) -> Self {
         self.config.debug = debug;
+        self
+    }
+
+    /// Redaction settings (`KOTAEMON_TRACE_REDACT*`).
+    pub fn redaction(mut self, redaction: RedactionConfig) -> Self {
+        self.config.redaction = redaction;
         self
     }
 

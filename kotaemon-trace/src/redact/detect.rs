@@ -1,0 +1,372 @@
+//! Value detectors: secrets and personal data found anywhere inside a string.
+//!
+//! A single pass finds which detectors could possibly match (a literal trigger such as `@`, `eyJ`,
+//! `-----BEGIN`, a provider prefix, or a run of seven or more digits); a clean string stops there, with no
+//! regex run and no allocation. Shapes are then confirmed with checksums and context, which is what keeps
+//! tracking numbers, order ids, versions, timestamps, UUIDs and hashes intact:
+//! card numbers must pass Luhn and start with a real issuer prefix, IBANs must pass mod-97, phone numbers
+//! need an international `+CC`, a Chinese mobile prefix, or the North American `(NXX) NXX-XXXX` form.
+
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+use regex::Regex;
+use std::borrow::Cow;
+use std::ops::Range;
+
+/// What a detector found; the name appears in the marker `[REDACTED:<kind>]` and in the audit attribute.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub(crate) enum Kind {
+    PrivateKey,
+    UrlCredentials,
+    Jwt,
+    Bearer,
+    ApiKey,
+    Email,
+    CreditCard,
+    Iban,
+    Phone,
+}
+
+impl Kind {
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Kind::PrivateKey => "private_key",
+            Kind::UrlCredentials => "url_credentials",
+            Kind::Jwt => "jwt",
+            Kind::Bearer => "bearer",
+            Kind::ApiKey => "api_key",
+            Kind::Email => "email",
+            Kind::CreditCard => "credit_card",
+            Kind::Iban => "iban",
+            Kind::Phone => "phone",
+        }
+    }
+
+    pub(crate) fn marker(self) -> &'static str {
+        match self {
+            Kind::PrivateKey => "[REDACTED:private_key]",
+            Kind::UrlCredentials => "[REDACTED:url_credentials]",
+            Kind::Jwt => "[REDACTED:jwt]",
+            Kind::Bearer => "[REDACTED:bearer]",
+            Kind::ApiKey => "[REDACTED:api_key]",
+            Kind::Email => "[REDACTED:email]",
+            Kind::CreditCard => "[REDACTED:credit_card]",
+            Kind::Iban => "[REDACTED:iban]",
+            Kind::Phone => "[REDACTED:phone]",
+        }
+    }
+}
+
+/// Which literal triggers were seen; each detector declares the triggers it needs.
+#[derive(Clone, Copy, Default)]
+struct Seen {
+    at: bool,
+    jwt: bool,
+    bearer: bool,
+    pem: bool,
+    scheme: bool,
+    key_prefix: bool,
+    digits: bool,
+    iban: bool,
+}
+
+/// Triggers, in pattern order; see [`Detectors::scan`].
+const TRIGGERS: &[&str] = &[
+    "@", "eyJ", "bearer", "basic ", "-----BEGIN", "://", "sk-", "sk_", "rk_", "AKIA", "ASIA", "AIza", "ghp_", "gho_",
+    "ghu_", "ghs_", "ghr_", "github_pat_", "xox", "glpat-", "hf_", "npm_", "SG.",
+];
+
+pub(crate) struct Detectors {
+    triggers: AhoCorasick,
+    private_key: Regex,
+    url_credentials: Regex,
+    jwt: Regex,
+    bearer: Regex,
+    api_key: Regex,
+    email: Regex,
+    card: Regex,
+    iban: Regex,
+    phone_international: Regex,
+    phone_cn: Regex,
+    phone_nanp: Regex,
+}
+
+impl std::fmt::Debug for Detectors {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Detectors")
+    }
+}
+
+fn re(pattern: &str) -> Regex {
+    Regex::new(pattern).unwrap_or_else(|e| panic!("built-in detector pattern {pattern:?} is invalid: {e}"))
+}
+
+impl Detectors {
+    pub(crate) fn new() -> Self {
+        let triggers = AhoCorasickBuilder::new()
+            .ascii_case_insensitive(true)
+            .match_kind(MatchKind::Standard)
+            .build(TRIGGERS)
+            .expect("trigger automaton");
+        Detectors {
+            triggers,
+            private_key: re(r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----(?s:.*?)(?:-----END [A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----|\z)"),
+            // user:password@ after a scheme; the user and password go, scheme and host stay.
+            url_credentials: re(r"(?i)\b[a-z][a-z0-9+.\-]*://([^\s/?#@:]+:[^\s/?#@]+)@"),
+            jwt: re(r"\beyJ[A-Za-z0-9_\-]{4,}\.eyJ[A-Za-z0-9_\-]{4,}\.[A-Za-z0-9_\-]*"),
+            bearer: re(r"(?i)\b(?:bearer|basic)\s+([A-Za-z0-9._~+/\-]{8,}=*)"),
+            api_key: re(concat!(
+                r"\b(?:sk-(?:proj-|ant-(?:api\d+-|admin\d+-)?|svcacct-|admin-)?[A-Za-z0-9_\-]{20,}",
+                r"|(?:sk|rk|pk)_(?:live|test)_[A-Za-z0-9]{16,}",
+                r"|(?:AKIA|ASIA)[A-Z0-9]{16}",
+                r"|AIza[0-9A-Za-z_\-]{35}",
+                r"|gh[pousr]_[A-Za-z0-9]{30,}",
+                r"|github_pat_[A-Za-z0-9_]{22,}",
+                r"|xox[abposr]-[A-Za-z0-9\-]{10,}",
+                r"|glpat-[A-Za-z0-9_\-]{20,}",
+                r"|hf_[A-Za-z0-9]{30,}",
+                r"|npm_[A-Za-z0-9]{36}",
+                r"|SG\.[A-Za-z0-9_\-]{16,}\.[A-Za-z0-9_\-]{16,})"
+            )),
+            email: re(r"(?i)\b[a-z0-9][a-z0-9._%+\-]*@[a-z0-9](?:[a-z0-9\-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9\-]*[a-z0-9])?)*\.[a-z]{2,24}\b"),
+            card: re(r"\b\d(?:[ \-]?\d){12,18}\b"),
+            iban: re(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,4})?\b"),
+            phone_international: re(r"\+\d{1,3}(?:[ .\-]?\(?\d{1,4}\)?){1,5}\b"),
+            phone_cn: re(r"\b1[3-9]\d(?:[ \-]?\d{4}){2}\b"),
+            phone_nanp: re(r"(?:\(\d{3}\)\s?|\b\d{3}[.\-])\d{3}[.\-]\d{4}\b"),
+        }
+    }
+
+    fn scan(&self, value: &str) -> Seen {
+        let mut seen = Seen::default();
+        for m in self.triggers.find_overlapping_iter(value) {
+            match m.pattern().as_usize() {
+                0 => seen.at = true,
+                1 => seen.jwt = true,
+                2 | 3 => seen.bearer = true,
+                4 => seen.pem = true,
+                5 => seen.scheme = true,
+                _ => seen.key_prefix = true,
+            }
+        }
+        // Phone and card numbers need at least seven digits; IBANs two capitals then two digits.
+        let bytes = value.as_bytes();
+        let digits = bytes.iter().filter(|b| b.is_ascii_digit()).count();
+        seen.digits = digits >= 7;
+        seen.iban = digits >= 4 && bytes.windows(4).any(|w| w[0].is_ascii_uppercase() && w[1].is_ascii_uppercase() && w[2].is_ascii_digit() && w[3].is_ascii_digit());
+        seen
+    }
+
+    /// Every secret found in `value`, as byte ranges with their kind, earliest first, not overlapping.
+    pub(crate) fn find(&self, value: &str, out: &mut Vec<(Range<usize>, Kind)>) {
+        out.clear();
+        if value.len() < 6 {
+            return;
+        }
+        let seen = self.scan(value);
+        // Most specific first: a JWT inside `Bearer ...`, a password inside a URL before the email-like
+        // `pass@host`.
+        if seen.pem {
+            push_all(&self.private_key, value, Kind::PrivateKey, out);
+        }
+        if seen.scheme && seen.at {
+            for c in self.url_credentials.captures_iter(value) {
+                if let Some(g) = c.get(1) {
+                    add(out, g.range(), Kind::UrlCredentials);
+                }
+            }
+        }
+        if seen.jwt {
+            push_all(&self.jwt, value, Kind::Jwt, out);
+        }
+        if seen.bearer {
+            for c in self.bearer.captures_iter(value) {
+                if let Some(g) = c.get(1) {
+                    add(out, g.range(), Kind::Bearer);
+                }
+            }
+        }
+        if seen.key_prefix {
+            push_all(&self.api_key, value, Kind::ApiKey, out);
+        }
+        if seen.at {
+            push_all(&self.email, value, Kind::Email, out);
+        }
+        if seen.digits {
+            for m in self.card.find_iter(value) {
+                if is_card_number(m.as_str()) {
+                    add(out, m.range(), Kind::CreditCard);
+                }
+            }
+            for m in self.phone_international.find_iter(value) {
+                let digits = m.as_str().bytes().filter(u8::is_ascii_digit).count();
+                if (8..=15).contains(&digits) {
+                    add(out, m.range(), Kind::Phone);
+                }
+            }
+            push_all(&self.phone_cn, value, Kind::Phone, out);
+            for m in self.phone_nanp.find_iter(value) {
+                if is_nanp(m.as_str()) {
+                    add(out, m.range(), Kind::Phone);
+                }
+            }
+        }
+        if seen.iban {
+            for m in self.iban.find_iter(value) {
+                if is_iban(m.as_str()) {
+                    add(out, m.range(), Kind::Iban);
+                }
+            }
+        }
+        out.sort_by_key(|(r, _)| r.start);
+    }
+}
+
+fn push_all(re: &Regex, value: &str, kind: Kind, out: &mut Vec<(Range<usize>, Kind)>) {
+    for m in re.find_iter(value) {
+        add(out, m.range(), kind);
+    }
+}
+
+/// Adds a finding unless an earlier (more specific) one already covers part of it.
+fn add(out: &mut Vec<(Range<usize>, Kind)>, range: Range<usize>, kind: Kind) {
+    if out.iter().any(|(r, _)| r.start < range.end && range.start < r.end) {
+        return;
+    }
+    out.push((range, kind));
+}
+
+/// Replaces each finding with its marker; borrowed when there is none.
+pub(crate) fn replace<'a>(value: &'a str, found: &[(Range<usize>, Kind)]) -> Cow<'a, str> {
+    if found.is_empty() {
+        return Cow::Borrowed(value);
+    }
+    let mut out = String::with_capacity(value.len());
+    let mut last = 0;
+    for (range, kind) in found {
+        out.push_str(&value[last..range.start]);
+        out.push_str(kind.marker());
+        last = range.end;
+    }
+    out.push_str(&value[last..]);
+    Cow::Owned(out)
+}
+
+fn luhn(digits: &[u8]) -> bool {
+    let mut sum = 0u32;
+    for (i, d) in digits.iter().rev().enumerate() {
+        let mut v = u32::from(*d);
+        if i % 2 == 1 {
+            v *= 2;
+            if v > 9 {
+                v -= 9;
+            }
+        }
+        sum += v;
+    }
+    sum % 10 == 0
+}
+
+/// 13–19 digits, one separator style, Luhn-valid, and an issuer prefix that exists.
+fn is_card_number(candidate: &str) -> bool {
+    let separators: Vec<u8> = candidate.bytes().filter(|b| !b.is_ascii_digit()).collect();
+    if separators.windows(2).any(|w| w[0] != w[1]) {
+        return false;
+    }
+    let digits: Vec<u8> = candidate.bytes().filter(u8::is_ascii_digit).map(|b| b - b'0').collect();
+    if !(13..=19).contains(&digits.len()) || !luhn(&digits) {
+        return false;
+    }
+    let prefix = |n: usize| digits.iter().take(n).fold(0u32, |acc, d| acc * 10 + u32::from(*d));
+    let (p1, p2, p3, p4, p6) = (prefix(1), prefix(2), prefix(3), prefix(4), prefix(6));
+    p1 == 4                                   // Visa
+        || (51..=55).contains(&p2)            // Mastercard
+        || (2221..=2720).contains(&p4)        // Mastercard 2-series
+        || p2 == 34 || p2 == 37               // American Express
+        || p4 == 6011 || p2 == 65 || (644..=649).contains(&p3) || (622_126..=622_925).contains(&p6) // Discover
+        || (3528..=3589).contains(&p4)        // JCB
+        || (300..=305).contains(&p3) || p2 == 36 || p2 == 38 || p2 == 39 // Diners
+        || p2 == 62                           // UnionPay
+        || p2 == 50 || (56..=58).contains(&p2) || p2 == 63 || p2 == 67 // Maestro
+}
+
+/// North American numbers: area code and exchange start with 2–9.
+fn is_nanp(candidate: &str) -> bool {
+    let digits: Vec<u8> = candidate.bytes().filter(u8::is_ascii_digit).collect();
+    digits.len() == 10 && (b'2'..=b'9').contains(&digits[0]) && (b'2'..=b'9').contains(&digits[3])
+}
+
+/// ISO 13616 mod-97 check.
+fn is_iban(candidate: &str) -> bool {
+    let compact: Vec<u8> = candidate.bytes().filter(|b| *b != b' ').collect();
+    if !(15..=34).contains(&compact.len()) {
+        return false;
+    }
+    let rearranged = compact[4..].iter().chain(&compact[..4]);
+    let mut remainder = 0u32;
+    for &b in rearranged {
+        let value = match b {
+            b'0'..=b'9' => u32::from(b - b'0'),
+            b'A'..=b'Z' => u32::from(b - b'A') + 10,
+            _ => return false,
+        };
+        remainder = if value >= 10 { (remainder * 100 + value) % 97 } else { (remainder * 10 + value) % 97 };
+    }
+    remainder == 1
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn redact(value: &str) -> String {
+        let d = Detectors::new();
+        let mut found = Vec::new();
+        d.find(value, &mut found);
+        replace(value, &found).into_owned()
+    }
+
+    #[test]
+    fn checksums() {
+        assert!(is_card_number("4111 1111 1111 1111"));
+        assert!(is_card_number("378282246310005"));
+        assert!(!is_card_number("4111 1111 1111 1112"), "Luhn");
+        assert!(!is_card_number("4111-1111 1111-1111"), "mixed separators");
+        assert!(!is_card_number("9111111111111119"), "no issuer starts with 9");
+        assert!(is_iban("GB82 WEST 1234 5698 7654 32"));
+        assert!(!is_iban("GB82 WEST 1234 5698 7654 33"));
+        assert!(is_nanp("(415) 555-0100"));
+        assert!(!is_nanp("(115) 555-0100"));
+    }
+
+    #[test]
+    fn only_the_secret_part_is_replaced() {
+        assert_eq!(redact("mail bob@example.org now"), "mail [REDACTED:email] now");
+        assert_eq!(redact("postgres://app:hunter22@db:5432/x"), "postgres://[REDACTED:url_credentials]@db:5432/x");
+        assert_eq!(redact("Authorization: Bearer abcdefgh12345678"), "Authorization: Bearer [REDACTED:bearer]");
+        assert_eq!(redact("card 4111 1111 1111 1111 exp 09/29"), "card [REDACTED:credit_card] exp 09/29");
+        assert_eq!(redact("call +1 415 555 0100 today"), "call [REDACTED:phone] today");
+        assert_eq!(redact("手机 13912345678 联系"), "手机 [REDACTED:phone] 联系");
+        assert_eq!(redact("IBAN GB82WEST12345698765432."), "IBAN [REDACTED:iban].");
+        assert_eq!(redact("key AKIAIOSFODNN7EXAMPLE used"), "key [REDACTED:api_key] used");
+    }
+
+    #[test]
+    fn lookalikes_stay() {
+        for benign in [
+            "tracking number 1Z999AA10123456784",
+            "tracking number 9400111899223856937442",
+            "order 2024061512345 shipped",
+            "v1.2.3-rc.4",
+            "2026-01-08T10:14:00.123+08:00",
+            "550e8400-e29b-41d4-a716-446655440000",
+            "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+            "ISBN 978-0-306-40615-7",
+            "10.0.0.1:8080",
+            "user@localhost",
+            "price 1,299.00 and 2,599.00",
+            "the ratio is 0.123456789",
+        ] {
+            assert_eq!(redact(benign), benign);
+        }
+    }
+}

@@ -1,0 +1,149 @@
+//! Key rules: does an attribute key name a secret?
+//!
+//! A key is split into lowercase words at `.`, `_`, `-`, spaces and camelCase boundaries
+//! (`userAPIKey` → `user api key`), then matched against secret words and word pairs. Whole-word matching
+//! is what keeps `author` apart from `auth`, and a few shapes are deliberately not secrets: counts and
+//! sizes (`llm.token_count.prompt`, `gen_ai.usage.input_tokens`, `password_length`) and boolean
+//! predicates (`auth.has_token`, `is_authenticated`), which say that a secret exists without carrying it.
+
+/// Words that name a secret on their own.
+const SECRET_WORDS: &[&str] = &[
+    "password", "passwd", "pwd", "passphrase", "secret", "secrets", "token", "apikey", "auth",
+    "authorization", "authentication", "credential", "credentials", "cookie", "cookies", "csrf", "xsrf",
+    "jwt", "ssn", "cvv", "cvc", "otp", "privatekey", "sessionid", "sessiontoken", "accesstoken",
+    "refreshtoken", "bearer", "signature", "mysqlpwd", "creditcard", "cardnumber", "iban", "pin",
+];
+
+/// Pairs of consecutive words that name a secret together.
+const SECRET_PAIRS: &[(&str, &str)] = &[
+    ("api", "key"),
+    ("private", "key"),
+    ("secret", "key"),
+    ("access", "key"),
+    ("signing", "key"),
+    ("encryption", "key"),
+    ("session", "id"),
+    ("session", "key"),
+    ("credit", "card"),
+    ("card", "number"),
+    ("social", "security"),
+    ("set", "cookie"),
+    ("client", "secret"),
+    ("access", "token"),
+    ("refresh", "token"),
+    ("id", "token"),
+    ("api", "token"),
+    ("auth", "token"),
+    ("security", "code"),
+    ("mysql", "pwd"),
+];
+
+/// A word right after a secret word that turns the key into metadata about the secret.
+const METADATA_AFTER: &[&str] = &[
+    "count", "counts", "usage", "limit", "limits", "budget", "length", "len", "size", "type", "kind",
+    "expiry", "expires", "expiration", "ttl", "age", "present", "provided", "required", "enabled", "policy",
+    "strength", "scheme", "method", "mode", "source", "status", "valid",
+];
+
+/// Words that make the key a yes/no predicate about the secret.
+const PREDICATE_BEFORE: &[&str] = &["has", "is", "was", "needs", "requires", "with", "without", "num", "max", "min"];
+
+/// Splits a key into lowercase words; `buf` is reused between calls.
+pub(crate) fn words(key: &str, out: &mut Vec<String>) {
+    out.clear();
+    let mut current = String::new();
+    let chars: Vec<char> = key.chars().collect();
+    for (i, &c) in chars.iter().enumerate() {
+        if !c.is_alphanumeric() {
+            if !current.is_empty() {
+                out.push(std::mem::take(&mut current));
+            }
+            continue;
+        }
+        if c.is_uppercase() && !current.is_empty() {
+            let prev = chars[i - 1];
+            let next_lower = chars.get(i + 1).is_some_and(|n| n.is_lowercase());
+            // `userKey` → user|key; `APIKey` → api|key; `HTTPServer` → http|server.
+            if prev.is_lowercase() || prev.is_ascii_digit() || (prev.is_uppercase() && next_lower) {
+                out.push(std::mem::take(&mut current));
+            }
+        }
+        current.extend(c.to_lowercase());
+    }
+    if !current.is_empty() {
+        out.push(current);
+    }
+}
+
+/// Whether `key` names a secret under the default rules.
+pub(crate) fn is_secret_key(key: &str) -> bool {
+    let mut words_buf = Vec::new();
+    // A key whose last segment is a predicate (`auth.has_token`, `user.is_authenticated`) holds a yes/no
+    // about the secret, never the secret.
+    let last_segment = key.rsplit('.').next().unwrap_or(key);
+    words(last_segment, &mut words_buf);
+    if words_buf.first().is_some_and(|w| PREDICATE_BEFORE.contains(&w.as_str())) && words_buf.len() > 1 {
+        return false;
+    }
+    words(key, &mut words_buf);
+    is_secret_words(&words_buf)
+}
+
+fn is_secret_words(words: &[String]) -> bool {
+    // The whole key run together catches `apiKey`-less spellings such as `apikey` and `x-api-key`.
+    for (i, word) in words.iter().enumerate() {
+        let hit_len = if SECRET_WORDS.contains(&word.as_str()) {
+            Some(1)
+        } else if words.get(i + 1).is_some_and(|next| SECRET_PAIRS.contains(&(word.as_str(), next.as_str()))) {
+            Some(2)
+        } else {
+            None
+        };
+        let Some(len) = hit_len else { continue };
+        let after = words.get(i + len).map(String::as_str);
+        let before = i.checked_sub(1).and_then(|b| words.get(b)).map(String::as_str);
+        let is_metadata = after.is_some_and(|a| METADATA_AFTER.contains(&a));
+        let is_predicate = before.is_some_and(|b| PREDICATE_BEFORE.contains(&b));
+        if !is_metadata && !is_predicate {
+            return true;
+        }
+    }
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secret_keys() {
+        for key in [
+            "password", "db.password", "userPassword", "passwd", "mysql_pwd", "client_secret", "api_key", "apiKey",
+            "x-api-key", "X-API-KEY", "openai.apikey", "auth", "http.request.header.authorization", "Authorization",
+            "credentials", "private_key", "privateKey", "cookie", "Set-Cookie", "session_id", "sessionId",
+            "session.id", "csrf_token", "xsrf", "jwt", "ssn", "credit_card", "card_number", "token", "access_token",
+            "refreshToken", "github.token", "social_security_number", "otp", "cvv",
+        ] {
+            assert!(is_secret_key(key), "{key} should be secret");
+        }
+    }
+
+    #[test]
+    fn keys_that_only_look_like_secrets() {
+        for key in [
+            "author", "authors", "document.author", "llm.token_count.prompt", "llm.token_count.completion",
+            "gen_ai.usage.input_tokens", "gen_ai.usage.output_tokens", "auth.has_token", "is_authenticated",
+            "password_length", "token_budget", "session", "user.id", "tokenizer", "passage", "keyword", "monkey",
+            "secretary", "retriever.k", "input.value", "max_tokens", "auth_type", "pinned",
+        ] {
+            assert!(!is_secret_key(key), "{key} should not be secret");
+        }
+    }
+
+    #[test]
+    fn words_split_on_separators_and_case() {
+        let mut w = Vec::new();
+        words("userAPIKey.HTTPServer-x_y", &mut w);
+        assert_eq!(w, ["user", "api", "key", "http", "server", "x", "y"]);
+    }
+}

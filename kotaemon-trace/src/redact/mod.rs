@@ -1,0 +1,480 @@
+//! Redaction: no secret or personal data leaves the process.
+//!
+//! Every span passes through the [`Redactor`] on the export thread, before any exporter (OTLP, console,
+//! your own) sees it: attribute values, event attributes (exception messages included), the status
+//! description and link attributes.
+//!
+//! - **Key rules**: a key that names a secret (`password`, `api_key`, `authorization`, `cookie`,
+//!   `session_id`, `ssn`, `credit_card`, … but not `author`, token counts, or predicates such as
+//!   `auth.has_token`) has its whole value replaced by `[REDACTED:key]`; the key stays, so you can see
+//!   that a value existed.
+//! - **Value detectors**, anywhere inside a string: emails, phone numbers (`+CC` international, Chinese
+//!   mobiles, North American), Luhn-valid card numbers with a real issuer prefix, IBANs (mod-97), JWTs,
+//!   `Bearer`/`Basic` credentials, provider API keys (`sk-proj-`, `sk-ant-`, `AKIA`, `AIza`, `ghp_`,
+//!   `xoxb-`, `sk_live_`, …), PEM private keys and passwords in URLs. Only the match is replaced, by
+//!   `[REDACTED:<kind>]`; the marker never contains any of the matched text.
+//! - **Pseudonyms**: [`pseudonym`] (and the macro's `redact(arg)` option) record a keyed hash
+//!   (HMAC-SHA256) instead of the value, so the same input gives the same pseudonym and analytics still
+//!   work. The key comes from `KOTAEMON_TRACE_REDACTION_KEY`; without it a random key is drawn per process,
+//!   so pseudonyms are stable within one run only.
+//! - **Audit**: a span that had anything redacted carries one attribute, `kotaemon.redacted`, listing
+//!   `key:rule` pairs — never values.
+
+mod detect;
+mod keys;
+
+use detect::{Detectors, Kind};
+use hmac::{Hmac, KeyInit, Mac};
+use opentelemetry::trace::Status;
+use opentelemetry::{Array, KeyValue, StringValue, Value};
+use opentelemetry_sdk::trace::SpanData;
+use regex::Regex;
+use sha2::Sha256;
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::fmt;
+use std::ops::Range;
+use std::sync::{Arc, OnceLock};
+
+/// The attribute listing what was redacted on a span (`key:rule` entries, never values).
+pub const AUDIT_ATTRIBUTE: &str = "kotaemon.redacted";
+/// The marker that replaces the whole value under a secret key.
+pub const KEY_MARKER: &str = "[REDACTED:key]";
+
+/// Keys never redacted by default: structural attributes that carry code names, not user data.
+const DEFAULT_ALLOW: &[&str] = &[
+    "exception.type",
+    "exception.escaped",
+    "code.*",
+    "otel.*",
+    "kotaemon.*",
+    "sampler.*",
+    "sampling.priority",
+    "span.kind",
+    "error.type",
+    "http.route",
+    "http.request.method",
+    "http.response.status_code",
+    "gen_ai.operation.name",
+    "gen_ai.provider.name",
+    "gen_ai.request.model",
+    "gen_ai.response.model",
+    "gen_ai.usage.*",
+    "llm.model_name",
+    "llm.token_count.*",
+    "openinference.span.kind",
+    "db.system",
+    "rpc.system",
+    "service.name",
+];
+
+/// A user-supplied value rule: a name for the marker and audit, and the pattern.
+#[derive(Clone, Debug)]
+struct ValueRule {
+    name: String,
+    marker: String,
+    pattern: Regex,
+}
+
+/// An invalid redaction setting, naming the option, the value and what is accepted.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RedactionError {
+    option: String,
+    value: String,
+    accepted: String,
+}
+
+impl RedactionError {
+    /// The variable or builder option.
+    pub fn option(&self) -> &str {
+        &self.option
+    }
+
+    /// The value given.
+    pub fn value(&self) -> &str {
+        &self.value
+    }
+
+    /// What is accepted.
+    pub fn accepted(&self) -> &str {
+        &self.accepted
+    }
+}
+
+impl fmt::Display for RedactionError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}={:?} is not valid: expected {}", self.option, self.value, self.accepted)
+    }
+}
+
+impl std::error::Error for RedactionError {}
+
+/// The key of the keyed hash behind pseudonyms. `Debug` never shows it.
+#[derive(Clone)]
+struct PseudonymKey(Arc<[u8]>);
+
+impl fmt::Debug for PseudonymKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("PseudonymKey(hidden)")
+    }
+}
+
+fn random_key() -> PseudonymKey {
+    let mut key = [0u8; 32];
+    // An OS without a random source cannot run this library meaningfully; say so plainly.
+    getrandom::fill(&mut key).expect("the operating system's random source is unavailable");
+    PseudonymKey(Arc::from(&key[..]))
+}
+
+/// Applies the redaction rules. [`Redactor::default`] has the default rules; [`Redactor::builder`] adds
+/// to them.
+///
+/// ```
+/// use kotaemon_trace::redact::Redactor;
+///
+/// let redactor = Redactor::default();
+/// assert_eq!(redactor.redact("db.password", "hunter2"), "[REDACTED:key]");
+/// assert_eq!(
+///     redactor.redact("note", "mail alice@example.com"),
+///     "mail [REDACTED:email]",
+/// );
+/// // Clean input is returned borrowed: no allocation.
+/// assert!(matches!(redactor.redact("note", "order 90320 shipped"), std::borrow::Cow::Borrowed(_)));
+/// ```
+#[derive(Clone, Debug)]
+pub struct Redactor {
+    detectors: Arc<Detectors>,
+    extra_keys: Vec<Regex>,
+    values: Vec<ValueRule>,
+    allow_exact: Vec<String>,
+    allow_prefixes: Vec<String>,
+    capture_arguments: bool,
+    key: PseudonymKey,
+}
+
+fn shared_detectors() -> Arc<Detectors> {
+    static DETECTORS: OnceLock<Arc<Detectors>> = OnceLock::new();
+    DETECTORS.get_or_init(|| Arc::new(Detectors::new())).clone()
+}
+
+impl Default for Redactor {
+    fn default() -> Self {
+        Redactor::builder().build()
+    }
+}
+
+/// Builds a [`Redactor`] on top of the default rules.
+///
+/// ```
+/// use kotaemon_trace::redact::Redactor;
+///
+/// let redactor = Redactor::builder()
+///     .secret_key_pattern("(?i)^x-internal-")?
+///     .value_pattern("employee_id", r"\bEMP-\d{6}\b")?
+///     .allow_key("user.email_domain")
+///     .pseudonym_key(b"0123456789abcdef0123456789abcdef")
+///     .build();
+/// assert_eq!(redactor.redact("x-internal-route", "a"), "[REDACTED:key]");
+/// assert_eq!(redactor.redact("note", "EMP-123456 asked"), "[REDACTED:employee_id] asked");
+/// # Ok::<(), kotaemon_trace::redact::RedactionError>(())
+/// ```
+#[derive(Debug)]
+#[must_use]
+pub struct RedactorBuilder {
+    redactor: Redactor,
+}
+
+impl RedactorBuilder {
+    /// Keys matching this regex are secret too (in addition to the defaults).
+    pub fn secret_key_pattern(mut self, pattern: &str) -> Result<Self, RedactionError> {
+        let re = Regex::new(pattern).map_err(|e| RedactionError {
+            option: "KOTAEMON_TRACE_REDACT_KEYS".into(),
+            value: pattern.into(),
+            accepted: format!("a regular expression ({e})"),
+        })?;
+        self.redactor.extra_keys.push(re);
+        Ok(self)
+    }
+
+    /// Matches of this regex inside any value are replaced by `[REDACTED:<name>]`.
+    pub fn value_pattern(mut self, name: &str, pattern: &str) -> Result<Self, RedactionError> {
+        let valid_name = !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if !valid_name {
+            return Err(RedactionError {
+                option: "KOTAEMON_TRACE_REDACT_VALUES".into(),
+                value: name.into(),
+                accepted: "a rule name of ASCII letters, digits and '_'".into(),
+            });
+        }
+        let re = Regex::new(pattern).map_err(|e| RedactionError {
+            option: "KOTAEMON_TRACE_REDACT_VALUES".into(),
+            value: format!("{name}={pattern}"),
+            accepted: format!("name=regular expression ({e})"),
+        })?;
+        self.redactor.values.push(ValueRule { name: name.into(), marker: format!("[REDACTED:{name}]"), pattern: re });
+        Ok(self)
+    }
+
+    /// A key that is never redacted; `prefix.*` allows every key under the prefix.
+    pub fn allow_key(mut self, key: &str) -> Self {
+        match key.strip_suffix('*') {
+            Some(prefix) => self.redactor.allow_prefixes.push(prefix.to_owned()),
+            None => self.redactor.allow_exact.push(key.to_owned()),
+        }
+        self
+    }
+
+    /// Whether the macro records argument values at all (default `true`). Off, only `fields(...)`,
+    /// return values and `record` calls are recorded, still redacted.
+    pub fn capture_arguments(mut self, capture: bool) -> Self {
+        self.redactor.capture_arguments = capture;
+        self
+    }
+
+    /// The key of the pseudonym hash; use the same key in every service so pseudonyms join across them.
+    pub fn pseudonym_key(mut self, key: &[u8]) -> Self {
+        self.redactor.key = PseudonymKey(Arc::from(key));
+        self
+    }
+
+    /// The finished redactor.
+    pub fn build(self) -> Redactor {
+        self.redactor
+    }
+}
+
+/// What happened to one value: the result and, when something was redacted, by which rule.
+struct Outcome<'a> {
+    value: Cow<'a, str>,
+    rules: Vec<&'static str>,
+    custom: Vec<String>,
+}
+
+impl Redactor {
+    /// Starts from the default rules.
+    pub fn builder() -> RedactorBuilder {
+        let mut allow_exact = Vec::new();
+        let mut allow_prefixes = Vec::new();
+        for key in DEFAULT_ALLOW {
+            match key.strip_suffix('*') {
+                Some(prefix) => allow_prefixes.push(prefix.to_owned()),
+                None => allow_exact.push((*key).to_owned()),
+            }
+        }
+        RedactorBuilder {
+            redactor: Redactor {
+                detectors: shared_detectors(),
+                extra_keys: Vec::new(),
+                values: Vec::new(),
+                allow_exact,
+                allow_prefixes,
+                capture_arguments: true,
+                key: random_key(),
+            },
+        }
+    }
+
+    /// Applies the same rules the pipeline applies to an attribute `key = value`. Borrowed when nothing
+    /// matched.
+    ///
+    /// ```
+    /// use kotaemon_trace::redact::Redactor;
+    /// let r = Redactor::default();
+    /// assert_eq!(r.redact("http.request.header.authorization", "Bearer abc.def"), "[REDACTED:key]");
+    /// assert_eq!(r.redact("note", "reset your password from the account page"),
+    ///            "reset your password from the account page");
+    /// ```
+    pub fn redact<'a>(&self, key: &str, value: &'a str) -> Cow<'a, str> {
+        self.apply(key, value, &mut Vec::new()).value
+    }
+
+    /// A stable pseudonym for `value`: `anon:` and 32 hex digits of HMAC-SHA256 under this redactor's key.
+    ///
+    /// ```
+    /// use kotaemon_trace::redact::Redactor;
+    /// let r = Redactor::builder().pseudonym_key(b"a key shared by every service!!").build();
+    /// let id = r.pseudonym("+86 139 5998 2352");
+    /// assert!(id.starts_with("anon:") && id.len() == 37);
+    /// assert_eq!(id, r.pseudonym("+86 139 5998 2352"));
+    /// ```
+    pub fn pseudonym(&self, value: &str) -> String {
+        let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(&self.key.0).expect("HMAC accepts keys of any length");
+        mac.update(value.as_bytes());
+        let digest = mac.finalize().into_bytes();
+        let mut out = String::with_capacity(37);
+        out.push_str("anon:");
+        for byte in &digest[..16] {
+            out.push_str(&format!("{byte:02x}"));
+        }
+        out
+    }
+
+    /// Whether the macro records argument values.
+    pub fn captures_arguments(&self) -> bool {
+        self.capture_arguments
+    }
+
+    fn allowed(&self, key: &str) -> bool {
+        self.allow_exact.iter().any(|k| k == key) || self.allow_prefixes.iter().any(|p| key.starts_with(p.as_str()))
+    }
+
+    fn secret_key(&self, key: &str) -> bool {
+        keys::is_secret_key(key) || self.extra_keys.iter().any(|re| re.is_match(key))
+    }
+
+    fn apply<'a>(&self, key: &str, value: &'a str, found: &mut Vec<(Range<usize>, Kind)>) -> Outcome<'a> {
+        if self.allowed(key) {
+            return Outcome { value: Cow::Borrowed(value), rules: Vec::new(), custom: Vec::new() };
+        }
+        if self.secret_key(key) {
+            return Outcome { value: Cow::Owned(KEY_MARKER.to_owned()), rules: vec!["key"], custom: Vec::new() };
+        }
+        self.apply_value(value, found)
+    }
+
+    /// The value detectors and custom value rules only.
+    fn apply_value<'a>(&self, value: &'a str, found: &mut Vec<(Range<usize>, Kind)>) -> Outcome<'a> {
+        let mut outcome = Outcome { value: Cow::Borrowed(value), rules: Vec::new(), custom: Vec::new() };
+        self.detectors.find(value, found);
+        let mut redacted = detect::replace(value, found);
+        outcome.rules.extend(found.iter().map(|(_, kind)| kind.name()));
+        for rule in &self.values {
+            if rule.pattern.is_match(&redacted) {
+                redacted = Cow::Owned(rule.pattern.replace_all(&redacted, rule.marker.as_str()).into_owned());
+                outcome.custom.push(rule.name.clone());
+            }
+        }
+        outcome.value = redacted;
+        outcome
+    }
+
+    /// Redacts a whole span in place and adds the audit attribute. `cache` remembers key decisions (the
+    /// export thread keeps one).
+    pub(crate) fn redact_span(&self, span: &mut SpanData, cache: &mut KeyCache) {
+        let mut audit: Vec<String> = Vec::new();
+        let mut found = Vec::new();
+        self.redact_attributes(&mut span.attributes, cache, &mut audit, &mut found);
+        for event in &mut span.events.events {
+            self.redact_attributes(&mut event.attributes, cache, &mut audit, &mut found);
+        }
+        for link in &mut span.links.links {
+            self.redact_attributes(&mut link.attributes, cache, &mut audit, &mut found);
+        }
+        if let Status::Error { description } = &mut span.status {
+            // The description is free text (an error's message): always scanned, whatever the allow-list.
+            let outcome = self.apply_value(description, &mut found);
+            if let Cow::Owned(new) = outcome.value {
+                note(&mut audit, "otel.status_description", &outcome.rules, &outcome.custom);
+                *description = Cow::Owned(new);
+            }
+        }
+        if !audit.is_empty() {
+            audit.sort();
+            audit.dedup();
+            let list: Vec<StringValue> = audit.into_iter().map(StringValue::from).collect();
+            span.attributes.push(KeyValue::new(AUDIT_ATTRIBUTE, Value::Array(Array::String(list))));
+        }
+    }
+
+    fn redact_attributes(&self, attributes: &mut [KeyValue], cache: &mut KeyCache, audit: &mut Vec<String>, found: &mut Vec<(Range<usize>, Kind)>) {
+        for kv in attributes {
+            let key = kv.key.as_str();
+            match cache.decide(self, key) {
+                KeyDecision::Allowed => continue,
+                KeyDecision::Secret => {
+                    kv.value = Value::String(StringValue::from(KEY_MARKER));
+                    note(audit, key, &["key"], &[]);
+                    continue;
+                }
+                KeyDecision::ScanValue => {}
+            }
+            match &mut kv.value {
+                Value::String(s) => {
+                    let outcome = self.apply_value(s.as_str(), found);
+                    if let Cow::Owned(new) = outcome.value {
+                        note(audit, key, &outcome.rules, &outcome.custom);
+                        *s = StringValue::from(new);
+                    }
+                }
+                Value::Array(Array::String(items)) => {
+                    for s in items {
+                        let outcome = self.apply_value(s.as_str(), found);
+                        if let Cow::Owned(new) = outcome.value {
+                            note(audit, key, &outcome.rules, &outcome.custom);
+                            *s = StringValue::from(new);
+                        }
+                    }
+                }
+                // Numbers can be card or phone numbers too when stored as integers.
+                Value::I64(n) => {
+                    let text = n.to_string();
+                    let outcome = self.apply_value(&text, found);
+                    if let Cow::Owned(new) = outcome.value {
+                        note(audit, key, &outcome.rules, &outcome.custom);
+                        kv.value = Value::String(StringValue::from(new));
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
+fn note(audit: &mut Vec<String>, key: &str, rules: &[&str], custom: &[String]) {
+    for rule in rules {
+        audit.push(format!("{key}:{rule}"));
+    }
+    for rule in custom {
+        audit.push(format!("{key}:{rule}"));
+    }
+}
+
+/// Per-key decisions, computed once per distinct key on the export thread.
+#[derive(Debug, Default)]
+pub(crate) struct KeyCache {
+    decisions: HashMap<String, KeyDecision>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum KeyDecision {
+    Allowed,
+    Secret,
+    ScanValue,
+}
+
+/// Keys are code, not data, so there are few of them; the bound only guards against keys built from
+/// values.
+const KEY_CACHE_LIMIT: usize = 4096;
+
+impl KeyCache {
+    fn decide(&mut self, redactor: &Redactor, key: &str) -> KeyDecision {
+        if let Some(d) = self.decisions.get(key) {
+            return *d;
+        }
+        let decision = if redactor.allowed(key) {
+            KeyDecision::Allowed
+        } else if redactor.secret_key(key) {
+            KeyDecision::Secret
+        } else {
+            KeyDecision::ScanValue
+        };
+        if self.decisions.len() >= KEY_CACHE_LIMIT {
+            self.decisions.clear();
+        }
+        self.decisions.insert(key.to_owned(), decision);
+        decision
+    }
+}
+
+/// The pseudonym of `value` under the running pipeline's key (see [`Redactor::pseudonym`]); `None` when
+/// tracing is not initialised.
+///
+/// ```
+/// # let _guard = kotaemon_trace::init_with(kotaemon_trace::Config::builder()
+/// #     .exporter(kotaemon_trace::ExporterKind::None).build()).unwrap();
+/// let id = kotaemon_trace::redact::pseudonym("+86 139 5998 2352").unwrap();
+/// assert!(id.starts_with("anon:"));
+/// ```
+pub fn pseudonym(value: &str) -> Option<String> {
+    crate::global::with_installed(|installed| installed.redactor.as_ref().map(|r| r.pseudonym(value))).flatten()
+}

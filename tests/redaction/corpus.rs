@@ -1,0 +1,63 @@
+//! `shared/redaction-corpus/dev.jsonl` under a neutral key: every secret part gone, every benign value
+//! byte-identical. Prints recall and the benign-kept ratio.
+
+use kotaemon_trace::redact::Redactor;
+use serde_json::Value;
+
+fn corpus() -> Vec<Value> {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/redaction-corpus/dev.jsonl");
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("the redaction corpus is missing at {} ({e}); it ships in shared/ beside the repository", path.display()));
+    text.lines().filter(|l| !l.trim().is_empty()).map(|l| serde_json::from_str(l).expect("a JSON line")).collect()
+}
+
+#[test]
+fn dev_corpus_every_secret_gone_every_benign_value_kept() {
+    let redactor = Redactor::default();
+    let rows = corpus();
+    let (mut secrets, mut caught, mut benign, mut kept) = (0, 0, 0, 0);
+    let mut failures = Vec::new();
+    for row in &rows {
+        let value = row["value"].as_str().unwrap();
+        let out = redactor.redact("note", value);
+        match row["label"].as_str().unwrap() {
+            "secret" => {
+                secrets += 1;
+                let secret = row["secret"].as_str().unwrap();
+                if out.contains(secret) {
+                    failures.push(format!("secret kept ({}): {value:?} -> {out:?}", row["kind"]));
+                } else {
+                    caught += 1;
+                }
+            }
+            _ => {
+                benign += 1;
+                if out == value {
+                    kept += 1;
+                } else {
+                    failures.push(format!("benign changed: {value:?} -> {out:?}"));
+                }
+            }
+        }
+    }
+    println!(
+        "redaction corpus: recall {caught}/{secrets} = {:.3}, benign kept {kept}/{benign} = {:.3}",
+        caught as f64 / secrets as f64,
+        kept as f64 / benign as f64
+    );
+    assert!(failures.is_empty(), "{} failures:\n{}", failures.len(), failures.join("\n"));
+}
+
+#[test]
+fn markers_never_contain_the_matched_text() {
+    let redactor = Redactor::default();
+    for row in corpus().iter().filter(|r| r["label"] == "secret") {
+        let value = row["value"].as_str().unwrap();
+        let out = redactor.redact("note", value);
+        for marker in out.match_indices("[REDACTED:").map(|(i, _)| &out[i..]) {
+            let end = marker.find(']').unwrap();
+            let kind = &marker["[REDACTED:".len()..end];
+            assert!(kind.chars().all(|c| c.is_ascii_lowercase() || c == '_'), "marker {kind:?} for {value:?}");
+        }
+    }
+}
