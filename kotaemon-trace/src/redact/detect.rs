@@ -138,7 +138,7 @@ impl Detectors {
 
     fn scan(&self, value: &str) -> Seen {
         let mut seen = Seen::default();
-        for m in self.triggers.find_overlapping_iter(value) {
+        for m in self.triggers.find_iter(value) {
             match m.pattern().as_usize() {
                 0 => seen.at = true,
                 1 => seen.jwt = true,
@@ -148,11 +148,11 @@ impl Detectors {
                 _ => seen.key_prefix = true,
             }
         }
-        // Phone and card numbers need at least seven digits; IBANs two capitals then two digits.
+        // Phone and card numbers need a dense run of at least seven digits (separated by at most two of
+        // ` -.()+`), which prose with scattered numbers does not have; IBANs two capitals then two digits.
         let bytes = value.as_bytes();
-        let digits = bytes.iter().filter(|b| b.is_ascii_digit()).count();
-        seen.digits = digits >= 7;
-        seen.iban = digits >= 4 && bytes.windows(4).any(|w| w[0].is_ascii_uppercase() && w[1].is_ascii_uppercase() && w[2].is_ascii_digit() && w[3].is_ascii_digit());
+        seen.digits = has_dense_digit_run(bytes, 7);
+        seen.iban = bytes.windows(4).any(|w| w[0].is_ascii_uppercase() && w[1].is_ascii_uppercase() && w[2].is_ascii_digit() && w[3].is_ascii_digit());
         seen
     }
 
@@ -219,6 +219,25 @@ impl Detectors {
         }
         out.sort_by_key(|(r, _)| r.start);
     }
+}
+
+fn has_dense_digit_run(bytes: &[u8], needed: usize) -> bool {
+    let (mut digits, mut gap) = (0usize, 0usize);
+    for &b in bytes {
+        if b.is_ascii_digit() {
+            digits += 1;
+            gap = 0;
+            if digits >= needed {
+                return true;
+            }
+        } else if matches!(b, b' ' | b'-' | b'.' | b'(' | b')' | b'+') && digits > 0 && gap < 2 {
+            gap += 1;
+        } else {
+            digits = 0;
+            gap = 0;
+        }
+    }
+    false
 }
 
 fn push_all(re: &Regex, value: &str, kind: Kind, out: &mut Vec<(Range<usize>, Kind)>) {

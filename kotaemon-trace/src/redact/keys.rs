@@ -6,13 +6,18 @@
 //! sizes (`llm.token_count.prompt`, `gen_ai.usage.input_tokens`, `password_length`) and boolean
 //! predicates (`auth.has_token`, `is_authenticated`), which say that a secret exists without carrying it.
 
-/// Words that name a secret on their own.
-const SECRET_WORDS: &[&str] = &[
-    "password", "passwd", "pwd", "passphrase", "secret", "secrets", "token", "apikey", "auth",
-    "authorization", "authentication", "credential", "credentials", "cookie", "cookies", "csrf", "xsrf",
-    "jwt", "ssn", "cvv", "cvc", "otp", "privatekey", "sessionid", "sessiontoken", "accesstoken",
-    "refreshtoken", "bearer", "signature", "mysqlpwd", "creditcard", "cardnumber", "iban", "pin",
-];
+/// Words that name a secret on their own: see [`is_secret_word`].
+/// `SECRET_WORDS` as a `match`, which compiles to a length switch instead of a linear scan.
+fn is_secret_word(word: &str) -> bool {
+    matches!(
+        word,
+        "password" | "passwd" | "pwd" | "passphrase" | "secret" | "secrets" | "token" | "apikey" | "auth"
+            | "authorization" | "authentication" | "credential" | "credentials" | "cookie" | "cookies" | "csrf"
+            | "xsrf" | "jwt" | "ssn" | "cvv" | "cvc" | "otp" | "privatekey" | "sessionid" | "sessiontoken"
+            | "accesstoken" | "refreshtoken" | "bearer" | "signature" | "mysqlpwd" | "creditcard" | "cardnumber"
+            | "iban" | "pin"
+    )
+}
 
 /// Pairs of consecutive words that name a secret together.
 const SECRET_PAIRS: &[(&str, &str)] = &[
@@ -48,51 +53,75 @@ const METADATA_AFTER: &[&str] = &[
 /// Words that make the key a yes/no predicate about the secret.
 const PREDICATE_BEFORE: &[&str] = &["has", "is", "was", "needs", "requires", "with", "without", "num", "max", "min"];
 
-/// Splits a key into lowercase words; `buf` is reused between calls.
+/// Splits a key into lowercase words; `out`'s strings are reused between calls.
 pub(crate) fn words(key: &str, out: &mut Vec<String>) {
-    out.clear();
-    let mut current = String::new();
-    let chars: Vec<char> = key.chars().collect();
-    for (i, &c) in chars.iter().enumerate() {
+    let mut count = 0;
+    let mut start_word = |out: &mut Vec<String>, count: &mut usize| {
+        if out.len() == *count {
+            out.push(String::new());
+        }
+        out[*count].clear();
+        *count += 1;
+    };
+    let mut in_word = false;
+    let mut prev: Option<char> = None;
+    let mut chars = key.chars().peekable();
+    while let Some(c) = chars.next() {
         if !c.is_alphanumeric() {
-            if !current.is_empty() {
-                out.push(std::mem::take(&mut current));
-            }
+            in_word = false;
+            prev = Some(c);
             continue;
         }
-        if c.is_uppercase() && !current.is_empty() {
-            let prev = chars[i - 1];
-            let next_lower = chars.get(i + 1).is_some_and(|n| n.is_lowercase());
-            // `userKey` → user|key; `APIKey` → api|key; `HTTPServer` → http|server.
-            if prev.is_lowercase() || prev.is_ascii_digit() || (prev.is_uppercase() && next_lower) {
-                out.push(std::mem::take(&mut current));
-            }
+        let boundary = !in_word
+            || (c.is_uppercase()
+                && prev.is_some_and(|p| {
+                    // `userKey` → user|key; `APIKey` → api|key; `HTTPServer` → http|server.
+                    p.is_lowercase() || p.is_ascii_digit() || (p.is_uppercase() && chars.peek().is_some_and(|n| n.is_lowercase()))
+                }));
+        if boundary {
+            start_word(out, &mut count);
+            in_word = true;
         }
-        current.extend(c.to_lowercase());
+        if c.is_ascii() {
+            out[count - 1].push(c.to_ascii_lowercase());
+        } else {
+            out[count - 1].extend(c.to_lowercase());
+        }
+        prev = Some(c);
     }
-    if !current.is_empty() {
-        out.push(current);
-    }
+    out.truncate(count);
 }
 
-/// Whether `key` names a secret under the default rules.
+thread_local! {
+    static WORDS: std::cell::RefCell<Vec<String>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Whether `key` names a secret under the default rules. Allocation-free after a thread's first keys.
 pub(crate) fn is_secret_key(key: &str) -> bool {
-    let mut words_buf = Vec::new();
+    WORDS
+        .try_with(|buf| match buf.try_borrow_mut() {
+            Ok(mut words_buf) => classify(key, &mut words_buf),
+            Err(_) => classify(key, &mut Vec::new()),
+        })
+        .unwrap_or_else(|_| classify(key, &mut Vec::new()))
+}
+
+fn classify(key: &str, words_buf: &mut Vec<String>) -> bool {
     // A key whose last segment is a predicate (`auth.has_token`, `user.is_authenticated`) holds a yes/no
     // about the secret, never the secret.
     let last_segment = key.rsplit('.').next().unwrap_or(key);
-    words(last_segment, &mut words_buf);
+    words(last_segment, words_buf);
     if words_buf.first().is_some_and(|w| PREDICATE_BEFORE.contains(&w.as_str())) && words_buf.len() > 1 {
         return false;
     }
-    words(key, &mut words_buf);
-    is_secret_words(&words_buf)
+    words(key, words_buf);
+    is_secret_words(words_buf)
 }
 
 fn is_secret_words(words: &[String]) -> bool {
     // The whole key run together catches `apiKey`-less spellings such as `apikey` and `x-api-key`.
     for (i, word) in words.iter().enumerate() {
-        let hit_len = if SECRET_WORDS.contains(&word.as_str()) {
+        let hit_len = if is_secret_word(word) {
             Some(1)
         } else if words.get(i + 1).is_some_and(|next| SECRET_PAIRS.contains(&(word.as_str(), next.as_str()))) {
             Some(2)

@@ -1,0 +1,43 @@
+//! Cost of redaction on the export thread: a short clean string, a 2 KB clean prompt, and strings with
+//! secrets, against doing nothing.
+//!
+//! `cargo bench -p kotaemon-trace-benches --bench redaction`
+
+use criterion::{criterion_group, criterion_main, Criterion};
+use kotaemon_trace::redact::Redactor;
+use std::hint::black_box;
+
+fn prompt_2kb() -> String {
+    let paragraph = "Refunds reach your card 5 to 7 days after we receive the return. Items can be returned within \
+                     30 days of delivery, in their original packaging, with the receipt. Standard shipping takes 3 to \
+                     5 business days; express shipping is available for orders placed before 2 pm. ";
+    paragraph.repeat(2048 / paragraph.len() + 1)[..2048].to_owned()
+}
+
+fn redaction(c: &mut Criterion) {
+    let redactor = Redactor::default();
+    let short = "where is my order 90320";
+    let prompt = prompt_2kb();
+    let with_email = "please contact alice13@example.com about the refund";
+    let mut prompt_with_secrets = prompt.clone();
+    prompt_with_secrets.replace_range(1000..1050, "call +86 139 5998 2352, card 4111 1111 1111 1111 ");
+
+    let mut group = c.benchmark_group("redact");
+    group.bench_function("nothing/short", |b| b.iter(|| black_box(black_box(short))));
+    group.bench_function("clean/short", |b| b.iter(|| redactor.redact("user.query", black_box(short))));
+    group.bench_function("clean/prompt_2kb", |b| b.iter(|| redactor.redact("input.value", black_box(&prompt))));
+    group.bench_function("secret_key/short", |b| b.iter(|| redactor.redact("db.password", black_box(short))));
+    group.bench_function("email/short", |b| b.iter(|| redactor.redact("note", black_box(with_email))));
+    group.bench_function("secrets/prompt_2kb", |b| b.iter(|| redactor.redact("input.value", black_box(&prompt_with_secrets))));
+    group.finish();
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default()
+        .warm_up_time(std::time::Duration::from_millis(500))
+        .measurement_time(std::time::Duration::from_secs(2))
+        .sample_size(30);
+    targets = redaction
+}
+criterion_main!(benches);
