@@ -146,8 +146,7 @@ pub(crate) fn expand(args: &Args, plan: &Plan, mut function: ItemFn) -> TokenStr
         if records_result {
             quote! {{
                 #callsite
-                let #span_var = ::kotaemon_trace::__private::ActiveSpan::start(&#site, #record);
-                let #ret_var = #span_var.instrument(#inner).await;
+                let (#ret_var, #span_var) = ::kotaemon_trace::__private::ActiveSpan::start(&#site, #record).run(#inner).await;
                 #record_ret
                 #record_err
                 #ret_var
@@ -155,8 +154,7 @@ pub(crate) fn expand(args: &Args, plan: &Plan, mut function: ItemFn) -> TokenStr
         } else {
             quote! {{
                 #callsite
-                let #span_var = ::kotaemon_trace::__private::ActiveSpan::start(&#site, #record);
-                #span_var.instrument(#inner).await
+                ::kotaemon_trace::__private::ActiveSpan::start(&#site, #record).run(#inner).await.0
             }}
         }
     } else if let Some(inner) = boxed_async_tail(body) {
@@ -164,8 +162,7 @@ pub(crate) fn expand(args: &Args, plan: &Plan, mut function: ItemFn) -> TokenStr
         let inner_stmts = &inner_block.stmts;
         let wrapped: Expr = syn::parse_quote! {
             async move {
-                let #span_var = #span_var;
-                let #ret_var = #span_var.instrument(async move { #(#inner_stmts)* }).await;
+                let (#ret_var, #span_var) = #span_var.run(async move { #(#inner_stmts)* }).await;
                 #record_ret
                 #record_err
                 #ret_var

@@ -28,6 +28,7 @@ mod finish;
 mod global;
 mod guard;
 mod pipeline;
+mod panics;
 mod processor;
 pub mod propagation;
 pub mod redact;
@@ -83,7 +84,7 @@ pub fn init_with(config: Config) -> Result<TraceGuard, InitError> {
 /// module named `opentelemetry` or `kotaemon_trace` cannot break an expansion.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::span::{ActiveSpan, Attributes, Callsite, ErrResult, Sample, SpanGuard};
+    pub use crate::span::{ActiveSpan, Attributes, Callsite, ErrResult, Running, Sample, SpanGuard};
     pub use crate::value::{Probe, ViaDebug, ViaNothing, ViaTyped};
     pub use opentelemetry::trace::SpanKind;
     pub use opentelemetry::Value;

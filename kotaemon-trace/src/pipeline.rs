@@ -22,6 +22,7 @@ pub(crate) fn start(config: Config) -> Result<TraceGuard, InitError> {
     if config.disabled {
         return Ok(TraceGuard::disabled());
     }
+    crate::panics::install_hook();
     let (exporter, driver) = exporter(&config)?;
     let stats = Arc::new(Stats::default());
     let redactor = Arc::new(

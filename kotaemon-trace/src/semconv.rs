@@ -11,3 +11,7 @@ pub const EXCEPTION_TYPE: &str = "exception.type";
 pub const SAMPLING_PRIORITY: &str = "sampling.priority";
 /// `true` on spans recorded because their request carried the debug header.
 pub const DEBUG_FORCED: &str = "kotaemon.debug_forced";
+/// `true` on the `exception` event of a panic that escaped the span (OTel semantic conventions).
+pub const EXCEPTION_ESCAPED: &str = "exception.escaped";
+/// `true` on a span whose future was dropped before it completed (a timeout, a lost `select!`).
+pub const CANCELLED: &str = "kotaemon.cancelled";

@@ -78,6 +78,12 @@ impl Attributes {
 #[doc(hidden)]
 pub struct ActiveSpan {
     cx: Option<Context>,
+    /// False when `cx` is the caller's context carried along (an unsampled parent), not a span of ours.
+    owned: bool,
+    /// Set once the function returned: a span dropped before that was cancelled or panicked.
+    completed: bool,
+    /// Set when a panic was already recorded while polling.
+    panicked: bool,
 }
 
 impl ActiveSpan {
@@ -87,7 +93,7 @@ impl ActiveSpan {
     pub fn start(site: &'static Callsite, record: impl FnOnce(&mut Attributes)) -> Self {
         // Tracing off costs this one load; everything else is out of line.
         if !global::is_installed() {
-            return ActiveSpan { cx: None };
+            return ActiveSpan::inert();
         }
         Self::start_installed(site, record)
     }
@@ -109,10 +115,10 @@ impl ActiveSpan {
             Some((parent, Some((span, installed.capture_arguments))))
         });
         let Some(Some((parent, span))) = started else {
-            return ActiveSpan { cx: None };
+            return ActiveSpan::inert();
         };
         let Some((mut span, capture_arguments)) = span else {
-            return ActiveSpan { cx: Some(parent) };
+            return ActiveSpan { cx: Some(parent), owned: false, completed: false, panicked: false };
         };
         // User code (field expressions, `Debug` impls) runs outside the pipeline lookup.
         use opentelemetry::trace::Span as _;
@@ -123,7 +129,20 @@ impl ActiveSpan {
                 span.set_attributes(attributes.list);
             }
         }
-        ActiveSpan { cx: Some(parent.with_span(span)) }
+        ActiveSpan { cx: Some(parent.with_span(span)), owned: true, completed: false, panicked: false }
+    }
+
+    #[inline(always)]
+    fn inert() -> Self {
+        ActiveSpan { cx: None, owned: false, completed: false, panicked: false }
+    }
+
+    /// Runs `future` with this span current on every poll, and hands the span back with the output so
+    /// `ret`/`err` can be recorded. Dropped before completion, the span ends marked cancelled; a panic
+    /// while polling ends it with status Error.
+    #[inline]
+    pub fn run<F: Future>(self, future: F) -> Running<F> {
+        Running { span: Some(self), inner: future }
     }
 
     /// Wraps `future` so that this span is the current context during each of its polls.
@@ -135,7 +154,7 @@ impl ActiveSpan {
     /// Records the return value as `output.value`.
     #[inline]
     pub fn record_ret(&self, value: Option<Value>) {
-        if let (Some(cx), Some(value)) = (&self.cx, value) {
+        if let (true, Some(cx), Some(value)) = (self.owned, &self.cx, value) {
             cx.span().set_attribute(KeyValue::new(crate::semconv::OUTPUT_VALUE, value));
         }
     }
@@ -144,7 +163,7 @@ impl ActiveSpan {
     /// text, and an `exception` event with `exception.message` and `exception.type`.
     #[inline]
     pub fn record_err<T, E: Display>(&self, result: &Result<T, E>) {
-        if let (Some(cx), Err(error)) = (&self.cx, result) {
+        if let (true, Some(cx), Err(error)) = (self.owned, &self.cx, result) {
             record_error(cx, error);
         }
     }
@@ -250,15 +269,87 @@ fn record_error<E: Display + ?Sized>(cx: &Context, error: &E) {
 impl Drop for ActiveSpan {
     #[inline(always)]
     fn drop(&mut self) {
-        if let Some(cx) = self.cx.take() {
-            end(cx);
+        if self.owned {
+            self.end();
         }
     }
 }
 
-#[inline(never)]
-fn end(cx: Context) {
-    cx.span().end();
+impl ActiveSpan {
+    #[inline(never)]
+    fn end(&mut self) {
+        let Some(cx) = self.cx.take() else { return };
+        if !self.completed && !self.panicked {
+            if std::thread::panicking() {
+                record_panic(&cx);
+            } else {
+                // The future was dropped before it finished: a timeout, a `select!` that lost, a
+                // cancelled task.
+                cx.span().set_attribute(KeyValue::new(crate::semconv::CANCELLED, true));
+            }
+        }
+        cx.span().end();
+    }
+}
+
+/// Records the panic unwinding through a span: status Error and an `exception` event with
+/// `exception.escaped = true`. The message comes from the panic hook installed by `init`.
+#[cold]
+fn record_panic(cx: &Context) {
+    let span = cx.span();
+    if !span.is_recording() {
+        return;
+    }
+    let message = crate::panics::last_message().unwrap_or_else(|| "panicked".to_owned());
+    span.set_status(Status::error(format!("panicked: {message}")));
+    span.add_event(
+        "exception",
+        vec![
+            KeyValue::new(crate::semconv::EXCEPTION_MESSAGE, message),
+            KeyValue::new(crate::semconv::EXCEPTION_TYPE, "panic"),
+            KeyValue::new(crate::semconv::EXCEPTION_ESCAPED, true),
+        ],
+    );
+}
+
+pin_project_lite::pin_project! {
+    /// The future of an annotated `async fn` body; see [`ActiveSpan::run`].
+    #[doc(hidden)]
+    pub struct Running<F> {
+        span: Option<ActiveSpan>,
+        #[pin]
+        inner: F,
+    }
+}
+
+impl<F: Future> Future for Running<F> {
+    type Output = (F::Output, ActiveSpan);
+
+    #[inline]
+    fn poll(self: Pin<&mut Self>, task: &mut std::task::Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let span = this.span.as_mut().expect("a traced future polled after it completed");
+        let _attached = span.cx.as_ref().map(|cx| cx.clone().attach());
+        // Marks the span while a panic unwinds through this poll; the task that caught it drops the
+        // future later, outside the unwinding, where `panicking()` can no longer tell.
+        struct PanicGuard<'a>(&'a mut ActiveSpan);
+        impl Drop for PanicGuard<'_> {
+            fn drop(&mut self) {
+                if std::thread::panicking() && !self.0.panicked {
+                    if let (true, Some(cx)) = (self.0.owned, &self.0.cx) {
+                        record_panic(cx);
+                    }
+                    self.0.panicked = true;
+                }
+            }
+        }
+        let guard = PanicGuard(span);
+        let output = std::task::ready!(this.inner.poll(task));
+        drop(guard);
+        let mut span = this.span.take().expect("present until completion");
+        span.completed = true;
+        Poll::Ready((output, span))
+    }
 }
 
 /// A started span attached to the current thread for the length of a synchronous call.
@@ -275,15 +366,17 @@ impl SpanGuard {
     #[inline(always)]
     pub fn enter(site: &'static Callsite, record: impl FnOnce(&mut Attributes)) -> Self {
         if !global::is_installed() {
-            return SpanGuard { span: ActiveSpan { cx: None }, attached: None };
+            return SpanGuard { span: ActiveSpan::inert(), attached: None };
         }
         Self::enter_installed(site, record)
     }
 
     #[inline(never)]
     fn enter_installed(site: &'static Callsite, record: impl FnOnce(&mut Attributes)) -> Self {
-        let span = ActiveSpan::start_installed(site, record);
-        let attached = span.cx.as_ref().map(|cx| cx.clone().attach());
+        let mut span = ActiveSpan::start_installed(site, record);
+        // A synchronous call cannot be cancelled; only a panic ends it early, and `finish` sees that.
+        span.completed = true;
+        let attached = span.cx.as_ref().filter(|_| span.owned).map(|cx| cx.clone().attach());
         SpanGuard { span, attached }
     }
 }
@@ -291,7 +384,7 @@ impl SpanGuard {
 impl Drop for SpanGuard {
     #[inline(always)]
     fn drop(&mut self) {
-        if self.span.cx.is_some() {
+        if self.span.owned {
             self.finish();
         }
     }
@@ -300,7 +393,11 @@ impl Drop for SpanGuard {
 impl SpanGuard {
     #[inline(never)]
     fn finish(&mut self) {
+        self.span.owned = false;
         if let Some(cx) = self.span.cx.take() {
+            if std::thread::panicking() {
+                record_panic(&cx);
+            }
             cx.span().end();
             // Restore the previous context only after the span ended while current.
             self.attached.take();

@@ -2,6 +2,7 @@
 //! on the spans the real pipeline exports (SDK in-memory exporter).
 
 mod async_fns;
+mod failures;
 mod options;
 mod shapes;
 mod values;

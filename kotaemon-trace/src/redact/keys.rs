@@ -56,7 +56,7 @@ const PREDICATE_BEFORE: &[&str] = &["has", "is", "was", "needs", "requires", "wi
 /// Splits a key into lowercase words; `out`'s strings are reused between calls.
 pub(crate) fn words(key: &str, out: &mut Vec<String>) {
     let mut count = 0;
-    let mut start_word = |out: &mut Vec<String>, count: &mut usize| {
+    let start_word = |out: &mut Vec<String>, count: &mut usize| {
         if out.len() == *count {
             out.push(String::new());
         }
