@@ -19,7 +19,12 @@ pub(crate) fn install_hook() {
     ONCE.call_once(|| {
         let previous = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
-            let message = info.payload_as_str().unwrap_or("panic with a non-string payload");
+            let payload = info.payload();
+            let message = payload
+                .downcast_ref::<&str>()
+                .copied()
+                .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+                .unwrap_or("panic with a non-string payload");
             let message: String = message.chars().take(MAX_MESSAGE).collect();
             let _ = LAST.try_with(|last| {
                 if let Ok(mut last) = last.try_borrow_mut() {
