@@ -76,7 +76,8 @@ struct Seen {
 /// Triggers, in pattern order; see [`Detectors::scan`].
 const TRIGGERS: &[&str] = &[
     "@", "eyJ", "bearer", "basic ", "-----BEGIN", "://", "sk-", "sk_", "rk_", "AKIA", "ASIA", "AIza", "ghp_", "gho_",
-    "ghu_", "ghs_", "ghr_", "github_pat_", "xox", "glpat-", "hf_", "npm_", "SG.",
+    "ghu_", "ghs_", "ghr_", "github_pat_", "xox", "glpat-", "hf_", "npm_", "SG.", "whsec_", "LTAI", "AKID",
+    "hooks.slack.com/",
 ];
 
 pub(crate) struct Detectors {
@@ -92,6 +93,7 @@ pub(crate) struct Detectors {
     phone_international: Regex,
     phone_cn: Regex,
     phone_nanp: Regex,
+    inline: super::inline::Inline,
 }
 
 impl std::fmt::Debug for Detectors {
@@ -129,14 +131,21 @@ impl Detectors {
                 r"|glpat-[A-Za-z0-9_\-]{20,}",
                 r"|hf_[A-Za-z0-9]{30,}",
                 r"|npm_[A-Za-z0-9]{36}",
-                r"|SG\.[A-Za-z0-9_\-]{16,}\.[A-Za-z0-9_\-]{16,})"
+                r"|SG\.[A-Za-z0-9_\-]{16,}\.[A-Za-z0-9_\-]{16,}",
+                r"|whsec_[A-Za-z0-9+/=]{24,}",
+                r"|LTAI[A-Za-z0-9]{12,24}\b",          // Alibaba Cloud AccessKey ID
+                r"|AKID[A-Za-z0-9]{32}\b",             // Tencent Cloud SecretId
+                r"|hooks\.slack\.com/services/[A-Za-z0-9]+/[A-Za-z0-9]+/[A-Za-z0-9]{16,})"
             )),
             email: re(r"(?i)\b[a-z0-9][a-z0-9._%+\-]*@[a-z0-9](?:[a-z0-9\-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9\-]*[a-z0-9])?)*\.[a-z]{2,24}\b"),
             card: re(r"\b\d(?:[ \-]?\d){12,18}\b"),
             iban: re(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,4})?\b"),
-            phone_international: re(r"\+\d{1,3}(?:[ .\-]?\(?\d{1,4}\)?){1,5}\b"),
-            phone_cn: re(r"\b1[3-9]\d(?:[ \-]?\d{4}){2}\b"),
+            phone_international: re(r"\+\d{1,3}(?:[ .\-]?\(?\d{1,4}\)?){1,7}\b"),
+            // ASCII word boundaries: `手机13912345678` has no Unicode boundary between 机 and 1. Mobiles,
+            // and landlines written with the area code and a dash (`010-62345678`, `0755-1234567`).
+            phone_cn: re(r"(?-u:\b)(?:1[3-9]\d(?:[ \-]?\d{4}){2}|0[1-9]\d{1,2}-[2-9]\d{6,7})(?-u:\b)"),
             phone_nanp: re(r"(?:\(\d{3}\)\s?|\b\d{3}[.\-])\d{3}[.\-]\d{4}\b"),
+            inline: super::inline::Inline::new(),
         }
     }
 
@@ -184,7 +193,7 @@ impl Detectors {
         }
         if seen.bearer {
             for c in self.bearer.captures_iter(value) {
-                if let Some(g) = c.get(1) {
+                if let Some(g) = c.get(1).filter(|g| is_credential(&c[0], g.as_str())) {
                     add(out, g.range(), Kind::Bearer);
                 }
             }
@@ -192,8 +201,13 @@ impl Detectors {
         if seen.key_prefix {
             push_all(&self.api_key, value, Kind::ApiKey, out);
         }
+        self.inline.find(value, |range| add(out, range, Kind::Key));
         if seen.at {
-            push_all(&self.email, value, Kind::Email, out);
+            for m in self.email.find_iter(value) {
+                if !is_host_login(value, m.range()) {
+                    add(out, m.range(), Kind::Email);
+                }
+            }
         }
         if seen.digits {
             for m in self.card.find_iter(value) {
@@ -202,9 +216,8 @@ impl Detectors {
                 }
             }
             for m in self.phone_international.find_iter(value) {
-                let digits = m.as_str().bytes().filter(u8::is_ascii_digit).count();
-                if (8..=15).contains(&digits) {
-                    add(out, m.range(), Kind::Phone);
+                if let Some(len) = international_phone_len(m.as_str()) {
+                    add(out, m.start()..m.start() + len, Kind::Phone);
                 }
             }
             push_all(&self.phone_cn, value, Kind::Phone, out);
@@ -222,6 +235,76 @@ impl Detectors {
             }
         }
         out.sort_by_key(|(r, _)| r.start);
+    }
+}
+
+/// `Bearer`/`Basic` followed by a credential, not by prose (`Bearer authentication is configured`): a
+/// Basic credential decodes to `user:password`; a bearer token has a digit or a symbol in it, or is long
+/// and mixed-case.
+fn is_credential(whole: &str, token: &str) -> bool {
+    if whole.get(..5).is_some_and(|w| w.eq_ignore_ascii_case("basic")) {
+        return decodes_to_user_password(token) || (token.len() >= 16 && has_digit_and_mixed_case(token));
+    }
+    token.bytes().any(|b| b.is_ascii_digit() || b"-._~+/=".contains(&b))
+        || (token.len() >= 20 && token.bytes().any(|b| b.is_ascii_uppercase()) && token.bytes().any(|b| b.is_ascii_lowercase()))
+}
+
+fn has_digit_and_mixed_case(token: &str) -> bool {
+    let b = token.as_bytes();
+    b.iter().any(u8::is_ascii_digit) && b.iter().any(u8::is_ascii_uppercase) && b.iter().any(u8::is_ascii_lowercase)
+}
+
+/// Standard base64 that decodes to printable text with a `:` in it.
+fn decodes_to_user_password(token: &str) -> bool {
+    let body = token.trim_end_matches('=');
+    if body.len() % 4 == 1 || body.len() < 4 {
+        return false;
+    }
+    let (mut acc, mut bits, mut colon) = (0u32, 0u32, false);
+    for b in body.bytes() {
+        let v = match b {
+            b'A'..=b'Z' => b - b'A',
+            b'a'..=b'z' => b - b'a' + 26,
+            b'0'..=b'9' => b - b'0' + 52,
+            b'+' | b'-' => 62,
+            b'/' | b'_' => 63,
+            _ => return false,
+        };
+        acc = (acc << 6) | u32::from(v);
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            let byte = ((acc >> bits) & 0xff) as u8;
+            if byte == b':' {
+                colon = true;
+            } else if !(0x20..0x7f).contains(&byte) && byte < 0x80 {
+                return false;
+            }
+        }
+    }
+    colon
+}
+
+/// `user@host` that is a login, not a mailbox: URL user info without a password (`ssh://git@github.com/`)
+/// and scp-style remotes (`git@github.com:org/repo.git`).
+fn is_host_login(value: &str, range: Range<usize>) -> bool {
+    value[..range.start].ends_with("://")
+        || value[range.end..].strip_prefix(':').is_some_and(|rest| rest.starts_with(|c: char| !c.is_whitespace()))
+}
+
+/// How much of an international-looking match is the number: 8 to 15 digits (E.164), trailing groups
+/// dropped when a following number was glued on (`+44 20 7946 0958 2026`).
+fn international_phone_len(candidate: &str) -> Option<usize> {
+    let mut end = candidate.len();
+    loop {
+        let digits = candidate[..end].bytes().filter(u8::is_ascii_digit).count();
+        if (8..=15).contains(&digits) {
+            return Some(end);
+        }
+        if digits < 8 {
+            return None;
+        }
+        end = candidate[..end].rfind([' ', '.', '-'])?;
     }
 }
 
@@ -307,6 +390,7 @@ fn is_card_number(candidate: &str) -> bool {
         || p2 == 34 || p2 == 37               // American Express
         || p4 == 6011 || p2 == 65 || (644..=649).contains(&p3) || (622_126..=622_925).contains(&p6) // Discover
         || (3528..=3589).contains(&p4)        // JCB
+        || (2200..=2204).contains(&p4)        // Mir
         || (300..=305).contains(&p3) || p2 == 36 || p2 == 38 || p2 == 39 // Diners
         || p2 == 62                           // UnionPay
         || p2 == 50 || (56..=58).contains(&p2) || p2 == 63 || p2 == 67 // Maestro

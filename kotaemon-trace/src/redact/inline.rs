@@ -136,7 +136,7 @@ mod tests {
         inline.find(value, |r| found.push(r));
         let mut out = value.to_owned();
         for r in found.iter().rev() {
-            out.replace_range(r.clone(), "#");
+            out.replace_range(r.clone(), "~");
         }
         out
     }
@@ -144,18 +144,18 @@ mod tests {
     #[test]
     fn secrets_named_inline() {
         for (value, want) in [
-            ("password=hunter2", "password=#"),
-            ("GET /login?user=bob&password=Sup3r!&x=1", "GET /login?user=bob&password=#&x=1"),
-            (r#"Login { username: "bob", password: "hunter2" }"#, r#"Login { username: "bob", password: "#" }"#),
-            (r#"Creds { token: Some("abc.def") }"#, r#"Creds { token: Some("#") }"#),
-            (r#"{"api_key": "abc123", "n": 1}"#, r#"{"api_key": "#", "n": 1}"#),
-            ("{'token': 'q1w2e3r4'}", "{'token': '#'}"),
-            ("AWS_SECRET_ACCESS_KEY=wJalrXUtnFEMI/K7MDENG", "AWS_SECRET_ACCESS_KEY=#"),
-            ("Server=db;User Id=app;Password=abc;", "Server=db;User Id=app;Password=#;"),
-            ("db:\n  password: s3cret\n", "db:\n  password: #\n"),
-            ("Authorization: Token 9944b09199c62bcf", "Authorization: Token #"),
-            ("note: password=abc", "note: password=#"),
-            (r#"{"password": "with \"quotes\" inside"}"#, r#"{"password": "#"}"#),
+            ("password=hunter2", "password=~"),
+            ("GET /login?user=bob&password=Sup3r!&x=1", "GET /login?user=bob&password=~&x=1"),
+            (r#"Login { username: "bob", password: "hunter2" }"#, r#"Login { username: "bob", password: "~" }"#),
+            (r#"Creds { token: Some("abc.def") }"#, r#"Creds { token: Some("~") }"#),
+            (r#"{"api_key": "abc123", "n": 1}"#, r#"{"api_key": "~", "n": 1}"#),
+            ("{'token': 'q1w2e3r4'}", "{'token': '~'}"),
+            ("AWS_SECRET_ACCESS_KEY=wJalrXUtnFEMI/K7MDENG", "AWS_SECRET_ACCESS_KEY=~"),
+            ("Server=db;User Id=app;Password=abc;", "Server=db;User Id=app;Password=~;"),
+            ("db:\n  password: s3cret\n", "db:\n  password: ~\n"),
+            ("Authorization: Token 9944b09199c62bcf", "Authorization: Token ~"),
+            ("note: password=abc", "note: password=~"),
+            (r#"{"password": "with \"quotes\" inside"}"#, r#"{"password": "~"}"#),
         ] {
             assert_eq!(masked(value), want, "{value}");
         }

@@ -21,6 +21,7 @@
 //!   `key:rule` pairs — never values.
 
 mod detect;
+mod inline;
 mod keys;
 
 use detect::{Detectors, Kind};
