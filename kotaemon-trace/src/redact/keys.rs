@@ -15,7 +15,7 @@ fn is_secret_word(word: &str) -> bool {
             | "authorization" | "authentication" | "credential" | "credentials" | "cookie" | "cookies" | "csrf"
             | "xsrf" | "jwt" | "ssn" | "cvv" | "cvc" | "otp" | "privatekey" | "sessionid" | "sessiontoken"
             | "accesstoken" | "refreshtoken" | "bearer" | "signature" | "mysqlpwd" | "creditcard" | "cardnumber"
-            | "iban" | "pin"
+            | "iban" | "pin" | "jsessionid" | "phpsessid" | "sessid" | "totp" | "passcode"
     )
 }
 
@@ -151,7 +151,8 @@ mod tests {
             "x-api-key", "X-API-KEY", "openai.apikey", "auth", "http.request.header.authorization", "Authorization",
             "credentials", "private_key", "privateKey", "cookie", "Set-Cookie", "session_id", "sessionId",
             "session.id", "csrf_token", "xsrf", "jwt", "ssn", "credit_card", "card_number", "token", "access_token",
-            "refreshToken", "github.token", "social_security_number", "otp", "cvv",
+            "refreshToken", "github.token", "social_security_number", "otp", "cvv", "JSESSIONID", "PHPSESSID",
+            "totp", "passcode",
         ] {
             assert!(is_secret_key(key), "{key} should be secret");
         }

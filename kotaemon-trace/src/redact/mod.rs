@@ -120,11 +120,18 @@ impl fmt::Debug for PseudonymKey {
     }
 }
 
+/// The key used when none is configured: drawn once per process from the OS, so every redactor of the
+/// process (and a pipeline started again) gives the same pseudonyms, and no two processes do.
 fn random_key() -> PseudonymKey {
-    let mut key = [0u8; 32];
-    // An OS without a random source cannot run this library meaningfully; say so plainly.
-    getrandom::fill(&mut key).expect("the operating system's random source is unavailable");
-    PseudonymKey(Arc::from(&key[..]))
+    static PROCESS_KEY: OnceLock<PseudonymKey> = OnceLock::new();
+    PROCESS_KEY
+        .get_or_init(|| {
+            let mut key = [0u8; 32];
+            // An OS without a random source cannot run this library meaningfully; say so plainly.
+            getrandom::fill(&mut key).expect("the operating system's random source is unavailable");
+            PseudonymKey(Arc::from(&key[..]))
+        })
+        .clone()
 }
 
 /// Applies the redaction rules. [`Redactor::default`] has the default rules; [`Redactor::builder`] adds
@@ -289,7 +296,10 @@ impl Redactor {
         self.apply(key, value, &mut Vec::new()).value
     }
 
-    /// A stable pseudonym for `value`: `anon:` and 32 hex digits of HMAC-SHA256 under this redactor's key.
+    /// A stable pseudonym for `value`: `anon:` and 32 hex digits (the first 128 bits) of HMAC-SHA256 under
+    /// this redactor's key. 128 bits keep accidental collisions out of reach (about 2^64 distinct values
+    /// before one is likely), so pseudonyms can serve as join keys; without the key they cannot be reversed
+    /// or recomputed, not even for low-entropy inputs such as phone numbers.
     ///
     /// ```
     /// use kotaemon_trace::redact::Redactor;
@@ -304,8 +314,10 @@ impl Redactor {
         let digest = mac.finalize().into_bytes();
         let mut out = String::with_capacity(37);
         out.push_str("anon:");
+        const HEX: &[u8; 16] = b"0123456789abcdef";
         for byte in &digest[..16] {
-            out.push_str(&format!("{byte:02x}"));
+            out.push(char::from(HEX[usize::from(byte >> 4)]));
+            out.push(char::from(HEX[usize::from(byte & 0x0f)]));
         }
         out
     }
@@ -478,4 +490,159 @@ impl KeyCache {
 /// ```
 pub fn pseudonym(value: &str) -> Option<String> {
     crate::global::with_installed(|installed| installed.redactor.as_ref().map(|r| r.pseudonym(value))).flatten()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use opentelemetry::trace::{Event, Link, SpanContext, SpanId, SpanKind, TraceFlags, TraceId, TraceState};
+    use opentelemetry::InstrumentationScope;
+    use opentelemetry_sdk::trace::{SpanEvents, SpanLinks};
+    use std::time::SystemTime;
+
+    fn span(attributes: Vec<KeyValue>) -> SpanData {
+        let cx = SpanContext::new(TraceId::from(1), SpanId::from(2), TraceFlags::SAMPLED, false, TraceState::default());
+        SpanData {
+            span_context: cx.clone(),
+            parent_span_id: SpanId::INVALID,
+            parent_span_is_remote: false,
+            span_kind: SpanKind::Internal,
+            name: "login".into(),
+            start_time: SystemTime::UNIX_EPOCH,
+            end_time: SystemTime::UNIX_EPOCH,
+            attributes,
+            dropped_attributes_count: 0,
+            events: SpanEvents::default(),
+            links: SpanLinks::default(),
+            status: Status::Unset,
+            instrumentation_scope: InstrumentationScope::default(),
+        }
+    }
+
+    fn get<'a>(attributes: &'a [KeyValue], key: &str) -> &'a Value {
+        &attributes.iter().find(|kv| kv.key.as_str() == key).unwrap_or_else(|| panic!("{key} missing")).value
+    }
+
+    fn audit(span: &SpanData) -> Vec<String> {
+        match span.attributes.iter().filter(|kv| kv.key.as_str() == AUDIT_ATTRIBUTE).collect::<Vec<_>>().as_slice() {
+            [] => Vec::new(),
+            [one] => match &one.value {
+                Value::Array(Array::String(items)) => items.iter().map(|s| s.as_str().to_owned()).collect(),
+                other => panic!("audit attribute is {other:?}"),
+            },
+            _ => panic!("more than one audit attribute"),
+        }
+    }
+
+    #[test]
+    fn every_place_that_carries_text_is_redacted_and_audited_without_values() {
+        let r = Redactor::default();
+        let mut s = span(vec![
+            KeyValue::new("db.password", "hunter2"),
+            KeyValue::new("user.pin", 4321_i64),
+            KeyValue::new("auth.has_token", true),
+            KeyValue::new("input.value", "mail alice@example.com please"),
+            KeyValue::new("llm.token_count.prompt", 12_i64),
+            KeyValue::new("tags", Value::Array(Array::String(vec!["ok".into(), "call +86 139 5998 2352".into()]))),
+            KeyValue::new("order", 4111111111111111_i64),
+            KeyValue::new("exception.type", "alice@example.com"),
+            KeyValue::new("query", "where is order 90320"),
+        ]);
+        s.events.events.push(Event::new(
+            "exception",
+            SystemTime::UNIX_EPOCH,
+            vec![KeyValue::new("exception.message", "login failed for bob@example.org")],
+            0,
+        ));
+        let link_cx = SpanContext::new(TraceId::from(3), SpanId::from(4), TraceFlags::SAMPLED, true, TraceState::default());
+        s.links.links.push(Link::new(link_cx, vec![KeyValue::new("link.note", "Bearer abcdef0123456789")], 0));
+        s.status = Status::error("card 4111 1111 1111 1111 declined");
+
+        r.redact_span(&mut s, &mut KeyCache::default());
+
+        assert_eq!(get(&s.attributes, "db.password"), &Value::from(KEY_MARKER));
+        assert_eq!(get(&s.attributes, "user.pin"), &Value::from(KEY_MARKER), "numbers under a secret key too");
+        assert_eq!(get(&s.attributes, "auth.has_token"), &Value::Bool(true));
+        assert_eq!(get(&s.attributes, "input.value"), &Value::from("mail [REDACTED:email] please"));
+        assert_eq!(get(&s.attributes, "llm.token_count.prompt"), &Value::I64(12), "a count, not a token");
+        assert_eq!(
+            get(&s.attributes, "tags"),
+            &Value::Array(Array::String(vec!["ok".into(), "call [REDACTED:phone]".into()]))
+        );
+        assert_eq!(get(&s.attributes, "order"), &Value::from("[REDACTED:credit_card]"), "integers are scanned");
+        assert_eq!(get(&s.attributes, "exception.type"), &Value::from("alice@example.com"), "allow-listed");
+        assert_eq!(get(&s.attributes, "query"), &Value::from("where is order 90320"));
+        assert_eq!(get(&s.events.events[0].attributes, "exception.message"), &Value::from("login failed for [REDACTED:email]"));
+        assert_eq!(s.events.events[0].name, "exception", "event names are code and stay");
+        assert_eq!(get(&s.links.links[0].attributes, "link.note"), &Value::from("Bearer [REDACTED:bearer]"));
+        assert_eq!(s.status, Status::error("card [REDACTED:credit_card] declined"));
+
+        let audit = audit(&s);
+        for entry in [
+            "db.password:key",
+            "user.pin:key",
+            "input.value:email",
+            "tags:phone",
+            "order:credit_card",
+            "exception.message:email",
+            "link.note:bearer",
+            "otel.status_description:credit_card",
+        ] {
+            assert!(audit.iter().any(|a| a == entry), "{entry} missing from {audit:?}");
+        }
+        let printed = audit.join(",");
+        for secret in ["hunter2", "4321", "alice", "5998", "4111", "bob@", "abcdef0123456789"] {
+            assert!(!printed.contains(secret), "the audit attribute must not carry {secret:?}");
+        }
+        assert_eq!(s.name, "login");
+    }
+
+    #[test]
+    fn a_clean_span_is_left_alone_and_gets_no_audit_attribute() {
+        let r = Redactor::default();
+        let attributes = vec![
+            KeyValue::new("input.value", "How does retrieval-augmented generation work?"),
+            KeyValue::new("retriever.top_k", 5_i64),
+            KeyValue::new("gen_ai.usage.input_tokens", 1200_i64),
+            KeyValue::new("document.author", "Jane Austen"),
+        ];
+        let mut s = span(attributes.clone());
+        r.redact_span(&mut s, &mut KeyCache::default());
+        assert_eq!(s.attributes, attributes);
+        assert!(audit(&s).is_empty());
+    }
+
+    #[test]
+    fn configuration_adds_rules_and_allows_keys() {
+        let r = Redactor::builder()
+            .secret_key_pattern("(?i)^x-internal-")
+            .unwrap()
+            .value_pattern("employee_id", r"\bEMP-\d{6}\b")
+            .unwrap()
+            .allow_key("support.contact")
+            .allow_key("public.*")
+            .build();
+        assert_eq!(r.redact("X-Internal-Route", "a"), KEY_MARKER);
+        assert_eq!(r.redact("note", "EMP-123456 asked"), "[REDACTED:employee_id] asked");
+        assert_eq!(r.redact("support.contact", "help@example.com"), "help@example.com");
+        assert_eq!(r.redact("public.password", "shown"), "shown", "the allow-list wins over key rules");
+        assert_eq!(r.redact("note", "help@example.com"), "[REDACTED:email]", "defaults still apply");
+
+        let e = Redactor::builder().value_pattern("bad", "(unclosed").unwrap_err();
+        assert!(e.option().starts_with("KOTAEMON_TRACE_REDACT_VALUES"));
+        assert!(e.value().contains("(unclosed") && e.accepted().contains("regular expression"), "{e}");
+        let e = Redactor::builder().value_pattern("has space", "x").unwrap_err();
+        assert!(e.accepted().contains("letters"), "{e}");
+        assert!(Redactor::builder().secret_key_pattern("[").is_err());
+    }
+
+    #[test]
+    fn clean_input_is_borrowed_and_markers_never_echo() {
+        let r = Redactor::default();
+        for clean in ["", "order 90320 shipped", "gpt-4o-mini", "2026-01-08T10:14:00Z"] {
+            assert!(matches!(r.redact("note", clean), Cow::Borrowed(_)), "{clean}");
+        }
+        let out = r.redact("note", "sk-proj-AbCdEfGhIjKlMnOpQrStUvWxYz012345 and 4111 1111 1111 1111");
+        assert_eq!(out, "[REDACTED:api_key] and [REDACTED:credit_card]");
+    }
 }
