@@ -142,3 +142,107 @@ fn pseudonyms_are_stable_keyed_and_never_the_value() {
     assert_eq!(Redactor::default().pseudonym(phone), Redactor::default().pseudonym(phone));
     assert_ne!(Redactor::default().pseudonym(phone), a.pseudonym(phone));
 }
+
+/// Secrets glued to Chinese text, named inline (the way a `Debug` argument or a config dump carries them),
+/// in URL user info with odd passwords, and numbers written the way people in other countries write them.
+#[test]
+fn unseen_inline_glued_and_regional_secrets_are_caught() {
+    #[derive(Debug)]
+    #[allow(dead_code)]
+    struct LoginRequest {
+        user: String,
+        password: String,
+        api_token: Option<String>,
+    }
+    let debug = format!(
+        "{:?}",
+        LoginRequest { user: "bob".into(), password: "Tr0ub4dor&3".into(), api_token: Some("a1b2c3d4e5".into()) }
+    );
+    let r = Redactor::default();
+    let mir = luhn_card("2200", 16, 42);
+    let cases: Vec<(String, &str)> = vec![
+        (debug, "Tr0ub4dor&3"),
+        (debug_pretty(), "s3cr3t-value"),
+        ("请联系张伟zhangwei@163.com谢谢".into(), "zhangwei@163.com"),
+        ("邮箱：li.na@example.cn。".into(), "li.na@example.cn"),
+        ("卡号6222021234567890128".into(), "6222021234567890128"),
+        ("密钥sk-proj-AbCdEfGh1234567890IjKlMnOp".into(), "AbCdEfGh1234567890IjKlMnOp"),
+        ("手机号13812345678，备用15987654321".into(), "13812345678"),
+        ("手机号13812345678，备用15987654321".into(), "15987654321"),
+        ("办公电话：021-63456789".into(), "63456789"),
+        ("redis://:Sup3rPass@cache:6379/0".into(), "Sup3rPass"),
+        ("postgres://u:p@ss-w0rd@host:5432/db".into(), "ss-w0rd"),
+        ("mongodb+srv://admin:Pa55w0rd@cluster0.example.net/test".into(), "Pa55w0rd"),
+        ("eyJhbGciOiJIUzI1NiJ9.e30.ZRrHA1JJJW8opsbCGfG_HACGpVUMN_a9IV7pAx_Zmeo".into(), "ZRrHA1JJJW8opsbCGfG"),
+        ("GET /v1/items?user=7&api_key=9f8e7d6c5b4a&page=2".into(), "9f8e7d6c5b4a"),
+        (r#"{"model": "qwen2.5", "api_key": "ak-90ab12cd34ef"}"#.into(), "ak-90ab12cd34ef"),
+        ("{'refresh_token': 'rt.Zx81-Qa'}".into(), "rt.Zx81-Qa"),
+        ("DB_PASSWORD=changeme42 ./run.sh".into(), "changeme42"),
+        ("Authorization: Token 9944b09199c62bcf9418ad846dd0e4bbdfc6ee4b".into(), "9944b09199c62bcf9418ad846dd0e4bbdfc6ee4b"),
+        ("Cookie: sessionid=38afes7a8; theme=dark".into(), "38afes7a8"),
+        ("(+86) 139 5998 2352".into(), "5998 2352"),
+        ("+82 10-1234-5678".into(), "1234-5678"),
+        ("+852 9123 4567".into(), "9123 4567"),
+        ("+33 (0)6 12 34 56 78".into(), "34 56 78"),
+        ("+44 20 7946 0958 2026".into(), "7946 0958"),
+        (format!("mir {}", spaced(&mir)), &mir[4..8]),
+        ("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".into(), "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"),
+        ("aliyun LTAI5tFhA1b2C3d4E5f6G7h8".into(), "5tFhA1b2C3d4E5f6G7h8"),
+    ];
+    let mut missed = Vec::new();
+    for (value, secret) in &cases {
+        let out = r.redact("note", value);
+        if out.contains(secret) {
+            missed.push(format!("{value:?} -> {out:?}"));
+        }
+    }
+    println!("held-out inline/glued/regional secrets: {}/{} caught", cases.len() - missed.len(), cases.len());
+    assert!(missed.is_empty(), "missed:\n{}", missed.join("\n"));
+}
+
+fn debug_pretty() -> String {
+    #[derive(Debug)]
+    #[allow(dead_code)]
+    struct Settings {
+        endpoint: &'static str,
+        client_secret: &'static str,
+    }
+    format!("{:#?}", Settings { endpoint: "https://api.example.com", client_secret: "s3cr3t-value" })
+}
+
+#[test]
+fn unseen_lookalikes_of_the_new_rules_are_kept() {
+    let r = Redactor::default();
+    let benign = [
+        "Bearer authentication is configured upstream",
+        "Basic authentication is disabled",
+        "git@github.com:org/repo.git",
+        "ssh://git@github.com/org/repo",
+        "max_tokens=512, temperature=0.7, top_p=0.9",
+        "llm.token_count.prompt=123 llm.token_count.completion=45",
+        "the password: must be 12 characters long",
+        "token=None, secret=null",
+        r#"{"token_count": 1234, "author": "Jane 2"}"#,
+        "password=[REDACTED:key]",
+        "Error: invalid token (expired 5 minutes ago)",
+        "Authorization: required",
+        "sk-learn-pipeline-config-v2-final",
+        "see file eyJhbGciOi.json.bak",
+        "eyJhIjoxfQ== is base64 json",
+        "batch sizes 256 512 1024",
+        "job cluster-a-1234567890123456789",
+        "订单号20240101，数量13件",
+        "版本 1.2.3，时间 2026-11-25 06:00:12",
+        "snowflake 1541815603606036480",
+        "trace_id=4bf92f3577b34da6a3ce929d0e0e4736",
+    ];
+    let changed: Vec<String> = benign
+        .iter()
+        .filter_map(|v| {
+            let out = r.redact("note", v);
+            (out != *v).then(|| format!("{v:?} -> {out:?}"))
+        })
+        .collect();
+    println!("held-out benign (new rules): {}/{} kept", benign.len() - changed.len(), benign.len());
+    assert!(changed.is_empty(), "changed:\n{}", changed.join("\n"));
+}

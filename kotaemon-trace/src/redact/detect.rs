@@ -117,11 +117,13 @@ impl Detectors {
             triggers,
             private_key: re(r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----(?s:.*?)(?:-----END [A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----|\z)"),
             // user:password@ after a scheme; the user and password go, scheme and host stay.
-            url_credentials: re(r"(?i)\b[a-z][a-z0-9+.\-]*://([^\s/?#@:]+:[^\s/?#@]+)@"),
-            jwt: re(r"\beyJ[A-Za-z0-9_\-]{4,}\.eyJ[A-Za-z0-9_\-]{4,}\.[A-Za-z0-9_\-]*"),
-            bearer: re(r"(?i)\b(?:bearer|basic)\s+([A-Za-z0-9._~+/\-]{8,}=*)"),
+            // The password may itself hold an unescaped `@`: the user info ends at the authority's last `@`.
+            url_credentials: re(r"(?i)(?-u:\b)[a-z][a-z0-9+.\-]*://([^\s/?#@:]*:[^\s/?#]+)@"),
+            // Header `{"…` (eyJ), two more base64url segments; confirmed by `is_jwt`.
+            jwt: re(r"(?-u:\b)eyJ[A-Za-z0-9_\-]{4,}\.[A-Za-z0-9_\-]{2,}\.[A-Za-z0-9_\-]*"),
+            bearer: re(r"(?i)(?-u:\b)(?:bearer|basic)\s+([A-Za-z0-9._~+/\-]{8,}=*)"),
             api_key: re(concat!(
-                r"\b(?:sk-(?:proj-|ant-(?:api\d+-|admin\d+-)?|svcacct-|admin-)?[A-Za-z0-9_\-]{20,}",
+                r"(?-u:\b)(?:sk-(?:proj-|ant-(?:api\d+-|admin\d+-)?|svcacct-|admin-)?[A-Za-z0-9_\-]{20,}",
                 r"|(?:sk|rk|pk)_(?:live|test)_[A-Za-z0-9]{16,}",
                 r"|(?:AKIA|ASIA)[A-Z0-9]{16}",
                 r"|AIza[0-9A-Za-z_\-]{35}",
@@ -133,18 +135,18 @@ impl Detectors {
                 r"|npm_[A-Za-z0-9]{36}",
                 r"|SG\.[A-Za-z0-9_\-]{16,}\.[A-Za-z0-9_\-]{16,}",
                 r"|whsec_[A-Za-z0-9+/=]{24,}",
-                r"|LTAI[A-Za-z0-9]{12,24}\b",          // Alibaba Cloud AccessKey ID
-                r"|AKID[A-Za-z0-9]{32}\b",             // Tencent Cloud SecretId
+                r"|LTAI[A-Za-z0-9]{12,24}(?-u:\b)",          // Alibaba Cloud AccessKey ID
+                r"|AKID[A-Za-z0-9]{32}(?-u:\b)",             // Tencent Cloud SecretId
                 r"|hooks\.slack\.com/services/[A-Za-z0-9]+/[A-Za-z0-9]+/[A-Za-z0-9]{16,})"
             )),
-            email: re(r"(?i)\b[a-z0-9][a-z0-9._%+\-]*@[a-z0-9](?:[a-z0-9\-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9\-]*[a-z0-9])?)*\.[a-z]{2,24}\b"),
-            card: re(r"\b\d(?:[ \-]?\d){12,18}\b"),
-            iban: re(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,4})?\b"),
-            phone_international: re(r"\+\d{1,3}(?:[ .\-]?\(?\d{1,4}\)?){1,7}\b"),
+            email: re(r"(?i)(?-u:\b)[a-z0-9][a-z0-9._%+\-]*@[a-z0-9](?:[a-z0-9\-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9\-]*[a-z0-9])?)*\.[a-z]{2,24}(?-u:\b)"),
+            card: re(r"(?-u:\b)\d(?:[ \-]?\d){12,18}(?-u:\b)"),
+            iban: re(r"(?-u:\b)[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,4})?(?-u:\b)"),
+            phone_international: re(r"\+\d{1,3}(?:[ .\-]?\(?\d{1,4}\)?){1,7}(?-u:\b)"),
             // ASCII word boundaries: `手机13912345678` has no Unicode boundary between 机 and 1. Mobiles,
             // and landlines written with the area code and a dash (`010-62345678`, `0755-1234567`).
             phone_cn: re(r"(?-u:\b)(?:1[3-9]\d(?:[ \-]?\d{4}){2}|0[1-9]\d{1,2}-[2-9]\d{6,7})(?-u:\b)"),
-            phone_nanp: re(r"(?:\(\d{3}\)\s?|\b\d{3}[.\-])\d{3}[.\-]\d{4}\b"),
+            phone_nanp: re(r"(?:\(\d{3}\)\s?|(?-u:\b)\d{3}[.\-])\d{3}[.\-]\d{4}(?-u:\b)"),
             inline: super::inline::Inline::new(),
         }
     }
@@ -189,7 +191,11 @@ impl Detectors {
             }
         }
         if seen.jwt {
-            push_all(&self.jwt, value, Kind::Jwt, out);
+            for m in self.jwt.find_iter(value) {
+                if is_jwt(m.as_str()) {
+                    add(out, m.range(), Kind::Jwt);
+                }
+            }
         }
         if seen.bearer {
             for c in self.bearer.captures_iter(value) {
@@ -199,7 +205,11 @@ impl Detectors {
             }
         }
         if seen.key_prefix {
-            push_all(&self.api_key, value, Kind::ApiKey, out);
+            for m in self.api_key.find_iter(value) {
+                if is_provider_key(m.as_str()) {
+                    add(out, m.range(), Kind::ApiKey);
+                }
+            }
         }
         self.inline.find(value, |range| add(out, range, Kind::Key));
         if seen.at {
@@ -236,6 +246,53 @@ impl Detectors {
         }
         out.sort_by_key(|(r, _)| r.start);
     }
+}
+
+/// A JWT (or JWE): the payload is a JSON object too (`eyJ`), or the header decodes to a whole JSON
+/// object naming an algorithm or a type (`eyJhbGciOi.json` is a file name, not a token).
+fn is_jwt(candidate: &str) -> bool {
+    let mut parts = candidate.split('.');
+    let header = parts.next().unwrap_or("");
+    if parts.next().is_some_and(|payload| payload.starts_with("eyJ")) {
+        return true;
+    }
+    let decoded = base64_decode(header);
+    decoded.starts_with(b"{")
+        && decoded.trim_ascii_end().ends_with(b"}")
+        && [&b"\"alg\""[..], b"\"typ\"", b"\"enc\""].iter().any(|k| decoded.windows(k.len()).any(|w| w == *k))
+}
+
+/// Standard or URL-safe base64, padding optional; stops at the first byte outside the alphabet.
+fn base64_decode(text: &str) -> Vec<u8> {
+    let mut out = Vec::with_capacity(text.len() * 3 / 4);
+    let (mut acc, mut bits) = (0u32, 0u32);
+    for b in text.bytes() {
+        let v = match b {
+            b'A'..=b'Z' => b - b'A',
+            b'a'..=b'z' => b - b'a' + 26,
+            b'0'..=b'9' => b - b'0' + 52,
+            b'+' | b'-' => 62,
+            b'/' | b'_' => 63,
+            _ => break,
+        };
+        acc = (acc << 6) | u32::from(v);
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push(((acc >> bits) & 0xff) as u8);
+        }
+    }
+    out
+}
+
+/// A provider key rather than an identifier that happens to start like one (`sk-learn-pipeline-v2`): the
+/// generic `sk-` form needs upper case, lower case and digits (random keys have all three), or 32+ hex
+/// digits (DashScope, DeepSeek).
+fn is_provider_key(candidate: &str) -> bool {
+    let Some(body) = candidate.strip_prefix("sk-") else { return true };
+    let b = body.as_bytes();
+    let hex = b.len() >= 32 && b.iter().all(u8::is_ascii_hexdigit);
+    hex || (b.iter().any(u8::is_ascii_digit) && b.iter().any(u8::is_ascii_uppercase) && b.iter().any(u8::is_ascii_lowercase))
 }
 
 /// `Bearer`/`Basic` followed by a credential, not by prose (`Bearer authentication is configured`): a
@@ -446,6 +503,26 @@ mod tests {
     }
 
     #[test]
+    fn shape_confirmations() {
+        assert!(is_jwt("eyJhbGciOiJIUzI1NiJ9.e30.ZRrHA1JJJW8opsbCGfG"), "header names alg; payload is an empty object");
+        assert!(is_jwt("eyJhbGciOiJub25lIn0.eyJzdWIiOiIxIn0."), "unsigned");
+        assert!(!is_jwt("eyJhbGciOi.json.bak"), "a truncated header is not a token");
+        assert!(is_provider_key("sk-proj-AbCdEfGh1234567890IjKlMnOp"));
+        assert!(is_provider_key("sk-4f3c2b1a0e9d8c7b6a5f4e3d2c1b0a99"), "32 hex digits");
+        assert!(!is_provider_key("sk-learn-pipeline-config-v2-final"));
+        assert!(decodes_to_user_password("YWxhZGRpbjpvcGVuc2VzYW1l"), "aladdin:opensesame");
+        assert!(!decodes_to_user_password("authentication"));
+        assert!(is_credential("Bearer abcdef0123", "abcdef0123"));
+        assert!(!is_credential("Bearer authentication", "authentication"));
+        assert!(!is_credential("Basic understanding", "understanding"));
+        assert_eq!(international_phone_len("+44 20 7946 0958 2026"), Some("+44 20 7946 0958".len()));
+        assert_eq!(international_phone_len("+1234"), None);
+        assert!(is_host_login("git@github.com:org/repo.git", 0..14));
+        assert!(is_host_login("ssh://git@github.com/x", 6..20));
+        assert!(!is_host_login("mail bob@example.org: thanks", 5..20));
+    }
+
+    #[test]
     fn only_the_secret_part_is_replaced() {
         assert_eq!(redact("mail bob@example.org now"), "mail [REDACTED:email] now");
         assert_eq!(redact("postgres://app:hunter22@db:5432/x"), "postgres://[REDACTED:url_credentials]@db:5432/x");
@@ -455,6 +532,10 @@ mod tests {
         assert_eq!(redact("手机 13912345678 联系"), "手机 [REDACTED:phone] 联系");
         assert_eq!(redact("IBAN GB82WEST12345698765432."), "IBAN [REDACTED:iban].");
         assert_eq!(redact("key AKIAIOSFODNN7EXAMPLE used"), "key [REDACTED:api_key] used");
+        assert_eq!(redact("邮箱alice@example.com。"), "邮箱[REDACTED:email]。", "glued to CJK text");
+        assert_eq!(redact("卡号4111111111111111"), "卡号[REDACTED:credit_card]");
+        assert_eq!(redact("redis://:pw0rd@cache:6379"), "redis://[REDACTED:url_credentials]@cache:6379");
+        assert_eq!(redact("Login { user: \"bob\", password: \"hunter2\" }"), "Login { user: \"bob\", password: \"[REDACTED:key]\" }");
     }
 
     #[test]
