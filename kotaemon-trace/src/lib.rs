@@ -89,6 +89,11 @@ pub mod __private {
     pub use opentelemetry::trace::SpanKind;
     pub use opentelemetry::Value;
 
+    /// The sampler `init` would install for `sampler`, for the decision-cost benchmark.
+    pub fn sampler_for_bench(sampler: &crate::Sampler) -> impl opentelemetry_sdk::trace::ShouldSample {
+        crate::sampling::ProductSampler::new(sampler, false).0
+    }
+
     /// Forces a closure to be `FnOnce`, so a body that returns a reference into its captured arguments
     /// borrow-checks as it did before it was wrapped.
     #[inline(always)]
