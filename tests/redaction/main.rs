@@ -2,6 +2,7 @@
 //! against, and the end-to-end guarantee that no secret byte leaves the process through the real
 //! OTLP exporter.
 
+mod allocations;
 mod corpus;
 mod end_to_end;
 mod held_out;

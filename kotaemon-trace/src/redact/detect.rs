@@ -221,8 +221,8 @@ impl Detectors {
         }
         if seen.digits {
             for m in self.card.find_iter(value) {
-                if is_card_number(m.as_str()) {
-                    add(out, m.range(), Kind::CreditCard);
+                if let Some(len) = card_len(m.as_str()) {
+                    add(out, m.start()..m.start() + len, Kind::CreditCard);
                 }
             }
             for m in self.phone_international.find_iter(value) {
@@ -414,10 +414,10 @@ pub(crate) fn replace<'a>(value: &'a str, found: &[(Range<usize>, Kind)]) -> Cow
     Cow::Owned(out)
 }
 
-fn luhn(digits: &[u8]) -> bool {
+fn luhn(digits: impl DoubleEndedIterator<Item = u8>) -> bool {
     let mut sum = 0u32;
-    for (i, d) in digits.iter().rev().enumerate() {
-        let mut v = u32::from(*d);
+    for (i, d) in digits.rev().enumerate() {
+        let mut v = u32::from(d);
         if i % 2 == 1 {
             v *= 2;
             if v > 9 {
@@ -429,17 +429,31 @@ fn luhn(digits: &[u8]) -> bool {
     sum % 10 == 0
 }
 
-/// 13–19 digits, one separator style, Luhn-valid, and an issuer prefix that exists.
+/// How much of a digit run is a card number: the whole run, or the run without trailing groups that
+/// were glued on (`4111 1111 1111 1111 12`). `None` when no prefix of it is one.
+fn card_len(candidate: &str) -> Option<usize> {
+    let mut end = candidate.len();
+    loop {
+        if is_card_number(&candidate[..end]) {
+            return Some(end);
+        }
+        end = candidate[..end].rfind([' ', '-'])?;
+    }
+}
+
+/// 13–19 digits, one separator style, Luhn-valid, and an issuer prefix that exists. Allocation-free.
 fn is_card_number(candidate: &str) -> bool {
-    let separators: Vec<u8> = candidate.bytes().filter(|b| !b.is_ascii_digit()).collect();
-    if separators.windows(2).any(|w| w[0] != w[1]) {
+    let mut separator = None;
+    for b in candidate.bytes().filter(|b| !b.is_ascii_digit()) {
+        if *separator.get_or_insert(b) != b {
+            return false;
+        }
+    }
+    let digits = || candidate.bytes().filter(u8::is_ascii_digit).map(|b| b - b'0');
+    if !(13..=19).contains(&digits().count()) || !luhn(digits()) {
         return false;
     }
-    let digits: Vec<u8> = candidate.bytes().filter(u8::is_ascii_digit).map(|b| b - b'0').collect();
-    if !(13..=19).contains(&digits.len()) || !luhn(&digits) {
-        return false;
-    }
-    let prefix = |n: usize| digits.iter().take(n).fold(0u32, |acc, d| acc * 10 + u32::from(*d));
+    let prefix = |n: usize| digits().take(n).fold(0u32, |acc, d| acc * 10 + u32::from(d));
     let (p1, p2, p3, p4, p6) = (prefix(1), prefix(2), prefix(3), prefix(4), prefix(6));
     p1 == 4                                   // Visa
         || (51..=55).contains(&p2)            // Mastercard
@@ -455,19 +469,22 @@ fn is_card_number(candidate: &str) -> bool {
 
 /// North American numbers: area code and exchange start with 2–9.
 fn is_nanp(candidate: &str) -> bool {
-    let digits: Vec<u8> = candidate.bytes().filter(u8::is_ascii_digit).collect();
-    digits.len() == 10 && (b'2'..=b'9').contains(&digits[0]) && (b'2'..=b'9').contains(&digits[3])
+    let mut digits = candidate.bytes().filter(u8::is_ascii_digit);
+    let area = digits.next();
+    let exchange = digits.nth(2);
+    let ok = |d: Option<u8>| d.is_some_and(|d| (b'2'..=b'9').contains(&d));
+    ok(area) && ok(exchange) && digits.count() == 6
 }
 
 /// ISO 13616 mod-97 check.
 fn is_iban(candidate: &str) -> bool {
-    let compact: Vec<u8> = candidate.bytes().filter(|b| *b != b' ').collect();
-    if !(15..=34).contains(&compact.len()) {
+    let compact = || candidate.bytes().filter(|b| *b != b' ');
+    if !(15..=34).contains(&compact().count()) {
         return false;
     }
-    let rearranged = compact[4..].iter().chain(&compact[..4]);
+    let rearranged = compact().skip(4).chain(compact().take(4));
     let mut remainder = 0u32;
-    for &b in rearranged {
+    for b in rearranged {
         let value = match b {
             b'0'..=b'9' => u32::from(b - b'0'),
             b'A'..=b'Z' => u32::from(b - b'A') + 10,
@@ -496,6 +513,9 @@ mod tests {
         assert!(!is_card_number("4111 1111 1111 1112"), "Luhn");
         assert!(!is_card_number("4111-1111 1111-1111"), "mixed separators");
         assert!(!is_card_number("9111111111111119"), "no issuer starts with 9");
+        assert_eq!(card_len("4111 1111 1111 1111 12"), Some(19), "a glued-on group is not part of the card");
+        assert_eq!(card_len("4111 1111 1111 1112 12"), None);
+        assert!(is_nanp("415-555-0100") && !is_nanp("415-155-0100") && !is_nanp("415-555-01000"));
         assert!(is_iban("GB82 WEST 1234 5698 7654 32"));
         assert!(!is_iban("GB82 WEST 1234 5698 7654 33"));
         assert!(is_nanp("(415) 555-0100"));

@@ -22,7 +22,6 @@ const STEMS: &[&str] = &[
 pub(crate) struct Inline {
     stems: AhoCorasick,
     pair: Regex,
-    credential: Regex,
 }
 
 impl Inline {
@@ -33,19 +32,18 @@ impl Inline {
             .build(STEMS)
             .expect("stem automaton");
         // name, an optional closing quote (JSON, Python), `=` or `:`, an optional `Some(`, then a double-
-        // quoted string (escapes allowed), a single-quoted one, or a bare run up to a delimiter.
+        // quoted string (escapes allowed), a single-quoted one, or a bare run up to a delimiter. No capture
+        // groups: `Pair::parse` splits the match by hand, so scanning allocates nothing.
         let pair = Regex::new(
             r#"(?x)
-            (?P<name>[A-Za-z_][A-Za-z0-9_.\-]{0,63}) ["']? [\ \t]* (?P<sep>[=:]) [\ \t]* (?:Some\()?
-            (?: "(?P<dq>(?:[^"\\\n]|\\.){1,1024})"
-              | '(?P<sq>[^'\n]{1,1024})'
-              | (?P<bare>[^\s"',;&\#)\]}>]{1,1024})
+            [A-Za-z_][A-Za-z0-9_.\-]{0,63} ["']? [\ \t]* [=:] [\ \t]* (?:Some\()?
+            (?: "(?:[^"\\\n]|\\.){1,1024}"
+              | '[^'\n]{1,1024}'
+              | [^\s"',;&\#)\]}>]{1,1024}
             )"#,
         )
         .expect("inline pair pattern");
-        // After `Authorization:` and a scheme word (`Token`, `Digest`, `Bearer`, …): the credential.
-        let credential = Regex::new(r"\A[ \t]+(?P<cred>[^\s,;]+)").expect("credential pattern");
-        Inline { stems, pair, credential }
+        Inline { stems, pair }
     }
 
     /// Adds the byte range of every secret value named inline; `add` refuses overlaps with earlier findings.
@@ -55,48 +53,91 @@ impl Inline {
         }
         let mut at = 0;
         while at < value.len() {
-            let Some(caps) = self.pair.captures_at(value, at) else { break };
-            let name = caps.name("name").expect("always present");
-            let sep = caps.name("sep").expect("always present");
+            let Some(m) = self.pair.find_at(value, at) else { break };
+            let pair = Pair::parse(value, m.range());
             // Resume right after the separator, so a non-secret pair (`note: password=…`) cannot hide the
             // pair inside its value.
-            let resume = sep.end();
-            if !name_starts_here(value, name.start()) || !is_secret_key(name.as_str()) {
+            let resume = pair.sep + 1;
+            if !name_starts_here(value, m.start()) || !is_secret_key(&value[pair.name.clone()]) {
                 at = resume;
                 continue;
             }
-            let (content, quoted) = match (caps.name("dq"), caps.name("sq"), caps.name("bare")) {
-                (Some(m), _, _) | (_, Some(m), _) => (m, true),
-                (_, _, Some(m)) => (m, false),
-                _ => unreachable!("one alternative always matches"),
-            };
-            let text = content.as_str();
-            if is_placeholder(text) {
-                at = content.end().max(resume);
+            let content = &value[pair.content.clone()];
+            if is_placeholder(content) {
+                at = pair.content.end.max(resume);
                 continue;
             }
-            if !quoted && sep.as_str() == ":" && is_scheme_word(text) {
+            let colon = value.as_bytes()[pair.sep] == b':';
+            if !pair.quoted && colon && is_scheme_word(content) {
                 // `Authorization: Token 9944b0…`: the scheme stays, the credential goes.
-                if let Some(cred) = self.credential.captures(&value[content.end()..]).and_then(|c| c.name("cred")) {
-                    let start = content.end() + cred.start();
-                    let end = content.end() + cred.end();
-                    if looks_like_credential(cred.as_str()) {
-                        add(start..end);
+                if let Some(cred) = credential_after(value, pair.content.end) {
+                    if looks_like_credential(&value[cred.clone()]) {
+                        add(cred.clone());
                     }
-                    at = end;
+                    at = cred.end;
                     continue;
                 }
             }
             // `password: must be 12 characters` is prose; `password: hunter2` is not. An unquoted value
             // after `:` must look like a credential (a digit or a symbol in it); after `=` it always is one.
-            if !quoted && sep.as_str() == ":" && !looks_like_credential(text) {
+            if !pair.quoted && colon && !looks_like_credential(content) {
                 at = resume;
                 continue;
             }
-            add(content.range());
-            at = content.end().max(resume);
+            add(pair.content.clone());
+            at = pair.content.end.max(resume);
         }
     }
+}
+
+/// One `name = value` match, split into its parts (byte offsets into the whole value).
+struct Pair {
+    name: Range<usize>,
+    /// The `=` or `:`.
+    sep: usize,
+    /// The value without its quotes.
+    content: Range<usize>,
+    quoted: bool,
+}
+
+impl Pair {
+    fn parse(value: &str, m: Range<usize>) -> Pair {
+        let b = value.as_bytes();
+        let mut i = m.start;
+        while i < m.end && (b[i].is_ascii_alphanumeric() || matches!(b[i], b'_' | b'.' | b'-')) {
+            i += 1;
+        }
+        let name = m.start..i;
+        if matches!(b[i], b'"' | b'\'') {
+            i += 1;
+        }
+        while matches!(b[i], b' ' | b'\t') {
+            i += 1;
+        }
+        let sep = i;
+        i += 1;
+        while i < m.end && matches!(b[i], b' ' | b'\t') {
+            i += 1;
+        }
+        if value[i..m.end].starts_with("Some(") {
+            i += 5;
+        }
+        let quoted = i < m.end && matches!(b[i], b'"' | b'\'');
+        let content = if quoted { i + 1..m.end - 1 } else { i..m.end };
+        Pair { name, sep, content, quoted }
+    }
+}
+
+/// After `Authorization: Token`: spaces, then the credential up to whitespace, `,` or `;`.
+fn credential_after(value: &str, from: usize) -> Option<Range<usize>> {
+    let rest = &value[from..];
+    let spaces = rest.len() - rest.trim_start_matches([' ', '\t']).len();
+    if spaces == 0 {
+        return None;
+    }
+    let start = from + spaces;
+    let len = value[start..].find(|c: char| c.is_whitespace() || c == ',' || c == ';').unwrap_or(value.len() - start);
+    (len > 0).then_some(start..start + len)
 }
 
 /// The name must not continue a longer word (`xpassword=` is matched from its start anyway, but a name

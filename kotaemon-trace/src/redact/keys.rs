@@ -54,7 +54,9 @@ const METADATA_AFTER: &[&str] = &[
 const PREDICATE_BEFORE: &[&str] = &["has", "is", "was", "needs", "requires", "with", "without", "num", "max", "min"];
 
 /// Splits a key into lowercase words; `out`'s strings are reused between calls.
-pub(crate) fn words(key: &str, out: &mut Vec<String>) {
+/// Returns how many words `key` has: they are `out[..count]`. Later entries are kept (not truncated), so
+/// their buffers are reused and a thread stops allocating once it has seen its longest keys.
+pub(crate) fn words(key: &str, out: &mut Vec<String>) -> usize {
     let mut count = 0;
     let start_word = |out: &mut Vec<String>, count: &mut usize| {
         if out.len() == *count {
@@ -89,7 +91,7 @@ pub(crate) fn words(key: &str, out: &mut Vec<String>) {
         }
         prev = Some(c);
     }
-    out.truncate(count);
+    count
 }
 
 thread_local! {
@@ -110,12 +112,12 @@ fn classify(key: &str, words_buf: &mut Vec<String>) -> bool {
     // A key whose last segment is a predicate (`auth.has_token`, `user.is_authenticated`) holds a yes/no
     // about the secret, never the secret.
     let last_segment = key.rsplit('.').next().unwrap_or(key);
-    words(last_segment, words_buf);
-    if words_buf.first().is_some_and(|w| PREDICATE_BEFORE.contains(&w.as_str())) && words_buf.len() > 1 {
+    let n = words(last_segment, words_buf);
+    if n > 1 && PREDICATE_BEFORE.contains(&words_buf[0].as_str()) {
         return false;
     }
-    words(key, words_buf);
-    is_secret_words(words_buf)
+    let n = words(key, words_buf);
+    is_secret_words(&words_buf[..n])
 }
 
 fn is_secret_words(words: &[String]) -> bool {
@@ -173,7 +175,7 @@ mod tests {
     #[test]
     fn words_split_on_separators_and_case() {
         let mut w = Vec::new();
-        words("userAPIKey.HTTPServer-x_y", &mut w);
-        assert_eq!(w, ["user", "api", "key", "http", "server", "x", "y"]);
+        let n = words("userAPIKey.HTTPServer-x_y", &mut w);
+        assert_eq!(w[..n], ["user", "api", "key", "http", "server", "x", "y"]);
     }
 }
