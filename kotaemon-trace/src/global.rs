@@ -31,6 +31,8 @@ pub(crate) struct Installed {
     pub(crate) redactor: Option<Arc<crate::redact::Redactor>>,
     /// `KOTAEMON_TRACE_CAPTURE_ARGS`.
     pub(crate) capture_arguments: bool,
+    /// Prompt/completion/document text capture.
+    pub(crate) content: crate::genai::ContentSettings,
     /// Which `init` installed it, so an older guard's shutdown cannot remove a newer pipeline.
     pub(crate) id: u64,
 }

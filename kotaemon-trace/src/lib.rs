@@ -25,6 +25,7 @@ mod config;
 mod error;
 mod export;
 mod finish;
+mod genai;
 mod global;
 mod guard;
 mod pipeline;
@@ -39,9 +40,10 @@ mod value;
 
 pub use config::{
     BatchConfig, Compression, Config, ConfigBuilder, ConfigProblem, DebugConfig, ExporterKind, JaegerRemote, Limits,
-    OtlpConfig, Propagator, Protocol, RedactionConfig, Sampler, TailConfig,
+    ContentCapture, OtlpConfig, Propagator, Protocol, RedactionConfig, Sampler, TailConfig,
 };
 pub use error::{InitError, ShutdownError};
+pub use genai::{current_span_id, current_trace_id, llm, retrieval, tool};
 pub use guard::{ExportStats, TraceGuard};
 pub use kotaemon_trace_macros::trace_with_otel;
 pub use span::{record, InCurrentSpan, Instrumented};

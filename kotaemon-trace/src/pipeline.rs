@@ -70,6 +70,7 @@ pub(crate) fn start(config: Config) -> Result<TraceGuard, InitError> {
         debug: DebugPolicy::new(&config.debug),
         fast: fast_path(&config),
         capture_arguments: config.redaction.capture_arguments,
+        content: crate::genai::ContentSettings { capture: config.content.enabled, max_chars: config.content.max_chars },
         redactor: Some(redactor),
         id,
     });

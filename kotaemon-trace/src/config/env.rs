@@ -87,6 +87,10 @@ pub(crate) fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Config {
         debug: debug(&mut env),
         tail: tail(&mut env),
         redaction: redaction(&mut env),
+        content: super::ContentCapture {
+            enabled: env.bool("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", false),
+            max_chars: env.count(&["KOTAEMON_TRACE_CONTENT_MAX_CHARS"], 4096),
+        },
         ..Config::default()
     };
     otlp(&mut env, &mut config);

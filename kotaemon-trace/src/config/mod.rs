@@ -220,6 +220,29 @@ impl RedactionConfig {
     }
 }
 
+/// Whether prompt, completion and document text is recorded by the [`crate::llm`] and
+/// [`crate::retrieval`] helpers. Off by default, as the GenAI conventions ask; when on, text is cut to
+/// `max_chars` characters and always redacted.
+///
+/// ```
+/// use kotaemon_trace::ContentCapture;
+/// assert!(!ContentCapture::default().enabled);
+/// assert_eq!(ContentCapture::default().max_chars, 4096);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ContentCapture {
+    /// `OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT` (default `false`).
+    pub enabled: bool,
+    /// `KOTAEMON_TRACE_CONTENT_MAX_CHARS` (default 4096).
+    pub max_chars: usize,
+}
+
+impl Default for ContentCapture {
+    fn default() -> Self {
+        ContentCapture { enabled: false, max_chars: 4096 }
+    }
+}
+
 /// Tail sampling in process (off unless configured).
 ///
 /// ```
@@ -426,6 +449,7 @@ pub struct Config {
     pub(crate) debug: DebugConfig,
     pub(crate) tail: Option<TailConfig>,
     pub(crate) redaction: RedactionConfig,
+    pub(crate) content: ContentCapture,
     pub(crate) custom_exporter: Option<Arc<dyn DynExporter>>,
     pub(crate) problems: Vec<ConfigProblem>,
 }
@@ -445,6 +469,7 @@ impl Default for Config {
             debug: DebugConfig::default(),
             tail: None,
             redaction: RedactionConfig::default(),
+            content: ContentCapture::default(),
             custom_exporter: None,
             problems: Vec::new(),
         }
@@ -466,6 +491,7 @@ impl PartialEq for Config {
             && self.debug == other.debug
             && self.tail == other.tail
             && self.redaction == other.redaction
+            && self.content == other.content
             && match (&self.custom_exporter, &other.custom_exporter) {
                 (None, None) => true,
                 (Some(a), Some(b)) => Arc::ptr_eq(a, b),
@@ -490,6 +516,7 @@ impl fmt::Debug for Config {
             .field("debug", &self.debug)
             .field("tail", &self.tail)
             .field("redaction", &self.redaction)
+            .field("content", &self.content)
             .field("custom_exporter", &self.custom_exporter.is_some())
             .field("problems", &self.problems)
             .finish()
@@ -613,6 +640,11 @@ impl Config {
     pub fn redaction(&self) -> &RedactionConfig {
         &self.redaction
     }
+
+    /// Capture of prompt, completion and document text.
+    pub fn content(&self) -> ContentCapture {
+        self.content
+    }
 }
 
 /// Builds a [`Config`] in Rust; every method mirrors one environment variable.
@@ -727,6 +759,13 @@ impl ConfigBuilder {
     /// Redaction settings (`KOTAEMON_TRACE_REDACT*`).
     pub fn redaction(mut self, redaction: RedactionConfig) -> Self {
         self.config.redaction = redaction;
+        self
+    }
+
+    /// Capture of prompt, completion and document text (`OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT`,
+    /// `KOTAEMON_TRACE_CONTENT_MAX_CHARS`).
+    pub fn content(mut self, content: ContentCapture) -> Self {
+        self.config.content = content;
         self
     }
 
