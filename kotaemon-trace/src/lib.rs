@@ -28,6 +28,8 @@ mod finish;
 mod genai;
 mod global;
 mod guard;
+#[cfg(feature = "tracing")]
+pub mod logs;
 mod pipeline;
 mod panics;
 mod processor;
@@ -45,9 +47,117 @@ pub use config::{
 pub use error::{InitError, ShutdownError};
 pub use genai::{current_span_id, current_trace_id, llm, retrieval, tool};
 pub use guard::{ExportStats, TraceGuard};
+/// Traces every call of a function as one OpenTelemetry span, child of the caller's span.
+///
+/// | option | effect |
+/// |---|---|
+/// | *(none)* | the span is named after the function |
+/// | `"name"` or `name = "name"` | the span name, e.g. `"retriever.invoke"` |
+/// | `skip(a, b)` | these arguments are not recorded |
+/// | `skip_all` | no argument is recorded |
+/// | `fields(key.path = expr, ...)` | extra attributes: dotted keys (or `"string"` keys), any expression, evaluated at entry and only when the span is sampled |
+/// | `ret` | the return value as attribute `output.value` (with `err`: the `Ok` value) |
+/// | `err` | an `Err(e)` return sets status Error with `e`'s `Display` text and adds an `exception` event (`exception.message`, `exception.type`); needs `Result<T, E: Display>` |
+/// | `redact(a)` | `a` is recorded as a pseudonym, never its value (see [`redact`]) |
+/// | `sample = "always"` / `"never"` | recorded whatever the sampler says / never, with its children |
+///
+/// Options come in any order, each at most once. A mistake (an unknown option, a duplicate, `skip` of a
+/// name that is not an argument, `const fn`, an item that is not a function) is a compile error on the
+/// offending token; `err` on a function that does not return a `Result` is a type error on `err`.
+///
+/// **Arguments** become attributes named after them (destructured ones by each bound name; `self` never):
+/// integers as ints, floats as doubles, `bool`s as bools, `&str`/`String`/`Cow<str>` as strings (also
+/// through references, `Option`, `Box`, `Rc`, `Arc`), anything else as its `Debug` text, and a type
+/// without `Debug` (a bare generic, say) is simply not recorded. Nothing is evaluated or formatted when
+/// the span is not sampled or tracing is off. Add attributes from the body with [`record`].
+///
+/// **Shapes**: functions, `async fn` (the span covers every poll and follows the task across threads),
+/// methods with any receiver, trait impl methods (native `async fn` too), generics and `where` clauses,
+/// `impl Trait` arguments and returns, lifetimes and borrowed returns (also with `ret`/`err`), `unsafe fn`,
+/// recursion, early `return` and `?`. A non-async function whose last expression is
+/// `Box::pin(async move { .. })` (what `#[async_trait]` writes) or `async move { .. }` gets a span that
+/// starts at the call and covers the returned future to its end. A panic ends the span with status Error;
+/// a future dropped before it completes ends its span marked `kotaemon.cancelled`.
+///
+/// Without the default `enabled` feature the options are still checked and the function is left as written.
+///
+/// ```
+/// use kotaemon_trace::{record, trace_with_otel};
+/// use std::fmt;
+///
+/// #[derive(Debug)]
+/// pub struct ToolError(String);
+///
+/// impl fmt::Display for ToolError {
+///     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+///         write!(f, "tool failed: {}", self.0)
+///     }
+/// }
+///
+/// pub struct Retriever {
+///     k: usize,
+/// }
+///
+/// impl Retriever {
+///     #[trace_with_otel("retriever.invoke", skip(self), fields(retriever.type = "vector", retriever.k = self.k as i64))]
+///     pub fn invoke(&self, query: &str) -> Vec<String> {
+///         let docs: Vec<String> = (0..self.k).map(|i| format!("{query} #{i}")).collect();
+///         record("output.count", docs.len());
+///         docs
+///     }
+/// }
+///
+/// #[trace_with_otel("call_tool.get_order_status", ret, err)]
+/// pub fn get_order_status(order_id: u64) -> Result<String, ToolError> {
+///     if order_id == 0 {
+///         return Err(ToolError("no such order".to_owned()));
+///     }
+///     Ok("shipped".to_owned())
+/// }
+///
+/// #[trace_with_otel("handle_user_query", skip(retriever), err)]
+/// pub async fn answer(retriever: &Retriever, question: &str, order_id: u64) -> Result<String, ToolError> {
+///     let docs = retriever.invoke(question);
+///     let status = get_order_status(order_id)?;
+///     Ok(format!("{} documents; order {status}", docs.len()))
+/// }
+///
+/// # use opentelemetry::trace::Status;
+/// # let exporter = opentelemetry_sdk::trace::InMemorySpanExporter::default();
+/// # let guard = kotaemon_trace::init_with(kotaemon_trace::Config::builder().span_exporter(exporter.clone()).build())?;
+/// let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+/// let retriever = Retriever { k: 2 };
+/// assert_eq!(runtime.block_on(answer(&retriever, "where is my order?", 42)).unwrap(), "2 documents; order shipped");
+/// assert!(runtime.block_on(answer(&retriever, "and this one?", 0)).is_err());
+/// # guard.force_flush().unwrap();
+/// # let spans = exporter.get_finished_spans().unwrap();
+/// # let get = |name: &str, i: usize| spans.iter().filter(|s| s.name == name).nth(i).unwrap().clone();
+/// # let attr = |s: &opentelemetry_sdk::trace::SpanData, k: &str| s.attributes.iter().find(|kv| kv.key.as_str() == k).map(|kv| kv.value.clone());
+/// # let (root, invoke, tool) = (get("handle_user_query", 0), get("retriever.invoke", 0), get("call_tool.get_order_status", 0));
+/// # assert_eq!(invoke.parent_span_id, root.span_context.span_id());
+/// # assert_eq!(tool.parent_span_id, root.span_context.span_id());
+/// # assert_eq!(attr(&invoke, "retriever.k"), Some(2_i64.into()));
+/// # assert_eq!(attr(&invoke, "query"), Some("where is my order?".into()));
+/// # assert_eq!(attr(&invoke, "output.count"), Some(2_i64.into()));
+/// # assert_eq!(attr(&tool, "order_id"), Some(42_i64.into()));
+/// # assert_eq!(attr(&tool, "output.value"), Some("shipped".into()));
+/// # assert_eq!(get("handle_user_query", 1).status, Status::error("tool failed: no such order"));
+/// # guard.shutdown().unwrap();
+/// # Ok::<(), kotaemon_trace::InitError>(())
+/// ```
 pub use kotaemon_trace_macros::trace_with_otel;
 pub use span::{record, InCurrentSpan, Instrumented};
 pub use value::{debug, DebugValue, TypedValue};
+
+/// The installed tracer, for `tracing_opentelemetry::layer().with_tracer(...)`, so `tracing` spans
+/// join the same traces; `None` before `init`.
+///
+/// ```
+/// assert!(kotaemon_trace::tracer().is_none());
+/// ```
+pub fn tracer() -> Option<opentelemetry_sdk::trace::SdkTracer> {
+    global::with_installed(|installed| installed.tracer.clone())
+}
 
 /// Starts tracing from the `OTEL_*` environment and returns the guard that flushes on drop.
 ///

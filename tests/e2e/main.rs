@@ -133,3 +133,51 @@ fn no_span_ended_before_shutdown_is_lost_at_thousands_per_second() {
     let total: usize = traces.iter().map(|t| spans(t).len()).sum();
     assert_eq!(total, TRACES * 10);
 }
+
+#[trace_with_otel("answer.logged", skip_all)]
+fn answer_logged() {
+    tracing::info!(step = "generate", "answer ready");
+}
+
+#[test]
+fn a_log_line_carries_the_trace_id_jaeger_returns_its_span_under() {
+    let Some(jaeger) = Jaeger::from_env_or_skip("logs e2e") else { return };
+    let _one = PIPELINE.lock().unwrap_or_else(|e| e.into_inner());
+    use tracing_subscriber::layer::SubscriberExt as _;
+    let service = unique_service("e2e-logs");
+    let config = Config::builder().service_name(&service).protocol(Protocol::Grpc).otlp_endpoint(jaeger.otlp_grpc.clone()).build();
+    let guard = init_with(config).unwrap();
+    let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::<u8>::new()));
+    let sink = lines.clone();
+    #[derive(Clone)]
+    struct Sink(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+    impl std::io::Write for Sink {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let subscriber = tracing_subscriber::registry().with(kotaemon_trace::logs::json(move || Sink(sink.clone())));
+    tracing::subscriber::with_default(subscriber, answer_logged);
+    guard.shutdown().unwrap();
+
+    let text = String::from_utf8(lines.lock().unwrap().clone()).unwrap();
+    let line: Value = serde_json::from_str(text.lines().next().expect("one log line")).unwrap();
+    let trace_id = line["trace_id"].as_str().expect("the line carries a trace id").to_owned();
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    let trace = loop {
+        if let Ok(found) = jaeger.get(&format!("/api/traces/{trace_id}")) {
+            if found["data"].as_array().is_some_and(|d| !d.is_empty()) {
+                break found["data"][0].clone();
+            }
+        }
+        assert!(std::time::Instant::now() < deadline, "Jaeger never returned trace {trace_id}");
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let names: Vec<&str> = spans(&trace).iter().map(|s| s.name()).collect();
+    assert_eq!(names, ["answer.logged"]);
+    assert_eq!(spans(&trace)[0].id(), line["span_id"].as_str().unwrap());
+}

@@ -1,0 +1,123 @@
+//! Logs carry the trace: `tracing` events become events of the current span, the JSON log layer writes
+//! the ids the exporter sees, `log` records get them too, and `tracing` spans and annotated functions
+//! nest in either order.
+
+use kotaemon_trace::{init_with, trace_with_otel, Config, TraceGuard};
+use opentelemetry::Value;
+use opentelemetry_sdk::trace::{InMemorySpanExporter, SpanData};
+use std::sync::{Arc, Mutex, MutexGuard};
+use tracing_subscriber::layer::SubscriberExt as _;
+
+static PIPELINE: Mutex<()> = Mutex::new(());
+
+fn pipeline() -> (MutexGuard<'static, ()>, TraceGuard, InMemorySpanExporter) {
+    let one = PIPELINE.lock().unwrap_or_else(|e| e.into_inner());
+    let exporter = InMemorySpanExporter::default();
+    let guard = init_with(Config::builder().span_exporter(exporter.clone()).build()).unwrap();
+    (one, guard, exporter)
+}
+
+fn finished(guard: TraceGuard, exporter: &InMemorySpanExporter) -> Vec<SpanData> {
+    guard.force_flush().unwrap();
+    let spans = exporter.get_finished_spans().unwrap();
+    guard.shutdown().unwrap();
+    spans
+}
+
+/// A writer into a shared buffer, for the JSON layer.
+#[derive(Clone, Default)]
+struct Buffer(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Buffer {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Buffer {
+    fn lines(&self) -> Vec<serde_json::Value> {
+        String::from_utf8(self.0.lock().unwrap().clone())
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("one JSON object per line"))
+            .collect()
+    }
+}
+
+#[trace_with_otel("extract_intent", skip_all)]
+fn extract_intent(query: &str) -> usize {
+    tracing::info!(words = query.split_whitespace().count(), confident = true, "intent extracted");
+    log::warn!("low confidence for {query:?}");
+    query.len()
+}
+
+#[test]
+fn events_become_span_events_and_json_lines_carry_the_ids() {
+    let (_one, guard, exporter) = pipeline();
+    let buffer = Buffer::default();
+    let writer = buffer.clone();
+    let subscriber = tracing_subscriber::registry()
+        .with(kotaemon_trace::logs::span_events())
+        .with(kotaemon_trace::logs::json(move || writer.clone()));
+    tracing::subscriber::with_default(subscriber, || {
+        // `log` records reach the layers through tracing-log.
+        let _ = tracing_log::LogTracer::init();
+        extract_intent("where is my order");
+        tracing::info!("outside any span");
+    });
+    let spans = finished(guard, &exporter);
+    let span = spans.iter().find(|s| s.name == "extract_intent").unwrap();
+    let event = span.events.events.iter().find(|e| e.name == "intent extracted").expect("the tracing event on the span");
+    let field = |k: &str| event.attributes.iter().find(|kv| kv.key.as_str() == k).map(|kv| kv.value.clone());
+    assert_eq!(field("words"), Some(Value::I64(4)));
+    assert_eq!(field("confident"), Some(Value::Bool(true)));
+    assert_eq!(field("level"), Some(Value::from("INFO")));
+
+    let lines = buffer.lines();
+    let trace_id = span.span_context.trace_id().to_string();
+    let span_id = span.span_context.span_id().to_string();
+    let info = lines.iter().find(|l| l["message"] == "intent extracted").unwrap();
+    assert_eq!(info["trace_id"], trace_id.as_str());
+    assert_eq!(info["span_id"], span_id.as_str());
+    assert_eq!(info["level"], "INFO");
+    assert_eq!(info["fields"]["words"], 4);
+    let from_log = lines.iter().find(|l| l["message"].as_str().is_some_and(|m| m.starts_with("low confidence"))).expect("the log record");
+    assert_eq!(from_log["trace_id"], trace_id.as_str(), "log crate records carry the ids too");
+    let outside = lines.iter().find(|l| l["message"] == "outside any span").unwrap();
+    assert!(outside.get("trace_id").is_none());
+}
+
+#[trace_with_otel("ours.outer", skip_all)]
+fn ours_outer() {
+    let span = tracing::info_span!("tracing.middle");
+    let _entered = span.enter();
+    ours_inner();
+}
+
+#[trace_with_otel("ours.inner", skip_all)]
+fn ours_inner() {}
+
+#[test]
+fn tracing_spans_and_annotated_functions_nest_in_either_order() {
+    let (_one, guard, exporter) = pipeline();
+    let tracer = kotaemon_trace::tracer().expect("installed");
+    let subscriber = tracing_subscriber::registry()
+        .with(tracing_opentelemetry::layer().with_tracer(tracer))
+        .with(kotaemon_trace::logs::span_events().outside_tracing_spans());
+    tracing::subscriber::with_default(subscriber, || {
+        let top = tracing::info_span!("tracing.top");
+        let _entered = top.enter();
+        ours_outer();
+    });
+    let spans = finished(guard, &exporter);
+    let by_name = |n: &str| spans.iter().find(|s| s.name == n).unwrap_or_else(|| panic!("no {n}"));
+    let (top, outer, middle, inner) = (by_name("tracing.top"), by_name("ours.outer"), by_name("tracing.middle"), by_name("ours.inner"));
+    assert_eq!(outer.parent_span_id, top.span_context.span_id(), "ours inside a tracing span");
+    assert_eq!(middle.parent_span_id, outer.span_context.span_id(), "a tracing span inside ours");
+    assert_eq!(inner.parent_span_id, middle.span_context.span_id(), "ours inside that again");
+    assert!(spans.iter().all(|s| s.span_context.trace_id() == top.span_context.trace_id()));
+}
