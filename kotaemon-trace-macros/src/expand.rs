@@ -6,6 +6,7 @@ use crate::parse::{Args, Sample};
 use crate::validate::Plan;
 use proc_macro2::{Span, TokenStream};
 use quote::{quote, quote_spanned, ToTokens as _};
+use syn::spanned::Spanned as _;
 use syn::visit::Visit;
 use syn::{Block, Expr, ItemFn, ReturnType, Stmt, Type};
 
@@ -37,17 +38,29 @@ fn has_impl_trait(ty: &Type) -> bool {
     finder.0
 }
 
-/// Pins a closure's or async block's return type to the function's, so `?` and `return` infer as they
-/// did before the body was wrapped. Elided lifetimes in a `let` type are inferred, so they work too.
-fn fake_return(output: &ReturnType) -> TokenStream {
-    let ty = match output {
-        ReturnType::Default => quote!(()),
-        ReturnType::Type(_, ty) if has_impl_trait(ty) => return TokenStream::new(),
-        ReturnType::Type(_, ty) => ty.to_token_stream(),
+/// Pins a closure's or async block's return type to `ty` (the function's), so `?` and `return` infer as
+/// they did before the body was wrapped. Elided lifetimes in a `let` type are inferred, so they work too.
+/// Spanned at the return type: "return type inferred to be `T` here" points at the user's `-> T`.
+/// Nothing for `impl Trait` (not nameable in a `let`) or `!` (not a stable `let` type).
+fn fake_return(ty: Option<&Type>) -> TokenStream {
+    let (ty, span) = match ty {
+        None => (quote!(()), Span::call_site()),
+        Some(ty) if has_impl_trait(ty) || matches!(ty, Type::Never(_)) => return TokenStream::new(),
+        Some(ty) => (ty.to_token_stream(), ty.span()),
     };
-    let fake = local("__kt_fake_return");
-    quote! {
-        #[allow(unreachable_code, clippy::diverging_sub_expression, clippy::needless_return)]
+    // Mixed-site hygiene, located at the return type: the user cannot name it, and rustc's note on
+    // the inferred return type points at the signature.
+    let fake = syn::Ident::new("__kt_fake_return", Span::mixed_site().located_at(span));
+    quote_spanned! {span=>
+        #[allow(
+            unknown_lints,
+            unreachable_code,
+            clippy::diverging_sub_expression,
+            clippy::empty_loop,
+            clippy::let_unit_value,
+            clippy::needless_return,
+            clippy::unreachable
+        )]
         if false {
             let #fake: #ty = loop {};
             return #fake;
@@ -55,18 +68,72 @@ fn fake_return(output: &ReturnType) -> TokenStream {
     }
 }
 
-/// The `async move { ... }` inside `Box::pin(...)` when it is the function's final expression: the shape
-/// `#[async_trait]` and hand-written trait objects produce.
-fn boxed_async_tail(block: &mut Block) -> Option<&mut syn::ExprAsync> {
-    let Some(Stmt::Expr(Expr::Call(call), None)) = block.stmts.last_mut() else { return None };
-    let Expr::Path(path) = &*call.func else { return None };
-    let segments: Vec<String> = path.path.segments.iter().map(|s| s.ident.to_string()).collect();
-    let is_box_pin = segments.len() >= 2 && segments[segments.len() - 2] == "Box" && segments[segments.len() - 1] == "pin";
-    if !is_box_pin || call.args.len() != 1 {
-        return None;
+/// The function's declared return type, if any.
+fn return_type(output: &ReturnType) -> Option<&Type> {
+    match output {
+        ReturnType::Default => None,
+        ReturnType::Type(_, ty) => Some(ty),
     }
-    match call.args.first_mut() {
-        Some(Expr::Async(inner)) if inner.capture.is_some() => Some(inner),
+}
+
+/// `T` in a return type such as `Pin<Box<dyn Future<Output = T> + Send + 'a>>` or
+/// `impl Future<Output = T>`: what the returned future yields, when the signature says it.
+fn future_output(ty: &Type) -> Option<&Type> {
+    fn in_bounds<'a>(bounds: impl IntoIterator<Item = &'a syn::TypeParamBound>) -> Option<&'a Type> {
+        bounds.into_iter().find_map(|bound| {
+            let syn::TypeParamBound::Trait(bound) = bound else { return None };
+            let last = bound.path.segments.last()?;
+            if last.ident != "Future" {
+                return None;
+            }
+            let syn::PathArguments::AngleBracketed(generic) = &last.arguments else { return None };
+            generic.args.iter().find_map(|arg| match arg {
+                syn::GenericArgument::AssocType(assoc) if assoc.ident == "Output" => Some(&assoc.ty),
+                _ => None,
+            })
+        })
+    }
+    match ty {
+        Type::ImplTrait(t) => in_bounds(&t.bounds),
+        Type::TraitObject(t) => in_bounds(&t.bounds),
+        Type::Paren(t) => future_output(&t.elem),
+        Type::Group(t) => future_output(&t.elem),
+        // `Pin<Box<…>>`, `Box<…>`, or any other wrapper: look at its one type argument.
+        Type::Path(p) => {
+            let last = p.path.segments.last()?;
+            if !matches!(last.ident.to_string().as_str(), "Pin" | "Box") {
+                return None;
+            }
+            let syn::PathArguments::AngleBracketed(generic) = &last.arguments else { return None };
+            generic.args.iter().find_map(|arg| match arg {
+                syn::GenericArgument::Type(inner) => future_output(inner),
+                _ => None,
+            })
+        }
+        _ => None,
+    }
+}
+
+/// The `async move { ... }` a non-async function returns as its final expression, bare or inside
+/// `Box::pin(...)`: the shape `#[async_trait]` and hand-written trait objects produce.
+fn async_tail(block: &mut Block) -> Option<&mut syn::ExprAsync> {
+    let Some(Stmt::Expr(tail, None)) = block.stmts.last_mut() else { return None };
+    let inner = match tail {
+        Expr::Call(call) => {
+            let Expr::Path(path) = &*call.func else { return None };
+            let segments = &path.path.segments;
+            let n = segments.len();
+            let is_box_pin = n >= 2 && segments[n - 2].ident == "Box" && segments[n - 1].ident == "pin";
+            if !is_box_pin || call.args.len() != 1 {
+                return None;
+            }
+            call.args.first_mut()?
+        }
+        async_block @ Expr::Async(_) => async_block,
+        _ => return None,
+    };
+    match inner {
+        Expr::Async(inner) if inner.capture.is_some() => Some(inner),
         _ => None,
     }
 }
@@ -114,33 +181,38 @@ pub(crate) fn expand(args: &Args, plan: &Plan, mut function: ItemFn) -> TokenStr
     };
     let record = quote!(|#attrs_var: &mut ::kotaemon_trace::__private::Attributes| { #(#pushes)* });
 
-    // What to do with the value before returning it.
+    // What to do with the value before returning it. Everything that needs a `Result` goes through
+    // `ErrResult` at the `err` token, so a function that does not return one gets one error, there.
+    let at_err = args.err.map(|span| Span::mixed_site().located_at(span));
     let record_ret = args.ret.map(|span| {
-        let value = if args.err.is_some() {
-            let ok = local("__kt_ok");
-            let probe_ok = probe(quote!(#ok));
-            quote_spanned! {span=> match &#ret_var {
-                ::core::result::Result::Ok(#ok) => #probe_ok,
-                ::core::result::Result::Err(_) => ::core::option::Option::None,
-            }}
-        } else {
-            probe(quote!(&#ret_var))
+        let value = match at_err {
+            Some(at_err) => {
+                let ok = local("__kt_ok");
+                let probe_ok = probe(quote!(#ok));
+                let ret_at_err = syn::Ident::new("__kt_ret", at_err);
+                quote_spanned! {at_err=>
+                    match ::kotaemon_trace::__private::ErrResult::__kt_ok(&#ret_at_err) {
+                        ::core::option::Option::Some(#ok) => #probe_ok,
+                        ::core::option::Option::None => ::core::option::Option::None,
+                    }
+                }
+            }
+            None => probe(quote!(&#ret_var)),
         };
         quote_spanned!(span=> #span_var.record_ret(#value);)
     });
-    let record_err = args.err.map(|span| {
-        // Located at `err`, so a return type that is not a `Result` is reported there.
-        let at_err = Span::mixed_site().located_at(span);
+    let record_err = at_err.map(|at_err| {
         let ret_at_err = syn::Ident::new("__kt_ret", at_err);
         quote_spanned!(at_err=> ::kotaemon_trace::__private::ErrResult::__kt_record_err(&#ret_at_err, &#span_var);)
     });
     let records_result = record_ret.is_some() || record_err.is_some();
 
     let output = function.sig.output.clone();
+    let returns = return_type(&output);
     let body = &mut function.block;
 
     let new_body = if function.sig.asyncness.is_some() {
-        let fake = fake_return(&output);
+        let fake = fake_return(returns);
         let stmts = &body.stmts;
         let inner = quote!(async move { #fake #(#stmts)* });
         if records_result {
@@ -157,29 +229,30 @@ pub(crate) fn expand(args: &Args, plan: &Plan, mut function: ItemFn) -> TokenStr
                 ::kotaemon_trace::__private::ActiveSpan::start(&#site, #record).run(#inner).await.0
             }}
         }
-    } else if let Some(inner) = boxed_async_tail(body) {
-        let inner_block = &inner.block;
-        let inner_stmts = &inner_block.stmts;
-        let wrapped: Expr = syn::parse_quote! {
+    } else if let Some(inner) = async_tail(body) {
+        // The span starts at the call, is current while the statements before the future run, and is
+        // moved into the future, which it covers to the end.
+        let fake = returns.and_then(future_output).map(|ty| fake_return(Some(ty)));
+        let inner_stmts = &inner.block.stmts;
+        let wrapped: syn::ExprAsync = syn::parse_quote! {
             async move {
-                let (#ret_var, #span_var) = #span_var.run(async move { #(#inner_stmts)* }).await;
+                let (#ret_var, #span_var) = #span_var.run(async move { #fake #(#inner_stmts)* }).await;
                 #record_ret
                 #record_err
                 #ret_var
             }
         };
-        *inner = match wrapped {
-            Expr::Async(a) => a,
-            _ => unreachable!("parse_quote of an async block"),
-        };
+        *inner = wrapped;
+        let entered = local("__kt_entered");
         let stmts = &body.stmts;
         quote! {{
             #callsite
             let #span_var = ::kotaemon_trace::__private::ActiveSpan::start(&#site, #record);
+            let #entered = #span_var.enter();
             #(#stmts)*
         }}
     } else if records_result {
-        let fake = fake_return(&output);
+        let fake = fake_return(returns);
         let stmts = &body.stmts;
         quote! {{
             #callsite

@@ -1,21 +1,50 @@
 //! The `#[trace_with_otel]` attribute of kotaemon-trace.
 //!
-//! Depend on `kotaemon-trace`, which re-exports it as `kotaemon_trace::trace_with_otel` and documents
-//! it with runnable examples. This crate only parses (`parse.rs`), checks the options against the
-//! function (`validate.rs`) and generates code (`expand.rs`); the generated code calls the runtime
-//! through `::kotaemon_trace::__private`.
+//! Depend on `kotaemon-trace`, which re-exports it as `kotaemon_trace::trace_with_otel` and documents it
+//! with a runnable example (a proc-macro crate cannot run its own attribute in doc tests).
+//!
+//! ```text
+//! #[trace_with_otel]                                  // span name = the function's name
+//! #[trace_with_otel("retriever.invoke")]              // explicit name; also name = "retriever.invoke"
+//! #[trace_with_otel("retriever.invoke",
+//!     skip(self, client),                             // arguments not recorded (self never is)
+//!     skip_all,                                       // no argument recorded
+//!     fields(retriever.type = "vector", retriever.k = self.k as i64),   // evaluated at entry
+//!     ret,                                            // the return value as `output.value`
+//!     err,                                            // Err(e): status Error + `exception` event
+//!     redact(phone),                                  // recorded as a pseudonym
+//!     sample = "always",                              // or "never"
+//! )]
+//! ```
 //!
 //! | option | effect |
 //! |---|---|
 //! | `"name"` / `name = "..."` | span name (default: the function's name) |
 //! | `skip(a, b)`, `skip_all` | arguments not recorded (`self` never is) |
-//! | `fields(key.path = expr, ...)` | extra attributes, evaluated at entry when the span is sampled |
-//! | `ret` | the return value as `output.value` |
+//! | `fields(key.path = expr, ...)` | extra attributes, evaluated at entry when the span is sampled; a field named like an argument replaces it |
+//! | `ret` | the return value as `output.value` (with `err`, the `Ok` value) |
 //! | `err` | an `Err` sets status Error and adds an `exception` event |
+//! | `redact(a)` | the argument as a pseudonym |
 //! | `sample = "always"` / `"never"` | record whatever the sampler says / never record |
 //!
-//! Without the `enabled` feature (the runtime's default feature of the same name) the options are still
-//! checked, and the function is returned unchanged.
+//! ```ignore
+//! use kotaemon_trace::trace_with_otel;
+//!
+//! #[trace_with_otel("retrieve.knowledge_base", skip(kb), fields(retriever.type = "vector"), ret)]
+//! fn retrieve(kb: &KnowledgeBase, query: &str, k: usize) -> Vec<String> {
+//!     kb.search(query, k)
+//! }
+//! ```
+//!
+//! Layout: `parse.rs` reads the options (one `Opt` per option; all mistakes reported together, each on
+//! its token), `validate.rs` checks them against the function (skipped names exist, `self` only with a
+//! receiver, no `const fn`) and lists the bindings to record, `expand.rs` generates the code. Generated
+//! code names only `::kotaemon_trace::__private::…`, so a user's own module named `opentelemetry` or
+//! `kotaemon_trace` cannot break it, and re-emits the user's tokens with their spans, so errors in the
+//! body point at the user's lines.
+//!
+//! Without the `enabled` feature (set by the runtime's default feature of the same name) the options are
+//! still checked, and the function is returned unchanged.
 #![forbid(unsafe_code)]
 
 mod expand;
@@ -24,23 +53,19 @@ mod validate;
 
 use proc_macro::TokenStream;
 
-/// Traces every call of the function as an OpenTelemetry span. See `kotaemon_trace::trace_with_otel`.
+/// (Defined in `kotaemon-trace-macros`; use it through `kotaemon_trace::trace_with_otel`.)
 #[proc_macro_attribute]
 pub fn trace_with_otel(args: TokenStream, item: TokenStream) -> TokenStream {
-    let args = match syn::parse::<parse::Args>(args) {
-        Ok(args) => args,
-        Err(error) => return with_item(error, item),
-    };
-    let function = match syn::parse::<syn::ItemFn>(item.clone()) {
-        Ok(function) => function,
-        Err(_) => {
-            let item2: proc_macro2::TokenStream = item.clone().into();
-            let error = syn::Error::new_spanned(
-                first_tokens(item2),
-                "#[trace_with_otel] goes on a function (fn, async fn or method); this item is not one",
-            );
-            return with_item(error, item);
+    // Both halves are checked before giving up, so a bad option and a bad item are reported together.
+    let args = syn::parse::<parse::Args>(args);
+    let function = syn::parse::<syn::ItemFn>(item.clone()).map_err(|_| not_a_function(item.clone().into()));
+    let (args, function) = match (args, function) {
+        (Ok(args), Ok(function)) => (args, function),
+        (Err(mut first), Err(second)) => {
+            first.combine(second);
+            return with_item(first, item);
         }
+        (Err(error), _) | (_, Err(error)) => return with_item(error, item),
     };
     let plan = match validate::validate(&args, &function) {
         Ok(plan) => plan,
@@ -51,6 +76,23 @@ pub fn trace_with_otel(args: TokenStream, item: TokenStream) -> TokenStream {
     } else {
         item
     }
+}
+
+/// The error for an item that is not a function with a body, at its first tokens.
+fn not_a_function(item: proc_macro2::TokenStream) -> syn::Error {
+    if let Ok(method) = syn::parse2::<syn::TraitItemFn>(item.clone()) {
+        if method.default.is_none() {
+            let (fn_token, ident) = (&method.sig.fn_token, &method.sig.ident);
+            return syn::Error::new_spanned(
+                quote::quote!(#fn_token #ident),
+                "#[trace_with_otel] needs a function body: put it on the method in each `impl`, not on its declaration in the trait",
+            );
+        }
+    }
+    syn::Error::new_spanned(
+        first_tokens(item),
+        "#[trace_with_otel] goes on a function (fn, async fn or method); this item is not one",
+    )
 }
 
 /// The error, plus the item unchanged, so one mistake in the attribute does not cascade into "cannot

@@ -1,9 +1,11 @@
 //! The option grammar of `#[trace_with_otel(...)]`.
 //!
-//! One `Parse` impl reads a comma-separated list; each option is one variant, so a new option is one
-//! variant and one match arm. Duplicates and unknown options are errors at the offending token.
+//! One `Parse` impl reads one option ([`Opt`]); [`Args`] reads the comma-separated list, keeps going after
+//! a mistake so that several mistakes are reported at once, and folds the options into one value. Adding an
+//! option is one [`Opt`] variant, one arm in `Opt::parse` and one in `Args::apply`. Every error sits on the
+//! offending token: the unknown keyword, the repeated option, the bad value.
 
-use proc_macro2::Span;
+use proc_macro2::{Span, TokenTree};
 use syn::ext::IdentExt as _;
 use syn::parse::{Parse, ParseStream};
 use syn::punctuated::Punctuated;
@@ -20,7 +22,28 @@ mod kw {
     syn::custom_keyword!(redact);
 }
 
+/// What the attribute accepts, for the "unknown option" message.
 const OPTIONS: &str = "a span name (\"name\" or name = \"...\"), skip(...), skip_all, fields(...), ret, err, redact(...), sample = \"always\" | \"never\"";
+
+/// Several errors, reported together.
+#[derive(Default)]
+pub(crate) struct Errors(Option<syn::Error>);
+
+impl Errors {
+    pub(crate) fn push(&mut self, error: syn::Error) {
+        match &mut self.0 {
+            Some(all) => all.combine(error),
+            None => self.0 = Some(error),
+        }
+    }
+
+    pub(crate) fn finish<T>(self, value: T) -> syn::Result<T> {
+        match self.0 {
+            Some(errors) => Err(errors),
+            None => Ok(value),
+        }
+    }
+}
 
 /// An attribute key in `fields(...)`: dotted identifiers (`retriever.type`, keywords allowed) or a string.
 pub(crate) struct FieldKey {
@@ -37,13 +60,15 @@ impl Parse for FieldKey {
             }
             return Ok(FieldKey { text: lit.value(), span: lit.span() });
         }
-        let first = Ident::parse_any(input)
-            .map_err(|e| syn::Error::new(e.span(), "expected an attribute key such as `retriever.type` or \"http.route\""))?;
+        let expected = |e: syn::Error| {
+            syn::Error::new(e.span(), "expected an attribute key such as `retriever.type` or \"http.route\"")
+        };
+        let first = Ident::parse_any(input).map_err(expected)?;
         let span = first.span();
         let mut text = first.unraw().to_string();
         while input.peek(Token![.]) {
             input.parse::<Token![.]>()?;
-            let part = Ident::parse_any(input)?;
+            let part = Ident::parse_any(input).map_err(expected)?;
             text.push('.');
             text.push_str(&part.unraw().to_string());
         }
@@ -76,7 +101,98 @@ pub(crate) enum Sample {
     Never,
 }
 
-/// The parsed options, each at most once; the span of each keyword is kept for later errors.
+/// One option, with the span of the token that introduced it (for "duplicate" errors).
+pub(crate) enum Opt {
+    /// `"name"` or `name = "name"`.
+    Name(LitStr, Span),
+    Skip(Span, Vec<Ident>),
+    SkipAll(Span),
+    Fields(Span, Vec<Field>),
+    Ret(Span),
+    Err(Span),
+    Sample(Span, Sample),
+    Redact(Span, Vec<Ident>),
+}
+
+impl Opt {
+    /// The option's name, as the user writes it, and where it starts.
+    fn keyword(&self) -> (&'static str, Span) {
+        match self {
+            Opt::Name(_, span) => ("name", *span),
+            Opt::Skip(span, _) => ("skip", *span),
+            Opt::SkipAll(span) => ("skip_all", *span),
+            Opt::Fields(span, _) => ("fields", *span),
+            Opt::Ret(span) => ("ret", *span),
+            Opt::Err(span) => ("err", *span),
+            Opt::Sample(span, _) => ("sample", *span),
+            Opt::Redact(span, _) => ("redact", *span),
+        }
+    }
+}
+
+/// `(a, b, self)`: argument names.
+fn names(input: ParseStream) -> syn::Result<Vec<Ident>> {
+    let content;
+    syn::parenthesized!(content in input);
+    let names: Punctuated<Ident, Token![,]> = content.parse_terminated(Ident::parse_any, Token![,])?;
+    Ok(names.into_iter().collect())
+}
+
+impl Parse for Opt {
+    fn parse(input: ParseStream) -> syn::Result<Self> {
+        let lookahead = input.lookahead1();
+        if lookahead.peek(LitStr) {
+            let lit: LitStr = input.parse()?;
+            let span = lit.span();
+            Ok(Opt::Name(lit, span))
+        } else if lookahead.peek(kw::name) {
+            let kw: kw::name = input.parse()?;
+            input.parse::<Token![=]>()?;
+            let lit = input
+                .parse::<LitStr>()
+                .map_err(|e| syn::Error::new(e.span(), "the span name is a string literal: name = \"retriever.invoke\""))?;
+            Ok(Opt::Name(lit, kw.span))
+        } else if lookahead.peek(kw::skip_all) {
+            Ok(Opt::SkipAll(input.parse::<kw::skip_all>()?.span))
+        } else if lookahead.peek(kw::skip) {
+            let kw: kw::skip = input.parse()?;
+            Ok(Opt::Skip(kw.span, names(input)?))
+        } else if lookahead.peek(kw::redact) {
+            let kw: kw::redact = input.parse()?;
+            Ok(Opt::Redact(kw.span, names(input)?))
+        } else if lookahead.peek(kw::fields) {
+            let kw: kw::fields = input.parse()?;
+            let content;
+            syn::parenthesized!(content in input);
+            let fields: Punctuated<Field, Token![,]> = content.parse_terminated(Field::parse, Token![,])?;
+            Ok(Opt::Fields(kw.span, fields.into_iter().collect()))
+        } else if lookahead.peek(kw::ret) {
+            Ok(Opt::Ret(input.parse::<kw::ret>()?.span))
+        } else if lookahead.peek(kw::err) {
+            Ok(Opt::Err(input.parse::<kw::err>()?.span))
+        } else if lookahead.peek(kw::sample) {
+            let kw: kw::sample = input.parse()?;
+            input.parse::<Token![=]>()?;
+            let value: LitStr = input.parse()?;
+            let mode = match value.value().as_str() {
+                "always" => Sample::Always,
+                "never" => Sample::Never,
+                other => {
+                    let message = format!("unknown sample mode \"{other}\": expected \"always\" or \"never\"");
+                    return Err(syn::Error::new(value.span(), message));
+                }
+            };
+            Ok(Opt::Sample(kw.span, mode))
+        } else if input.peek(Ident::peek_any) {
+            let unknown = Ident::parse_any(input)?;
+            Err(syn::Error::new(unknown.span(), format!("unknown option `{unknown}`: expected {OPTIONS}")))
+        } else {
+            Err(lookahead.error())
+        }
+    }
+}
+
+/// The parsed options, each at most once.
 #[derive(Default)]
 pub(crate) struct Args {
     pub(crate) name: Option<LitStr>,
@@ -89,101 +205,70 @@ pub(crate) struct Args {
     pub(crate) redact: Option<(Span, Vec<Ident>)>,
 }
 
-fn duplicate(span: Span, option: &str) -> syn::Error {
-    syn::Error::new(span, format!("duplicate option `{option}`: each option may appear once"))
+impl Args {
+    fn apply(&mut self, opt: Opt) {
+        match opt {
+            Opt::Name(lit, _) => self.name = Some(lit),
+            Opt::Skip(span, names) => self.skip = Some((span, names)),
+            Opt::SkipAll(span) => self.skip_all = Some(span),
+            Opt::Fields(_, fields) => self.fields = fields,
+            Opt::Ret(span) => self.ret = Some(span),
+            Opt::Err(span) => self.err = Some(span),
+            Opt::Sample(_, mode) => self.sample = Some(mode),
+            Opt::Redact(span, names) => self.redact = Some((span, names)),
+        }
+    }
+}
+
+/// Skips what is left of a malformed option, up to the next top-level comma.
+fn skip_to_comma(input: ParseStream) {
+    let _ = input.step(|cursor| {
+        let mut rest = *cursor;
+        while let Some((tt, next)) = rest.token_tree() {
+            if matches!(&tt, TokenTree::Punct(p) if p.as_char() == ',') {
+                break;
+            }
+            rest = next;
+        }
+        Ok(((), rest))
+    });
 }
 
 impl Parse for Args {
     fn parse(input: ParseStream) -> syn::Result<Self> {
         let mut args = Args::default();
-        let mut seen_fields: Option<Span> = None;
-        let mut first = true;
+        let mut errors = Errors::default();
+        let mut seen: Vec<&'static str> = Vec::new();
         while !input.is_empty() {
-            let lookahead = input.lookahead1();
-            if input.peek(LitStr) {
-                let lit: LitStr = input.parse()?;
-                if !first || args.name.is_some() {
-                    return Err(syn::Error::new(lit.span(), "the span name may only be given once, as the first argument or as `name = \"...\"`"));
-                }
-                args.name = Some(lit);
-            } else if lookahead.peek(kw::name) {
-                let kw: kw::name = input.parse()?;
-                if args.name.is_some() {
-                    return Err(duplicate(kw.span, "name"));
-                }
-                input.parse::<Token![=]>()?;
-                args.name = Some(input.parse()?);
-            } else if lookahead.peek(kw::skip_all) {
-                let kw: kw::skip_all = input.parse()?;
-                if args.skip_all.replace(kw.span).is_some() {
-                    return Err(duplicate(kw.span, "skip_all"));
-                }
-            } else if lookahead.peek(kw::skip) {
-                let kw: kw::skip = input.parse()?;
-                if args.skip.is_some() {
-                    return Err(duplicate(kw.span, "skip"));
-                }
-                let content;
-                syn::parenthesized!(content in input);
-                let names: Punctuated<Ident, Token![,]> = content.parse_terminated(Ident::parse_any, Token![,])?;
-                args.skip = Some((kw.span, names.into_iter().collect()));
-            } else if lookahead.peek(kw::redact) {
-                let kw: kw::redact = input.parse()?;
-                if args.redact.is_some() {
-                    return Err(duplicate(kw.span, "redact"));
-                }
-                let content;
-                syn::parenthesized!(content in input);
-                let names: Punctuated<Ident, Token![,]> = content.parse_terminated(Ident::parse_any, Token![,])?;
-                args.redact = Some((kw.span, names.into_iter().collect()));
-            } else if lookahead.peek(kw::fields) {
-                let kw: kw::fields = input.parse()?;
-                if seen_fields.replace(kw.span).is_some() {
-                    return Err(duplicate(kw.span, "fields"));
-                }
-                let content;
-                syn::parenthesized!(content in input);
-                let fields: Punctuated<Field, Token![,]> = content.parse_terminated(Field::parse, Token![,])?;
-                args.fields = fields.into_iter().collect();
-            } else if lookahead.peek(kw::ret) {
-                let kw: kw::ret = input.parse()?;
-                if args.ret.replace(kw.span).is_some() {
-                    return Err(duplicate(kw.span, "ret"));
-                }
-            } else if lookahead.peek(kw::err) {
-                let kw: kw::err = input.parse()?;
-                if args.err.replace(kw.span).is_some() {
-                    return Err(duplicate(kw.span, "err"));
-                }
-            } else if lookahead.peek(kw::sample) {
-                let kw: kw::sample = input.parse()?;
-                if args.sample.is_some() {
-                    return Err(duplicate(kw.span, "sample"));
-                }
-                input.parse::<Token![=]>()?;
-                let value: LitStr = input.parse()?;
-                args.sample = Some(match value.value().as_str() {
-                    "always" => Sample::Always,
-                    "never" => Sample::Never,
-                    other => {
-                        return Err(syn::Error::new(
-                            value.span(),
-                            format!("unknown sample mode \"{other}\": expected \"always\" or \"never\""),
-                        ))
+            match input.parse::<Opt>() {
+                Ok(opt) => {
+                    let (keyword, span) = opt.keyword();
+                    if seen.contains(&keyword) {
+                        let message = if keyword == "name" {
+                            "duplicate option `name`: the span name is given once, as \"...\" or name = \"...\"".to_owned()
+                        } else {
+                            format!("duplicate option `{keyword}`: each option may appear once")
+                        };
+                        errors.push(syn::Error::new(span, message));
+                    } else {
+                        seen.push(keyword);
+                        args.apply(opt);
                     }
-                });
-            } else if input.peek(Ident::peek_any) {
-                let unknown = Ident::parse_any(input)?;
-                return Err(syn::Error::new(unknown.span(), format!("unknown option `{unknown}`: expected {OPTIONS}")));
-            } else {
-                return Err(lookahead.error());
+                }
+                Err(error) => {
+                    errors.push(error);
+                    skip_to_comma(input);
+                }
             }
-            first = false;
             if input.is_empty() {
                 break;
             }
-            input.parse::<Token![,]>()?;
+            if let Err(error) = input.parse::<Token![,]>() {
+                errors.push(syn::Error::new(error.span(), "expected `,` between options"));
+                skip_to_comma(input);
+                let _ = input.parse::<Option<Token![,]>>();
+            }
         }
-        Ok(args)
+        errors.finish(args)
     }
 }

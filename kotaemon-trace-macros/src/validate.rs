@@ -1,6 +1,9 @@
 //! Checks the options against the function they annotate and works out what to record.
+//!
+//! Every problem found is reported, each at its own token, in one pass.
 
-use crate::parse::Args;
+use crate::parse::{Args, Errors};
+use syn::ext::IdentExt as _;
 use syn::{FnArg, Ident, ItemFn, Pat};
 
 /// What expansion needs beyond the options: the argument bindings to record, in order.
@@ -26,6 +29,7 @@ fn bindings(pat: &Pat, out: &mut Vec<Ident>) {
         Pat::Reference(r) => bindings(&r.pat, out),
         Pat::Paren(p) => bindings(&p.pat, out),
         Pat::Type(t) => bindings(&t.pat, out),
+        // Every alternative binds the same names.
         Pat::Or(o) => {
             if let Some(first) = o.cases.first() {
                 bindings(first, out);
@@ -35,19 +39,30 @@ fn bindings(pat: &Pat, out: &mut Vec<Ident>) {
     }
 }
 
+/// "expected one of: a, b" or why there is nothing to expect.
+fn accepted(option: &str, names: &[Ident]) -> String {
+    if names.is_empty() {
+        format!("this function has no arguments to {option}")
+    } else {
+        let known: Vec<String> = names.iter().map(ToString::to_string).collect();
+        format!("`{option}` takes argument names: {}", known.join(", "))
+    }
+}
+
 pub(crate) fn validate(args: &Args, function: &ItemFn) -> syn::Result<Plan> {
-    let mut errors: Option<syn::Error> = None;
-    let mut push = |e: syn::Error| match &mut errors {
-        Some(all) => all.combine(e),
-        None => errors = Some(e),
-    };
+    let mut errors = Errors::default();
 
     if let Some(constness) = &function.sig.constness {
-        push(syn::Error::new(constness.span, "#[trace_with_otel] cannot instrument a `const fn`: spans are made at run time"));
+        errors.push(syn::Error::new(
+            constness.span,
+            "#[trace_with_otel] cannot instrument a `const fn`: spans are made at run time; remove `const` or the attribute",
+        ));
     }
-    if let (Some(skip_all), Some((skip, _))) = (args.skip_all, &args.skip) {
-        let _ = skip_all;
-        push(syn::Error::new(*skip, "`skip(...)` together with `skip_all`: `skip_all` already skips every argument; keep one"));
+    if let (Some(_), Some((skip, _))) = (args.skip_all, &args.skip) {
+        errors.push(syn::Error::new(
+            *skip,
+            "`skip(...)` together with `skip_all`: `skip_all` already skips every argument; keep one",
+        ));
     }
 
     let has_receiver = function.sig.receiver().is_some();
@@ -63,12 +78,14 @@ pub(crate) fn validate(args: &Args, function: &ItemFn) -> syn::Result<Plan> {
         for name in list {
             if name == "self" {
                 if !has_receiver {
-                    push(syn::Error::new(name.span(), "`skip(self)` on a function without a `self` argument"));
+                    errors.push(syn::Error::new(
+                        name.span(),
+                        "`skip(self)` on a function without a `self` argument: remove it (`self` is never recorded anyway)",
+                    ));
                 }
             } else if !names.iter().any(|n| n == name) {
-                let known: Vec<String> = names.iter().map(ToString::to_string).collect();
-                let accepted = if known.is_empty() { "this function has no arguments to skip".to_owned() } else { format!("expected one of: {}", known.join(", ")) };
-                push(syn::Error::new(name.span(), format!("`{name}` is not an argument of this function; {accepted}")));
+                let message = format!("`{name}` is not an argument of this function; {}", accepted("skip", &names));
+                errors.push(syn::Error::new(name.span(), message));
             }
             skipped.push(name);
         }
@@ -78,23 +95,38 @@ pub(crate) fn validate(args: &Args, function: &ItemFn) -> syn::Result<Plan> {
     if let Some((_, list)) = &args.redact {
         for name in list {
             if !names.iter().any(|n| n == name) {
-                let known: Vec<String> = names.iter().map(ToString::to_string).collect();
-                push(syn::Error::new(name.span(), format!("`{name}` is not an argument of this function; `redact` takes arguments: {}", known.join(", "))));
+                let message = format!("`{name}` is not an argument of this function; {}", accepted("redact", &names));
+                errors.push(syn::Error::new(name.span(), message));
             } else if skipped.contains(&name) {
-                push(syn::Error::new(name.span(), format!("`{name}` is both skipped and redacted; `skip` records nothing, `redact` records a pseudonym: keep one")));
+                errors.push(syn::Error::new(
+                    name.span(),
+                    format!("`{name}` is both skipped and redacted; `skip` records nothing, `redact` records a pseudonym: keep one"),
+                ));
             } else {
                 pseudonyms.push(name.clone());
             }
         }
     }
 
-    if let Some(errors) = errors {
-        return Err(errors);
+    let mut keys: Vec<&str> = Vec::new();
+    for field in &args.fields {
+        if keys.contains(&field.key.text.as_str()) {
+            errors.push(syn::Error::new(
+                field.key.span,
+                format!("duplicate field `{}`: each attribute key may appear once in `fields(...)`", field.key.text),
+            ));
+        }
+        keys.push(&field.key.text);
     }
+
     let recorded = if args.skip_all.is_some() {
         Vec::new()
     } else {
-        names.into_iter().filter(|n| !skipped.contains(&n) && !pseudonyms.contains(n)).collect()
+        // A field named like an argument replaces the argument's automatic record.
+        names
+            .into_iter()
+            .filter(|n| !skipped.contains(&n) && !pseudonyms.contains(n) && !keys.contains(&n.unraw().to_string().as_str()))
+            .collect()
     };
-    Ok(Plan { recorded, pseudonyms })
+    errors.finish(Plan { recorded, pseudonyms })
 }

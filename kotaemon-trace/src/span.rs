@@ -145,6 +145,14 @@ impl ActiveSpan {
         Running { span: Some(self), inner: future }
     }
 
+    /// Makes this span the current context until the returned guard drops, while the span itself stays
+    /// here to be moved into a future: the statements a function runs before returning
+    /// `Box::pin(async move { .. })` are inside the span that the future then carries.
+    #[inline]
+    pub fn enter(&self) -> Option<ContextGuard> {
+        self.cx.as_ref().filter(|_| self.owned).map(|cx| cx.clone().attach())
+    }
+
     /// Wraps `future` so that this span is the current context during each of its polls.
     #[inline]
     pub fn instrument<F: Future>(&self, future: F) -> Instrumented<F> {
@@ -238,14 +246,27 @@ fn with_sample_hint(builder: SpanBuilder, parent: Context, sample: Sample) -> (S
     note = "remove `err`, or return a `Result` whose error type implements `std::fmt::Display`"
 )]
 pub trait ErrResult {
+    /// The `Ok` type.
+    type Ok;
+
     /// Records an `Err` on `span`.
     fn __kt_record_err(&self, span: &ActiveSpan);
+
+    /// The `Ok` value: what `ret` records when `err` is also given.
+    fn __kt_ok(&self) -> Option<&Self::Ok>;
 }
 
 impl<T, E: Display> ErrResult for Result<T, E> {
+    type Ok = T;
+
     #[inline]
     fn __kt_record_err(&self, span: &ActiveSpan) {
         span.record_err(self);
+    }
+
+    #[inline]
+    fn __kt_ok(&self) -> Option<&T> {
+        self.as_ref().ok()
     }
 }
 

@@ -122,3 +122,102 @@ async fn native_async_trait_methods_and_the_boxed_future_shape() {
     assert!(took >= std::time::Duration::from_millis(20), "the span covers the future's run: {took:?}");
     assert_eq!(attr(boxed, "input"), Some(&Value::from("Oslo")));
 }
+
+#[trace_with_otel]
+fn prepare(query: &str) -> String {
+    query.trim().to_owned()
+}
+
+fn parse_count(text: &str) -> Result<u32, std::num::ParseIntError> {
+    text.parse()
+}
+
+trait Reranker {
+    fn rerank<'a>(&'a self, query: &'a str) -> Pin<Box<dyn Future<Output = Result<u32, std::num::ParseIntError>> + Send + 'a>>;
+    fn rerank_later(&self, query: &str) -> impl Future<Output = Result<u32, std::num::ParseIntError>> + Send;
+    async fn rerank_native(&self, query: &str) -> Result<u32, std::num::ParseIntError>;
+}
+
+struct Cross;
+
+impl Reranker for Cross {
+    // Statements before the returned future run inside the span; `?` inside the future with `ret`/`err`.
+    #[trace_with_otel("rerank.boxed", ret, err)]
+    fn rerank<'a>(&'a self, query: &'a str) -> Pin<Box<dyn Future<Output = Result<u32, std::num::ParseIntError>> + Send + 'a>> {
+        let prepared = prepare(query);
+        Box::pin(async move {
+            tokio::task::yield_now().await;
+            leaf(1).await;
+            let n = parse_count(&prepared)?;
+            Ok(n * 2)
+        })
+    }
+
+    // A bare `async move` block returned as `impl Future`: the span covers the future too.
+    #[trace_with_otel("rerank.later", ret, err)]
+    fn rerank_later(&self, query: &str) -> impl Future<Output = Result<u32, std::num::ParseIntError>> + Send {
+        let prepared = prepare(query);
+        async move {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            leaf(2).await;
+            Ok(parse_count(&prepared)? + 1)
+        }
+    }
+
+    #[trace_with_otel("rerank.native", ret, err)]
+    async fn rerank_native(&self, query: &str) -> Result<u32, std::num::ParseIntError> {
+        leaf(3).await;
+        Ok(parse_count(&prepare(query))? + 2)
+    }
+}
+
+fn child_of<'a>(spans: &'a [opentelemetry_sdk::trace::SpanData], name: &str, parent: &str) -> Option<&'a opentelemetry_sdk::trace::SpanData> {
+    let parent = named(spans, parent);
+    spans.iter().find(|s| s.name == name && s.parent_span_id == parent.span_context.span_id())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn returned_futures_with_ret_and_err() {
+    let (out, spans) = capture_async(async {
+        let boxed = Cross.rerank(" 21 ").await;
+        let later = Cross.rerank_later(" 41 ").await;
+        let native = Cross.rerank_native(" 40 ").await;
+        let failed = tokio::spawn(async { Cross.rerank("x").await }.in_current_span()).await.unwrap();
+        (boxed, later, native, failed.is_err())
+    })
+    .await;
+    assert_eq!(out, (Ok(42), Ok(42), Ok(42), true));
+    for name in ["rerank.boxed", "rerank.later", "rerank.native"] {
+        let span = spans.iter().find(|s| s.name == name && s.status == Status::Unset).unwrap();
+        assert_eq!(attr(span, "output.value"), Some(&Value::I64(42)), "{name}");
+        assert!(
+            spans.iter().any(|s| s.name == "leaf" && s.parent_span_id == span.span_context.span_id()),
+            "{name}: the span covers the future, so what it awaits is its child"
+        );
+    }
+    assert!(child_of(&spans, "prepare", "rerank.later").is_some(), "statements before the future run inside the span");
+    let later = named(&spans, "rerank.later");
+    assert!(later.end_time.duration_since(later.start_time).unwrap() >= std::time::Duration::from_millis(20));
+    let failed = spans.iter().find(|s| s.name == "rerank.boxed" && s.status != Status::Unset).expect("the failed call");
+    assert_eq!(failed.status, Status::error("invalid digit found in string"));
+    assert_eq!(attr(failed, "output.value"), None);
+    assert_eq!(failed.events.events[0].name, "exception");
+    assert!(spans.iter().filter(|s| s.name == "prepare").all(|p| spans
+        .iter()
+        .any(|r| r.name.starts_with("rerank.") && r.span_context.span_id() == p.parent_span_id)));
+}
+
+#[trace_with_otel(ret)]
+async fn first_word(text: &str) -> &str {
+    tokio::task::yield_now().await;
+    text.split_whitespace().next().unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn async_fn_returning_a_borrow_of_its_argument() {
+    let text = String::from("refund policy");
+    let (word, spans) = capture_async(first_word(&text)).await;
+    assert_eq!(word, "refund");
+    assert_eq!(attr(named(&spans, "first_word"), "output.value"), Some(&Value::from("refund")));
+    assert_eq!(attr(named(&spans, "first_word"), "text"), Some(&Value::from("refund policy")));
+}

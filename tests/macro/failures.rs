@@ -72,6 +72,7 @@ async fn a_future_dropped_by_a_timeout_or_a_lost_select_ends_marked_cancelled() 
     let ((), spans) = capture_async(async {
         assert!(tokio::time::timeout(Duration::from_millis(20), slow_generation("hi")).await.is_err());
         tokio::select! {
+            biased; // the slow branch is polled first, so its span starts before `quick` wins
             _ = slow_generation("lost race") => unreachable!("the other branch wins"),
             v = quick(1) => assert_eq!(v, 1),
         }

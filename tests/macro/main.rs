@@ -6,3 +6,12 @@ mod failures;
 mod options;
 mod shapes;
 mod values;
+
+/// The trybuild "pass" crate of every shape, compiled here too so clippy checks it, and run.
+#[path = "../ui/pass/every_shape_without_warnings.rs"]
+mod every_shape;
+
+#[test]
+fn every_shape_runs() {
+    every_shape::main();
+}

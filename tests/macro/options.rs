@@ -200,3 +200,19 @@ fn sample_always_under_a_sampled_parent_is_an_ordinary_child() {
     assert_eq!(spans.len(), 1);
     assert!(spans[0].links.links.is_empty());
 }
+
+#[trace_with_otel(ret, skip(limit), name = "options.any_order", fields(query = query.to_uppercase(), limit.doubled = limit * 2))]
+fn any_order(query: &str, limit: i64) -> usize {
+    query.len()
+}
+
+#[test]
+fn options_in_any_order_and_a_field_replacing_an_argument() {
+    let (_, spans) = capture(|| any_order("abc", 4));
+    let span = named(&spans, "options.any_order");
+    assert_eq!(attr(span, "output.value"), Some(&Value::I64(3)));
+    assert_eq!(attr(span, "query"), Some(&Value::from("ABC")), "the field wins over the argument of the same name");
+    assert_eq!(span.attributes.iter().filter(|kv| kv.key.as_str() == "query").count(), 1);
+    assert_eq!(attr(span, "limit"), None);
+    assert_eq!(attr(span, "limit.doubled"), Some(&Value::I64(8)));
+}

@@ -118,3 +118,19 @@ fn record_adds_typed_attributes_to_the_current_span() {
     assert_eq!(attr(span, "top"), Some(&Value::from("a")));
     assert_eq!(attr(span, "debugged"), Some(&Value::from("Doc { id: 9 }")));
 }
+
+#[trace_with_otel(ret, err)]
+fn generic_result<T, E: std::fmt::Display>(value: Result<T, E>) -> Result<T, E> {
+    value
+}
+
+#[test]
+fn generic_return_values_without_debug_are_not_recorded() {
+    let (_, spans) = capture(|| {
+        let _ = generic_result::<NoDebug, String>(Ok(NoDebug));
+        let _ = generic_result::<NoDebug, String>(Err("no index".to_owned()));
+    });
+    assert_eq!(attr(&spans[0], "output.value"), None);
+    assert_eq!(attr(&spans[0], "value"), None);
+    assert_eq!(spans[1].status, opentelemetry::trace::Status::error("no index"));
+}

@@ -7,7 +7,6 @@
 //! card numbers must pass Luhn and start with a real issuer prefix, IBANs must pass mod-97, phone numbers
 //! need an international `+CC`, a Chinese mobile prefix, or the North American `(NXX) NXX-XXXX` form.
 
-use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 use regex::Regex;
 use std::borrow::Cow;
 use std::ops::Range;
@@ -60,28 +59,33 @@ impl Kind {
     }
 }
 
-/// Which literal triggers were seen; each detector declares the triggers it needs.
+/// What one pass over the bytes saw; each detector runs only when what it needs is there.
 #[derive(Clone, Copy, Default)]
 struct Seen {
+    /// `@`: emails.
     at: bool,
+    /// `eyJ`: JWTs.
     jwt: bool,
+    /// `bearer` or `basic` and a space, any case.
     bearer: bool,
+    /// `-----BEGIN`.
     pem: bool,
+    /// `://`: URL user info.
     scheme: bool,
-    key_prefix: bool,
+    /// A run of 15 or more key characters (`[A-Za-z0-9_+/-]`): every provider key is one.
+    long_run: bool,
+    /// Seven digits close together: phone and card numbers.
     digits: bool,
+    /// Two capitals and two digits: IBANs.
     iban: bool,
+    /// `=` or `:`: secrets named inline.
+    pair: bool,
 }
 
-/// Triggers, in pattern order; see [`Detectors::scan`].
-const TRIGGERS: &[&str] = &[
-    "@", "eyJ", "bearer", "basic ", "-----BEGIN", "://", "sk-", "sk_", "rk_", "AKIA", "ASIA", "AIza", "ghp_", "gho_",
-    "ghu_", "ghs_", "ghr_", "github_pat_", "xox", "glpat-", "hf_", "npm_", "SG.", "whsec_", "LTAI", "AKID",
-    "hooks.slack.com/",
-];
+/// Shortest provider key the `api_key` pattern accepts, as one run of key characters (`xoxb-` + 10).
+const KEY_RUN: usize = 15;
 
 pub(crate) struct Detectors {
-    triggers: AhoCorasick,
     private_key: Regex,
     url_credentials: Regex,
     jwt: Regex,
@@ -93,7 +97,6 @@ pub(crate) struct Detectors {
     phone_international: Regex,
     phone_cn: Regex,
     phone_nanp: Regex,
-    inline: super::inline::Inline,
 }
 
 impl std::fmt::Debug for Detectors {
@@ -108,13 +111,7 @@ fn re(pattern: &str) -> Regex {
 
 impl Detectors {
     pub(crate) fn new() -> Self {
-        let triggers = AhoCorasickBuilder::new()
-            .ascii_case_insensitive(true)
-            .match_kind(MatchKind::Standard)
-            .build(TRIGGERS)
-            .expect("trigger automaton");
         Detectors {
-            triggers,
             private_key: re(r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----(?s:.*?)(?:-----END [A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----|\z)"),
             // user:password@ after a scheme; the user and password go, scheme and host stay.
             // The password may itself hold an unescaped `@`: the user info ends at the authority's last `@`.
@@ -147,27 +144,51 @@ impl Detectors {
             // and landlines written with the area code and a dash (`010-62345678`, `0755-1234567`).
             phone_cn: re(r"(?-u:\b)(?:1[3-9]\d(?:[ \-]?\d{4}){2}|0[1-9]\d{1,2}-[2-9]\d{6,7})(?-u:\b)"),
             phone_nanp: re(r"(?:\(\d{3}\)\s?|(?-u:\b)\d{3}[.\-])\d{3}[.\-]\d{4}(?-u:\b)"),
-            inline: super::inline::Inline::new(),
         }
     }
 
-    fn scan(&self, value: &str) -> Seen {
+    /// One pass over the bytes, no allocation: a clean string stops here, with no regex run.
+    fn scan(value: &str) -> Seen {
+        let b = value.as_bytes();
         let mut seen = Seen::default();
-        for m in self.triggers.find_iter(value) {
-            match m.pattern().as_usize() {
-                0 => seen.at = true,
-                1 => seen.jwt = true,
-                2 | 3 => seen.bearer = true,
-                4 => seen.pem = true,
-                5 => seen.scheme = true,
-                _ => seen.key_prefix = true,
+        // Phone and card numbers need a dense run of at least seven digits (separated by at most two of
+        // ` -.()+`), which prose with scattered numbers does not have.
+        let (mut digits, mut gap, mut run) = (0usize, 0usize, 0usize);
+        for (i, &c) in b.iter().enumerate() {
+            if c.is_ascii_alphanumeric() || matches!(c, b'_' | b'-' | b'+' | b'/') {
+                run += 1;
+                seen.long_run |= run >= KEY_RUN;
+            } else {
+                run = 0;
+            }
+            if c.is_ascii_digit() {
+                digits += 1;
+                gap = 0;
+                seen.digits |= digits >= 7;
+                seen.iban |= i >= 3 && b[i - 1].is_ascii_digit() && b[i - 2].is_ascii_uppercase() && b[i - 3].is_ascii_uppercase();
+            } else if matches!(c, b' ' | b'-' | b'.' | b'(' | b')' | b'+') && digits > 0 && gap < 2 {
+                gap += 1;
+            } else {
+                digits = 0;
+                gap = 0;
+            }
+            let rest = &b[i + 1..];
+            match c {
+                b'@' => seen.at = true,
+                b'=' => seen.pair = true,
+                b':' => {
+                    seen.pair = true;
+                    seen.scheme |= rest.starts_with(b"//");
+                }
+                b'e' => seen.jwt |= rest.starts_with(b"yJ"),
+                b'b' | b'B' => {
+                    let word = |w: &[u8]| rest.len() > w.len() && rest[..w.len()].eq_ignore_ascii_case(w) && rest[w.len()].is_ascii_whitespace();
+                    seen.bearer |= word(b"earer") || word(b"asic");
+                }
+                b'-' => seen.pem |= rest.starts_with(b"----BEGIN"),
+                _ => {}
             }
         }
-        // Phone and card numbers need a dense run of at least seven digits (separated by at most two of
-        // ` -.()+`), which prose with scattered numbers does not have; IBANs two capitals then two digits.
-        let bytes = value.as_bytes();
-        seen.digits = has_dense_digit_run(bytes, 7);
-        seen.iban = bytes.windows(4).any(|w| w[0].is_ascii_uppercase() && w[1].is_ascii_uppercase() && w[2].is_ascii_digit() && w[3].is_ascii_digit());
         seen
     }
 
@@ -177,7 +198,7 @@ impl Detectors {
         if value.len() < 6 {
             return;
         }
-        let seen = self.scan(value);
+        let seen = Detectors::scan(value);
         // Most specific first: a JWT inside `Bearer ...`, a password inside a URL before the email-like
         // `pass@host`.
         if seen.pem {
@@ -204,14 +225,16 @@ impl Detectors {
                 }
             }
         }
-        if seen.key_prefix {
+        if seen.long_run {
             for m in self.api_key.find_iter(value) {
                 if is_provider_key(m.as_str()) {
                     add(out, m.range(), Kind::ApiKey);
                 }
             }
         }
-        self.inline.find(value, |range| add(out, range, Kind::Key));
+        if seen.pair {
+            super::inline::find(value, |range| add(out, range, Kind::Key));
+        }
         if seen.at {
             for m in self.email.find_iter(value) {
                 if !is_host_login(value, m.range()) {
@@ -363,25 +386,6 @@ fn international_phone_len(candidate: &str) -> Option<usize> {
         }
         end = candidate[..end].rfind([' ', '.', '-'])?;
     }
-}
-
-fn has_dense_digit_run(bytes: &[u8], needed: usize) -> bool {
-    let (mut digits, mut gap) = (0usize, 0usize);
-    for &b in bytes {
-        if b.is_ascii_digit() {
-            digits += 1;
-            gap = 0;
-            if digits >= needed {
-                return true;
-            }
-        } else if matches!(b, b' ' | b'-' | b'.' | b'(' | b')' | b'+') && digits > 0 && gap < 2 {
-            gap += 1;
-        } else {
-            digits = 0;
-            gap = 0;
-        }
-    }
-    false
 }
 
 fn push_all(re: &Regex, value: &str, kind: Kind, out: &mut Vec<(Range<usize>, Kind)>) {

@@ -4,127 +4,125 @@
 //!
 //! The name is judged by the same key rules as attribute keys ([`super::keys::is_secret_key`]), so
 //! `max_tokens=512` and `llm.token_count.prompt=12` stay while `OPENAI_API_KEY=…` goes. Only the value is
-//! replaced; the name stays readable. Two cheap checks run first: a `=` or `:` must be present, and one of
-//! the stems of the secret words (`pass`, `secret`, `token`, `key`, `auth`, …) must occur, so ordinary
-//! text never reaches the regex.
+//! replaced; the name stays readable. The scan is driven by the `=` and `:` in the value: for each, the
+//! name before it is read backwards and judged, and only then is the value after it parsed. No regex, no
+//! allocation; text without separators costs one byte search.
 
 use super::keys::is_secret_key;
-use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
-use regex::Regex;
 use std::ops::Range;
 
-/// Stems of every word the key rules know (see `keys.rs`); a value without one cannot name a secret.
-const STEMS: &[&str] = &[
-    "pass", "pwd", "secret", "token", "key", "auth", "cred", "cookie", "sess", "csrf", "xsrf", "jwt", "ssn", "cvv",
-    "cvc", "otp", "card", "iban", "pin", "bearer", "signature", "social", "security",
-];
+/// The longest name and value considered (a longer run is not a name, or is cut there).
+const MAX_NAME: usize = 64;
+const MAX_VALUE: usize = 1024;
 
-pub(crate) struct Inline {
-    stems: AhoCorasick,
-    pair: Regex,
-}
-
-impl Inline {
-    pub(crate) fn new() -> Self {
-        let stems = AhoCorasickBuilder::new()
-            .ascii_case_insensitive(true)
-            .match_kind(MatchKind::LeftmostFirst)
-            .build(STEMS)
-            .expect("stem automaton");
-        // name, an optional closing quote (JSON, Python), `=` or `:`, an optional `Some(`, then a double-
-        // quoted string (escapes allowed), a single-quoted one, or a bare run up to a delimiter. No capture
-        // groups: `Pair::parse` splits the match by hand, so scanning allocates nothing.
-        let pair = Regex::new(
-            r#"(?x)
-            [A-Za-z_][A-Za-z0-9_.\-]{0,63} ["']? [\ \t]* [=:] [\ \t]* (?:Some\()?
-            (?: "(?:[^"\\\n]|\\.){1,1024}"
-              | '[^'\n]{1,1024}'
-              | [^\s"',;&\#)\]}>]{1,1024}
-            )"#,
-        )
-        .expect("inline pair pattern");
-        Inline { stems, pair }
-    }
-
-    /// Adds the byte range of every secret value named inline; `add` refuses overlaps with earlier findings.
-    pub(crate) fn find(&self, value: &str, mut add: impl FnMut(Range<usize>)) {
-        if !value.bytes().any(|b| b == b'=' || b == b':') || self.stems.find(value).is_none() {
-            return;
+/// Adds the byte range of every secret value named inline; `add` refuses overlaps with earlier findings.
+pub(crate) fn find(value: &str, mut add: impl FnMut(Range<usize>)) {
+    let b = value.as_bytes();
+    // Separators inside a value already masked are not names' separators.
+    let mut skip_to = 0;
+    for sep in 0..b.len() {
+        if sep < skip_to || !matches!(b[sep], b'=' | b':') {
+            continue;
         }
-        let mut at = 0;
-        while at < value.len() {
-            let Some(m) = self.pair.find_at(value, at) else { break };
-            let pair = Pair::parse(value, m.range());
-            // Resume right after the separator, so a non-secret pair (`note: password=…`) cannot hide the
-            // pair inside its value.
-            let resume = pair.sep + 1;
-            if !name_starts_here(value, m.start()) || !is_secret_key(&value[pair.name.clone()]) {
-                at = resume;
-                continue;
-            }
-            let content = &value[pair.content.clone()];
-            if is_placeholder(content) {
-                at = pair.content.end.max(resume);
-                continue;
-            }
-            let colon = value.as_bytes()[pair.sep] == b':';
-            if !pair.quoted && colon && is_scheme_word(content) {
-                // `Authorization: Token 9944b0…`: the scheme stays, the credential goes.
-                if let Some(cred) = credential_after(value, pair.content.end) {
-                    if looks_like_credential(&value[cred.clone()]) {
-                        add(cred.clone());
-                    }
-                    at = cred.end;
-                    continue;
+        let Some(name) = name_before(b, sep) else { continue };
+        if !is_secret_key(&value[name]) {
+            continue;
+        }
+        let Some(pair) = value_after(value, sep) else { continue };
+        let content = &value[pair.content.clone()];
+        if is_placeholder(content) {
+            continue;
+        }
+        let colon = b[sep] == b':';
+        if !pair.quoted && colon && is_scheme_word(content) {
+            // `Authorization: Token 9944b0…`: the scheme stays, the credential goes.
+            if let Some(cred) = credential_after(value, pair.content.end) {
+                if looks_like_credential(&value[cred.clone()]) {
+                    skip_to = cred.end;
+                    add(cred);
                 }
             }
-            // `password: must be 12 characters` is prose; `password: hunter2` is not. An unquoted value
-            // after `:` must look like a credential (a digit or a symbol in it); after `=` it always is one.
-            if !pair.quoted && colon && !looks_like_credential(content) {
-                at = resume;
-                continue;
-            }
-            add(pair.content.clone());
-            at = pair.content.end.max(resume);
+            continue;
         }
+        // `password: must be 12 characters` is prose; `password: hunter2` is not. An unquoted value after
+        // `:` must look like a credential (a digit or a symbol in it); after `=` it always is one.
+        if !pair.quoted && colon && !looks_like_credential(content) {
+            continue;
+        }
+        skip_to = pair.content.end;
+        add(pair.content);
     }
 }
 
-/// One `name = value` match, split into its parts (byte offsets into the whole value).
+fn is_name_byte(c: u8) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-')
+}
+
+/// The name that ends right before the separator at `sep`: `name=`, `name =`, `"name":`, `'name':`.
+fn name_before(b: &[u8], sep: usize) -> Option<Range<usize>> {
+    let mut end = sep;
+    while end > 0 && matches!(b[end - 1], b' ' | b'\t') {
+        end -= 1;
+    }
+    if end > 0 && matches!(b[end - 1], b'"' | b'\'') {
+        end -= 1;
+    }
+    let mut start = end;
+    while start > 0 && end - start < MAX_NAME && is_name_byte(b[start - 1]) {
+        start -= 1;
+    }
+    // Names start with a letter or `_` (not `10:14`, not `-x=`) and are not cut from a longer run.
+    let starts_well = start < end && (b[start].is_ascii_alphabetic() || b[start] == b'_');
+    let whole = start == 0 || !is_name_byte(b[start - 1]);
+    (starts_well && whole).then_some(start..end)
+}
+
+/// The value after a separator.
 struct Pair {
-    name: Range<usize>,
-    /// The `=` or `:`.
-    sep: usize,
     /// The value without its quotes.
     content: Range<usize>,
     quoted: bool,
 }
 
-impl Pair {
-    fn parse(value: &str, m: Range<usize>) -> Pair {
-        let b = value.as_bytes();
-        let mut i = m.start;
-        while i < m.end && (b[i].is_ascii_alphanumeric() || matches!(b[i], b'_' | b'.' | b'-')) {
-            i += 1;
-        }
-        let name = m.start..i;
-        if matches!(b[i], b'"' | b'\'') {
-            i += 1;
-        }
-        while matches!(b[i], b' ' | b'\t') {
-            i += 1;
-        }
-        let sep = i;
+/// Spaces, an optional `Some(`, then a double-quoted string (escapes allowed), a single-quoted one, or a
+/// bare run up to whitespace or a delimiter (`"',;&#)]}>`).
+fn value_after(value: &str, sep: usize) -> Option<Pair> {
+    let b = value.as_bytes();
+    let mut i = sep + 1;
+    while i < b.len() && matches!(b[i], b' ' | b'\t') {
         i += 1;
-        while i < m.end && matches!(b[i], b' ' | b'\t') {
-            i += 1;
+    }
+    if value[i..].starts_with("Some(") {
+        i += 5;
+    }
+    match b.get(i)? {
+        b'"' => {
+            let mut j = i + 1;
+            while j < b.len() && j - i <= MAX_VALUE {
+                match b[j] {
+                    b'\\' => j += 2,
+                    b'"' => return (j > i + 1).then_some(Pair { content: i + 1..j, quoted: true }),
+                    b'\n' => return None,
+                    _ => j += 1,
+                }
+            }
+            None
         }
-        if value[i..m.end].starts_with("Some(") {
-            i += 5;
+        b'\'' => {
+            let len = value[i + 1..].find(['\'', '\n'])?;
+            let close = i + 1 + len;
+            (len > 0 && len <= MAX_VALUE && b[close] == b'\'').then_some(Pair { content: i + 1..close, quoted: true })
         }
-        let quoted = i < m.end && matches!(b[i], b'"' | b'\'');
-        let content = if quoted { i + 1..m.end - 1 } else { i..m.end };
-        Pair { name, sep, content, quoted }
+        _ => {
+            let mut end = i;
+            for (at, c) in value[i..].char_indices() {
+                if c.is_whitespace() || matches!(c, '"' | '\'' | ',' | ';' | '&' | '#' | ')' | ']' | '}' | '>') || at >= MAX_VALUE {
+                    break;
+                }
+                end = i + at + c.len_utf8();
+            }
+            (end > i).then_some(Pair { content: i..end, quoted: false })
+        }
     }
 }
 
@@ -138,12 +136,6 @@ fn credential_after(value: &str, from: usize) -> Option<Range<usize>> {
     let start = from + spaces;
     let len = value[start..].find(|c: char| c.is_whitespace() || c == ',' || c == ';').unwrap_or(value.len() - start);
     (len > 0).then_some(start..start + len)
-}
-
-/// The name must not continue a longer word (`xpassword=` is matched from its start anyway, but a name
-/// glued to a non-ASCII letter is part of that word).
-fn name_starts_here(value: &str, start: usize) -> bool {
-    value[..start].chars().next_back().is_none_or(|c| !c.is_alphanumeric())
 }
 
 /// Values that say a secret is absent or already masked.
@@ -172,9 +164,8 @@ mod tests {
     use super::*;
 
     fn masked(value: &str) -> String {
-        let inline = Inline::new();
         let mut found: Vec<Range<usize>> = Vec::new();
-        inline.find(value, |r| found.push(r));
+        find(value, |r| found.push(r));
         let mut out = value.to_owned();
         for r in found.iter().rev() {
             out.replace_range(r.clone(), "~");
