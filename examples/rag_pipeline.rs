@@ -1,20 +1,24 @@
 //! A small RAG pipeline, traced end to end: one request is one trace.
 //!
 //! ```text
-//! handle_user_query
-//! ├─ extract_intent
-//! ├─ retrieve.knowledge_base
-//! ├─ rerank
-//! ├─ call_tool.get_order_status
-//! └─ generate.response
+//! handle_user_query                 SERVER  (the request's entry; the caller as a pseudonym)
+//! ├─ extract_intent                  CHAIN
+//! ├─ retrieve.customer_history       RETRIEVER  (the caller's recent orders)
+//! ├─ retrieve.knowledge_base         RETRIEVER  (document ids and scores)
+//! ├─ rerank                          RERANKER
+//! ├─ call_tool.get_order_status      TOOL, CLIENT  (an unknown order fails here)
+//! └─ generate.response               LLM, CLIENT  (model, parameters, token usage)
 //! ```
+//!
+//! Each step says what it is with `kind = "…"` and its details with the typed helpers (`llm::`,
+//! `retrieval::`, `tool::`), so Jaeger, OpenInference tools and GenAI dashboards read the same names.
 //!
 //! Run it with `cargo run --example rag_pipeline`. With no collector configured it prints each trace as a
 //! tree on stderr; with `OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:4318` (Jaeger's OTLP port) the
 //! traces appear in Jaeger under the service `rag-example`. Everything is deterministic and offline: the
 //! "LLM" is a template and the "tool" a lookup table.
 
-use kotaemon_trace::{record, trace_with_otel, Config, ExporterKind};
+use kotaemon_trace::{llm, record, retrieval, tool, trace_with_otel, Config, ExporterKind};
 use std::fmt;
 use std::time::Duration;
 
@@ -50,7 +54,7 @@ impl fmt::Display for ToolError {
 
 impl std::error::Error for ToolError {}
 
-#[trace_with_otel("extract_intent", ret)]
+#[trace_with_otel("extract_intent", kind = "chain", ret)]
 fn extract_intent(user_query: &str) -> Intent {
     let order_id = user_query
         .split(|c: char| !c.is_ascii_alphanumeric() && c != '-')
@@ -61,7 +65,7 @@ fn extract_intent(user_query: &str) -> Intent {
     }
 }
 
-#[trace_with_otel("retrieve.knowledge_base", skip(kb), fields(retriever.type = "keyword", retriever.k = k as i64))]
+#[trace_with_otel("retrieve.knowledge_base", kind = "retriever", skip(kb), fields(retriever.type = "keyword", retriever.k = k as i64))]
 async fn retrieve(kb: &KnowledgeBase, user_query: &str, k: usize) -> Vec<Doc> {
     tokio::time::sleep(Duration::from_millis(8)).await; // a vector store round trip
     let words: Vec<String> = user_query.to_lowercase().split_whitespace().map(str::to_owned).collect();
@@ -76,11 +80,20 @@ async fn retrieve(kb: &KnowledgeBase, user_query: &str, k: usize) -> Vec<Doc> {
         .collect();
     docs.sort_by(|a, b| b.score.total_cmp(&a.score));
     docs.truncate(k);
-    record("output.count", docs.len());
+    retrieval::documents(docs.iter().map(|d| retrieval::Document { id: d.id, score: d.score, content: Some(d.text) }));
     docs
 }
 
-#[trace_with_otel("rerank", skip(docs), fields(input.count = docs.len() as i64))]
+#[trace_with_otel("retrieve.customer_history", kind = "retriever", redact(user_phone))]
+async fn retrieve_customer_history(user_phone: &str) -> Vec<&'static str> {
+    tokio::time::sleep(Duration::from_millis(5)).await; // the orders database
+    let orders = if user_phone.is_empty() { vec![] } else { vec!["ORD-1042", "ORD-2077"] };
+    let ranked = orders.iter().enumerate().map(|(i, id)| (id, 1.0 - i as f64 / 10.0));
+    retrieval::documents(ranked.map(|(id, score)| retrieval::Document { id, score, content: None }));
+    orders
+}
+
+#[trace_with_otel("rerank", kind = "reranker", skip(docs), fields(input.count = docs.len() as i64))]
 fn rerank(user_query: &str, mut docs: Vec<Doc>) -> Vec<Doc> {
     // Prefer shorter passages at equal score: they make tighter prompts.
     docs.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.text.len().cmp(&b.text.len())));
@@ -91,8 +104,9 @@ fn rerank(user_query: &str, mut docs: Vec<Doc>) -> Vec<Doc> {
     docs
 }
 
-#[trace_with_otel("call_tool.get_order_status", err, fields(tool.name = "get_order_status"))]
+#[trace_with_otel("call_tool.get_order_status", kind = "tool", err)]
 async fn get_order_status(order_id: &str) -> Result<&'static str, ToolError> {
+    tool::call("get_order_status", "call-1", &format!(r#"{{"order_id":"{order_id}"}}"#));
     tokio::time::sleep(Duration::from_millis(15)).await; // the order service
     match order_id {
         "ORD-1042" => Ok("shipped, arriving Thursday"),
@@ -101,8 +115,12 @@ async fn get_order_status(order_id: &str) -> Result<&'static str, ToolError> {
     }
 }
 
-#[trace_with_otel("generate.response", skip(docs), fields(llm.model_name = "template-llm", llm.temperature = 0.0))]
+#[trace_with_otel("generate.response", kind = "llm", skip_all)]
 async fn generate(user_query: &str, docs: &[Doc], order_status: Option<&str>) -> String {
+    llm::provider("template");
+    llm::model("template-llm");
+    llm::parameters(0.0, 256);
+    llm::prompt(user_query); // recorded only with content capture on, and redacted
     tokio::time::sleep(Duration::from_millis(25)).await; // the model
     let context: Vec<&str> = docs.iter().map(|d| d.text).collect();
     let answer = match order_status {
@@ -110,14 +128,19 @@ async fn generate(user_query: &str, docs: &[Doc], order_status: Option<&str>) ->
         None if context.is_empty() => "I could not find anything about that.".to_owned(),
         None => format!("From our policies: {}", context.join(" ")),
     };
-    record("llm.token_count.prompt", (user_query.len() + context.concat().len()) / 4);
-    record("llm.token_count.completion", answer.len() / 4);
+    llm::completion(&answer);
+    llm::usage(((user_query.len() + context.concat().len()) / 4) as u64, (answer.len() / 4) as u64);
+    llm::finish_reason("stop");
     answer
 }
 
-#[trace_with_otel("handle_user_query", skip(kb), err)]
-async fn handle_user_query(kb: &KnowledgeBase, user_query: &str) -> Result<String, ToolError> {
+/// The request's entry: `user_phone` is recorded only as a keyed pseudonym (`redact`), so the audit can say
+/// who asked without the number ever leaving the process.
+#[trace_with_otel("handle_user_query", skip(kb), redact(user_phone), err)]
+async fn handle_user_query(kb: &KnowledgeBase, user_phone: &str, user_query: &str) -> Result<String, ToolError> {
     let intent = extract_intent(user_query);
+    let recent_orders = retrieve_customer_history(user_phone).await;
+    record("customer.recent_orders", recent_orders.len());
     let docs = retrieve(kb, user_query, 4).await;
     let docs = rerank(user_query, docs);
     let status = match &intent {
@@ -156,7 +179,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     let queries = ["Where is my order ORD-1042?", "How long do refunds take after a return?", "Status of order ORD-9999"];
     for user_query in queries {
-        match handle_user_query(&kb, user_query).await {
+        match handle_user_query(&kb, "+1 415 555 0100", user_query).await {
             Ok(answer) => println!("Q: {user_query}\nA: {answer}\n"),
             Err(error) => println!("Q: {user_query}\n!: {error}\n"),
         }

@@ -171,10 +171,22 @@ pub(crate) fn expand(args: &Args, plan: &Plan, mut function: ItemFn) -> TokenStr
         Some(Sample::Always) => quote!(Always),
         Some(Sample::Never) => quote!(Never),
     };
+    let semantic = match args.kind {
+        Some(kind) => {
+            let variant = syn::Ident::new(semantic_variant(kind), Span::call_site());
+            quote!(::core::option::Option::Some(::kotaemon_trace::__private::Semantic::#variant))
+        }
+        None => quote!(::core::option::Option::None),
+    };
+    let span_kind = syn::Ident::new(span_kind_variant(args.span_kind, args.kind), Span::call_site());
+    let kind_explicit = args.span_kind.is_some();
+    let capacity = capacity + if args.kind.is_some() { 2 } else { 0 };
     let callsite = quote! {
         static #site: ::kotaemon_trace::__private::Callsite = ::kotaemon_trace::__private::Callsite {
             name: #name,
-            kind: ::kotaemon_trace::__private::SpanKind::Internal,
+            kind: ::kotaemon_trace::__private::SpanKind::#span_kind,
+            kind_explicit: #kind_explicit,
+            semantic: #semantic,
             attributes: #capacity,
             sample: ::kotaemon_trace::__private::Sample::#sample,
         };
@@ -289,5 +301,33 @@ impl UnrawName for syn::Ident {
     fn unraw_name(&self) -> String {
         use syn::ext::IdentExt as _;
         self.unraw().to_string()
+    }
+}
+
+/// The runtime's `Semantic` variant for a `kind = "…"` value (one of `parse::KINDS`).
+fn semantic_variant(kind: &str) -> &'static str {
+    match kind {
+        "retriever" => "Retriever",
+        "reranker" => "Reranker",
+        "embedding" => "Embedding",
+        "llm" => "Llm",
+        "tool" => "Tool",
+        "chain" => "Chain",
+        "agent" => "Agent",
+        _ => "Guardrail",
+    }
+}
+
+/// The OpenTelemetry span kind: `span_kind` when given, else CLIENT for the calls that leave the process
+/// in the GenAI conventions (model, embedding and tool calls), else INTERNAL.
+fn span_kind_variant(span_kind: Option<&str>, kind: Option<&str>) -> &'static str {
+    match (span_kind, kind) {
+        (Some("server"), _) => "Server",
+        (Some("client"), _) => "Client",
+        (Some("producer"), _) => "Producer",
+        (Some("consumer"), _) => "Consumer",
+        (Some(_), _) => "Internal",
+        (None, Some("llm" | "embedding" | "tool")) => "Client",
+        (None, _) => "Internal",
     }
 }

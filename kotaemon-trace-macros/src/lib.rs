@@ -14,6 +14,8 @@
 //!     err,                                            // Err(e): status Error + `exception` event
 //!     redact(phone),                                  // recorded as a pseudonym
 //!     sample = "always",                              // or "never"
+//!     kind = "retriever",                             // llm, tool, embedding, reranker, chain, agent, guardrail
+//!     span_kind = "client",                           // server, client, producer, consumer, internal
 //! )]
 //! ```
 //!
@@ -26,6 +28,8 @@
 //! | `err` | an `Err` sets status Error and adds an `exception` event |
 //! | `redact(a)` | the argument as a pseudonym |
 //! | `sample = "always"` / `"never"` | record whatever the sampler says / never record |
+//! | `kind = "llm"` | `openinference.span.kind`, `gen_ai.operation.name`, CLIENT for llm/embedding/tool |
+//! | `span_kind = "server"` | the OpenTelemetry span kind |
 //!
 //! ```ignore
 //! use kotaemon_trace::trace_with_otel;

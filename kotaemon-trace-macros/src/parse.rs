@@ -20,10 +20,18 @@ mod kw {
     syn::custom_keyword!(err);
     syn::custom_keyword!(sample);
     syn::custom_keyword!(redact);
+    syn::custom_keyword!(kind);
+    syn::custom_keyword!(span_kind);
 }
 
 /// What the attribute accepts, for the "unknown option" message.
-const OPTIONS: &str = "a span name (\"name\" or name = \"...\"), skip(...), skip_all, fields(...), ret, err, redact(...), sample = \"always\" | \"never\"";
+const OPTIONS: &str = "a span name (\"name\" or name = \"...\"), skip(...), skip_all, fields(...), ret, err, redact(...), sample = \"always\" | \"never\", kind = \"llm\" | ..., span_kind = \"server\" | ...";
+
+/// The `kind = "…"` values: what a step is in RAG terms (OpenInference's span kinds, lower case).
+pub(crate) const KINDS: &[&str] = &["retriever", "reranker", "embedding", "llm", "tool", "chain", "agent", "guardrail"];
+
+/// The `span_kind = "…"` values: the OpenTelemetry span kinds.
+pub(crate) const SPAN_KINDS: &[&str] = &["server", "client", "producer", "consumer", "internal"];
 
 /// Several errors, reported together.
 #[derive(Default)]
@@ -112,6 +120,10 @@ pub(crate) enum Opt {
     Err(Span),
     Sample(Span, Sample),
     Redact(Span, Vec<Ident>),
+    /// `kind = "llm"`: one of [`KINDS`].
+    Kind(Span, &'static str),
+    /// `span_kind = "client"`: one of [`SPAN_KINDS`].
+    SpanKind(Span, &'static str),
 }
 
 impl Opt {
@@ -126,8 +138,24 @@ impl Opt {
             Opt::Err(span) => ("err", *span),
             Opt::Sample(span, _) => ("sample", *span),
             Opt::Redact(span, _) => ("redact", *span),
+            Opt::Kind(span, _) => ("kind", *span),
+            Opt::SpanKind(span, _) => ("span_kind", *span),
         }
     }
+}
+
+/// `= "value"` where the value is one of `accepted`; an error at the literal names the option and lists
+/// what it accepts.
+fn one_of(input: ParseStream, option: &str, accepted: &'static [&'static str]) -> syn::Result<&'static str> {
+    input.parse::<Token![=]>()?;
+    let expected = || accepted.iter().map(|v| format!("\"{v}\"")).collect::<Vec<_>>().join(", ");
+    let value: LitStr = input
+        .parse()
+        .map_err(|e| syn::Error::new(e.span(), format!("`{option}` takes a string: one of {}", expected())))?;
+    let text = value.value();
+    accepted.iter().copied().find(|v| *v == text).ok_or_else(|| {
+        syn::Error::new(value.span(), format!("unknown {option} \"{text}\": expected one of {}", expected()))
+    })
 }
 
 /// `(a, b, self)`: argument names.
@@ -183,6 +211,12 @@ impl Parse for Opt {
                 }
             };
             Ok(Opt::Sample(kw.span, mode))
+        } else if lookahead.peek(kw::span_kind) {
+            let kw: kw::span_kind = input.parse()?;
+            Ok(Opt::SpanKind(kw.span, one_of(input, "span_kind", SPAN_KINDS)?))
+        } else if lookahead.peek(kw::kind) {
+            let kw: kw::kind = input.parse()?;
+            Ok(Opt::Kind(kw.span, one_of(input, "kind", KINDS)?))
         } else if input.peek(Ident::peek_any) {
             let unknown = Ident::parse_any(input)?;
             Err(syn::Error::new(unknown.span(), format!("unknown option `{unknown}`: expected {OPTIONS}")))
@@ -203,6 +237,8 @@ pub(crate) struct Args {
     pub(crate) err: Option<Span>,
     pub(crate) sample: Option<Sample>,
     pub(crate) redact: Option<(Span, Vec<Ident>)>,
+    pub(crate) kind: Option<&'static str>,
+    pub(crate) span_kind: Option<&'static str>,
 }
 
 impl Args {
@@ -216,6 +252,8 @@ impl Args {
             Opt::Err(span) => self.err = Some(span),
             Opt::Sample(_, mode) => self.sample = Some(mode),
             Opt::Redact(span, names) => self.redact = Some((span, names)),
+            Opt::Kind(_, kind) => self.kind = Some(kind),
+            Opt::SpanKind(_, kind) => self.span_kind = Some(kind),
         }
     }
 }

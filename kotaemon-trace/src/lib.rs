@@ -60,6 +60,11 @@ pub use guard::{ExportStats, TraceGuard};
 /// | `err` | an `Err(e)` return sets status Error with `e`'s `Display` text and adds an `exception` event (`exception.message`, `exception.type`); needs `Result<T, E: Display>` |
 /// | `redact(a)` | `a` is recorded as a pseudonym, never its value (see [`redact`]) |
 /// | `sample = "always"` / `"never"` | recorded whatever the sampler says / never, with its children |
+/// | `kind = "llm"` | what the step is: `retriever`, `reranker`, `embedding`, `llm`, `tool`, `chain`, `agent`, `guardrail`; recorded as `openinference.span.kind` (`LLM`…) and, where the GenAI conventions name one, `gen_ai.operation.name` (`chat`, `embeddings`, `execute_tool`, `invoke_agent`, `retrieval`); `llm`, `embedding` and `tool` spans are CLIENT spans |
+/// | `span_kind = "server"` | the OpenTelemetry span kind: `server`, `client`, `producer`, `consumer`, `internal` |
+///
+/// Without `span_kind`, a span with no local parent (a root, or the child of a remote caller) is SERVER,
+/// as a request's entry into a service is; its local children are INTERNAL unless `kind` makes them CLIENT.
 ///
 /// Options come in any order, each at most once. A mistake (an unknown option, a duplicate, `skip` of a
 /// name that is not an argument, `const fn`, an item that is not a function) is a compile error on the
@@ -196,7 +201,7 @@ pub fn init_with(config: Config) -> Result<TraceGuard, InitError> {
 /// module named `opentelemetry` or `kotaemon_trace` cannot break an expansion.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::span::{ActiveSpan, Attributes, Callsite, ErrResult, Running, Sample, SpanGuard};
+    pub use crate::span::{ActiveSpan, Attributes, Callsite, ErrResult, Running, Sample, Semantic, SpanGuard};
     pub use crate::value::{Probe, ViaDebug, ViaNothing, ViaTyped};
     pub use opentelemetry::trace::SpanKind;
     pub use opentelemetry::Value;

@@ -15,3 +15,7 @@ pub const DEBUG_FORCED: &str = "kotaemon.debug_forced";
 pub const EXCEPTION_ESCAPED: &str = "exception.escaped";
 /// `true` on a span whose future was dropped before it completed (a timeout, a lost `select!`).
 pub const CANCELLED: &str = "kotaemon.cancelled";
+/// OpenInference's step kind: `LLM`, `RETRIEVER`, `TOOL`… (the macro's `kind` option).
+pub const OPENINFERENCE_SPAN_KIND: &str = "openinference.span.kind";
+/// The OTel GenAI operation: `chat`, `embeddings`, `execute_tool`, `invoke_agent`, `retrieval`.
+pub const GEN_AI_OPERATION_NAME: &str = "gen_ai.operation.name";

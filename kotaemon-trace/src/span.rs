@@ -19,8 +19,14 @@ use std::task::Poll;
 pub struct Callsite {
     /// The span name.
     pub name: &'static str,
-    /// The OpenTelemetry span kind.
+    /// The OpenTelemetry span kind: `span_kind = "…"`, else derived from `kind` (CLIENT for model and tool
+    /// calls), else INTERNAL.
     pub kind: SpanKind,
+    /// Whether `kind` was given with `span_kind`; when it was not and the span is a service's entry (no
+    /// local parent), the span is SERVER, as a request's root span is.
+    pub kind_explicit: bool,
+    /// The `kind = "…"` option.
+    pub semantic: Option<Semantic>,
     /// How many attributes the macro may record at entry, to size the vector once.
     pub attributes: usize,
     /// The `sample = "…"` option.
@@ -38,6 +44,55 @@ pub enum Sample {
     Always,
     /// Never recorded, nor its children under a parent-based sampler (health checks, polling loops).
     Never,
+}
+
+/// The macro's `kind` option: what a step is in RAG terms.
+#[doc(hidden)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Semantic {
+    Retriever,
+    Reranker,
+    Embedding,
+    Llm,
+    Tool,
+    Chain,
+    Agent,
+    Guardrail,
+}
+
+impl Semantic {
+    /// The OpenInference `openinference.span.kind` value.
+    pub const fn openinference(self) -> &'static str {
+        match self {
+            Semantic::Retriever => "RETRIEVER",
+            Semantic::Reranker => "RERANKER",
+            Semantic::Embedding => "EMBEDDING",
+            Semantic::Llm => "LLM",
+            Semantic::Tool => "TOOL",
+            Semantic::Chain => "CHAIN",
+            Semantic::Agent => "AGENT",
+            Semantic::Guardrail => "GUARDRAIL",
+        }
+    }
+
+    /// The OTel GenAI `gen_ai.operation.name`, where the conventions define one for this kind.
+    pub const fn gen_ai_operation(self) -> Option<&'static str> {
+        match self {
+            Semantic::Llm => Some("chat"),
+            Semantic::Embedding => Some("embeddings"),
+            Semantic::Tool => Some("execute_tool"),
+            Semantic::Agent => Some("invoke_agent"),
+            Semantic::Retriever => Some("retrieval"),
+            Semantic::Reranker | Semantic::Chain | Semantic::Guardrail => None,
+        }
+    }
+
+    fn push_into(self, attributes: &mut Attributes) {
+        attributes.push(crate::semconv::OPENINFERENCE_SPAN_KIND, Some(Value::from(self.openinference())));
+        if let Some(operation) = self.gen_ai_operation() {
+            attributes.push(crate::semconv::GEN_AI_OPERATION_NAME, Some(Value::from(operation)));
+        }
+    }
 }
 
 /// Collects the attributes recorded at entry. Only built when the span is recording.
@@ -107,7 +162,7 @@ impl ActiveSpan {
                 Shortcut::None => {}
             }
             let mut parent = Context::current();
-            let mut builder = SpanBuilder::from_name(site.name).with_kind(site.kind.clone());
+            let mut builder = SpanBuilder::from_name(site.name).with_kind(span_kind(site, &parent));
             if site.sample != Sample::Default {
                 (builder, parent) = with_sample_hint(builder, parent, site.sample);
             }
@@ -124,6 +179,9 @@ impl ActiveSpan {
         use opentelemetry::trace::Span as _;
         if span.is_recording() {
             let mut attributes = Attributes { list: Vec::with_capacity(site.attributes), capture_arguments };
+            if let Some(semantic) = site.semantic {
+                semantic.push_into(&mut attributes);
+            }
             record(&mut attributes);
             if !attributes.list.is_empty() {
                 span.set_attributes(attributes.list);
@@ -175,6 +233,21 @@ impl ActiveSpan {
             record_error(cx, error);
         }
     }
+}
+
+/// The span kind of a new span: the call site's, except that an entry span (no local parent: a root, or
+/// the child of a remote caller) without an explicit kind is SERVER, which is what Jaeger's Monitor tab
+/// and service graphs look for by default.
+#[inline]
+fn span_kind(site: &Callsite, parent: &Context) -> SpanKind {
+    if !site.kind_explicit && site.kind == SpanKind::Internal {
+        let span = parent.span();
+        let sc = span.span_context();
+        if !sc.is_valid() || sc.is_remote() {
+            return SpanKind::Server;
+        }
+    }
+    site.kind.clone()
 }
 
 /// A decision the hot path can make without the SDK.

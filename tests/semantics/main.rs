@@ -128,3 +128,98 @@ fn current_ids_are_the_exported_ones() {
     assert_eq!(trace_id.unwrap().len(), 32);
     assert_eq!(kotaemon_trace::current_trace_id(), None, "outside any span");
 }
+
+mod kinds {
+    use super::{attr, finished, pipeline};
+    use kotaemon_trace::{trace_with_otel, ContentCapture};
+    use opentelemetry::trace::SpanKind;
+    use opentelemetry::Value;
+
+    #[trace_with_otel("handle_user_query", skip_all)]
+    fn handle_user_query() {
+        retrieve();
+        rerank();
+        embed();
+        generate();
+        call_tool();
+        plan();
+        check();
+        agent();
+        consume();
+    }
+    #[trace_with_otel("retrieve.customer_history", kind = "retriever")]
+    fn retrieve() {}
+    #[trace_with_otel("rerank", kind = "reranker")]
+    fn rerank() {}
+    #[trace_with_otel("embed.query", kind = "embedding")]
+    fn embed() {}
+    #[trace_with_otel("generate.response", kind = "llm")]
+    fn generate() {}
+    #[trace_with_otel("call_tool.get_order_status", kind = "tool")]
+    fn call_tool() {}
+    #[trace_with_otel("plan", kind = "chain")]
+    fn plan() {}
+    #[trace_with_otel("guard.output", kind = "guardrail")]
+    fn check() {}
+    #[trace_with_otel("agent.run", kind = "agent", span_kind = "internal")]
+    fn agent() {}
+    #[trace_with_otel("queue.consume", span_kind = "consumer")]
+    fn consume() {}
+
+    #[trace_with_otel("worker.tick", span_kind = "internal")]
+    fn explicit_internal_root() {}
+
+    #[test]
+    fn kind_sets_openinference_and_gen_ai_names_and_the_span_kind() {
+        let (_one, guard, exporter) = pipeline(ContentCapture::default());
+        handle_user_query();
+        explicit_internal_root();
+        let spans = finished(guard, &exporter);
+        let get = |name: &str| spans.iter().find(|s| s.name == name).unwrap_or_else(|| panic!("no span {name}"));
+        let expect = [
+            ("retrieve.customer_history", "RETRIEVER", Some("retrieval"), SpanKind::Internal),
+            ("rerank", "RERANKER", None, SpanKind::Internal),
+            ("embed.query", "EMBEDDING", Some("embeddings"), SpanKind::Client),
+            ("generate.response", "LLM", Some("chat"), SpanKind::Client),
+            ("call_tool.get_order_status", "TOOL", Some("execute_tool"), SpanKind::Client),
+            ("plan", "CHAIN", None, SpanKind::Internal),
+            ("guard.output", "GUARDRAIL", None, SpanKind::Internal),
+            ("agent.run", "AGENT", Some("invoke_agent"), SpanKind::Internal),
+        ];
+        for (name, openinference, operation, kind) in expect {
+            let span = get(name);
+            assert_eq!(attr(span, "openinference.span.kind"), Some(&Value::from(openinference)), "{name}");
+            assert_eq!(attr(span, "gen_ai.operation.name"), operation.map(Value::from).as_ref(), "{name}");
+            assert_eq!(span.span_kind, kind, "{name}");
+        }
+        let consume = get("queue.consume");
+        assert_eq!(consume.span_kind, SpanKind::Consumer);
+        assert_eq!(attr(consume, "openinference.span.kind"), None, "no kind, no OpenInference attribute");
+        // A service's entry span is SERVER unless a kind is given explicitly.
+        assert_eq!(get("handle_user_query").span_kind, SpanKind::Server);
+        assert_eq!(get("worker.tick").span_kind, SpanKind::Internal);
+    }
+
+    #[test]
+    fn a_span_continuing_a_remote_caller_is_server() {
+        use opentelemetry::trace::{SpanContext, SpanId, TraceContextExt as _, TraceFlags, TraceId, TraceState};
+        let (_one, guard, exporter) = pipeline(ContentCapture::default());
+        let remote = SpanContext::new(
+            TraceId::from_hex("4bf92f3577b34da6a3ce929d0e0e4736").unwrap(),
+            SpanId::from_hex("00f067aa0ba902b7").unwrap(),
+            TraceFlags::SAMPLED,
+            true,
+            TraceState::default(),
+        );
+        {
+            let _cx = opentelemetry::Context::current().with_remote_span_context(remote).attach();
+            handle_user_query();
+        }
+        let spans = finished(guard, &exporter);
+        let root = spans.iter().find(|s| s.name == "handle_user_query").unwrap();
+        assert_eq!(root.span_kind, SpanKind::Server);
+        assert_eq!(root.parent_span_id, SpanId::from_hex("00f067aa0ba902b7").unwrap());
+        let child = spans.iter().find(|s| s.name == "plan").unwrap();
+        assert_eq!(child.span_kind, SpanKind::Internal, "a local child is not an entry span");
+    }
+}
