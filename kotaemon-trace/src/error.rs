@@ -17,6 +17,8 @@ pub enum InitError {
         /// What the option accepts.
         accepted: String,
     },
+    /// The configuration file is wrong (see [`crate::Config::load`]); nothing was started.
+    ConfigFile(crate::ConfigFileError),
     /// The exporter could not be built.
     Exporter(String),
     /// A thread or the export runtime could not be started.
@@ -35,6 +37,7 @@ impl fmt::Display for InitError {
             InitError::Invalid { option, value, accepted } => {
                 write!(f, "{option}={value:?} is not valid: expected {accepted}")
             }
+            InitError::ConfigFile(e) => write!(f, "the configuration file is refused: {e}"),
             InitError::Exporter(why) => write!(f, "the trace exporter could not be built: {why}"),
             InitError::Io(e) => write!(f, "the export thread could not be started: {e}"),
         }
@@ -45,6 +48,7 @@ impl std::error::Error for InitError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             InitError::Io(e) => Some(e),
+            InitError::ConfigFile(e) => Some(e),
             _ => None,
         }
     }

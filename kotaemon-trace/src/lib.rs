@@ -41,8 +41,9 @@ mod span;
 mod value;
 
 pub use config::{
-    BatchConfig, Compression, Config, ConfigBuilder, ConfigProblem, DebugConfig, ExporterKind, JaegerRemote, Limits,
-    ContentCapture, OtlpConfig, Propagator, Protocol, RedactionConfig, Sampler, TailConfig,
+    BatchConfig, Compression, Config, ConfigBuilder, ConfigFileError, ConfigProblem, ContentCapture, DebugConfig,
+    ExporterKind, JaegerRemote, Limits, LogFormat, MetricsConfig, Origin, OtlpConfig, Propagator, Protocol,
+    RedactionConfig, Sampler, TailConfig,
 };
 pub use error::{InitError, ShutdownError};
 pub use genai::{current_span_id, current_trace_id, llm, retrieval, tool};
@@ -164,11 +165,13 @@ pub fn tracer() -> Option<opentelemetry_sdk::trace::SdkTracer> {
     global::with_installed(|installed| installed.tracer.clone())
 }
 
-/// Starts tracing from the `OTEL_*` environment and returns the guard that flushes on drop.
+/// Starts tracing from the `OTEL_*` environment over `kotaemon-trace.toml` (see [`Config::load`]) and
+/// returns the guard that flushes on drop.
 ///
 /// Works with or without a tokio runtime, and whether or not the collector is up: spans are queued
 /// and exported by a background thread. Invalid environment values are reported once on stderr and
-/// replaced by their defaults (use [`Config::from_env`] and [`Config::problems`] to refuse them instead).
+/// replaced by their defaults (use [`Config::load`] and [`Config::problems`] to refuse them instead); a
+/// configuration file with any mistake is refused with [`InitError::ConfigFile`], and nothing starts.
 ///
 /// ```no_run
 /// fn main() -> Result<(), kotaemon_trace::InitError> {
@@ -178,7 +181,7 @@ pub fn tracer() -> Option<opentelemetry_sdk::trace::SdkTracer> {
 /// }
 /// ```
 pub fn init() -> Result<TraceGuard, InitError> {
-    init_with(Config::from_env())
+    init_with(Config::load().map_err(InitError::ConfigFile)?)
 }
 
 /// Starts tracing from an explicit [`Config`].

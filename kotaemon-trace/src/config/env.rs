@@ -2,8 +2,8 @@
 //! unset, enum values are case-insensitive, an invalid value is a [`ConfigProblem`] and its default is used.
 
 use super::{
-    traces_url, BatchConfig, Compression, Config, ConfigProblem, DebugConfig, ExporterKind, JaegerRemote, Limits, RedactionConfig,
-    Propagator, Protocol, Sampler, TailConfig,
+    traces_url, BatchConfig, Compression, Config, ConfigProblem, DebugConfig, ExporterKind, JaegerRemote, Limits, LogFormat,
+    MetricsConfig, RedactionConfig, Propagator, Protocol, Sampler, TailConfig,
 };
 use std::time::Duration;
 
@@ -91,11 +91,71 @@ pub(crate) fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Config {
             enabled: env.bool("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", false),
             max_chars: env.count(&["KOTAEMON_TRACE_CONTENT_MAX_CHARS"], 4096),
         },
+        metrics: metrics(&mut env),
+        log_format: log_format(&mut env),
+        jaeger_query_url: url(&mut env, "KOTAEMON_TRACE_JAEGER_URL"),
         ..Config::default()
     };
     otlp(&mut env, &mut config);
     config.problems = env.problems;
     config
+}
+
+fn metrics<F: Fn(&str) -> Option<String>>(env: &mut Env<F>) -> MetricsConfig {
+    const NAME: &str = "OTEL_METRICS_EXPORTER";
+    let d = MetricsConfig::default();
+    let mut otlp = false;
+    let mut prometheus = false;
+    if let Some(raw) = env.var(NAME) {
+        for entry in raw.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+            match entry.to_ascii_lowercase().as_str() {
+                "otlp" => otlp = true,
+                "prometheus" => prometheus = true,
+                "none" => {}
+                _ => env.problem(NAME, entry, "a comma-separated list of otlp, prometheus, none", "none"),
+            }
+        }
+    }
+    let host = env.var("OTEL_EXPORTER_PROMETHEUS_HOST").unwrap_or_else(|| "127.0.0.1".to_owned());
+    let port = match env.var("OTEL_EXPORTER_PROMETHEUS_PORT") {
+        None => 9464,
+        Some(v) => v.parse::<u16>().unwrap_or_else(|_| {
+            env.problem("OTEL_EXPORTER_PROMETHEUS_PORT", &v, "a TCP port number, 0 to 65535", "9464");
+            9464
+        }),
+    };
+    // `localhost` binds loopback as the spec's default means; a bare IPv6 address needs brackets.
+    let host = if host.contains(':') && !host.starts_with('[') { format!("[{host}]") } else { host };
+    MetricsConfig {
+        otlp,
+        prometheus: prometheus.then(|| format!("{host}:{port}")),
+        export_interval: env.millis(&["OTEL_METRIC_EXPORT_INTERVAL"], d.export_interval),
+        max_series: env.count(&["KOTAEMON_TRACE_METRICS_MAX_SERIES"], d.max_series),
+    }
+}
+
+fn log_format<F: Fn(&str) -> Option<String>>(env: &mut Env<F>) -> LogFormat {
+    const NAME: &str = "KOTAEMON_TRACE_LOG_FORMAT";
+    match env.var(NAME) {
+        None => LogFormat::default(),
+        Some(v) if v.eq_ignore_ascii_case("text") => LogFormat::Text,
+        Some(v) if v.eq_ignore_ascii_case("json") => LogFormat::Json,
+        Some(v) => {
+            env.problem(NAME, &v, "text or json", "text");
+            LogFormat::default()
+        }
+    }
+}
+
+/// An `http://` or `https://` URL, without a trailing slash.
+fn url<F: Fn(&str) -> Option<String>>(env: &mut Env<F>, name: &'static str) -> Option<String> {
+    let v = env.var(name)?;
+    if (v.starts_with("http://") || v.starts_with("https://")) && v.len() > "https://".len() {
+        Some(v.trim_end_matches('/').to_owned())
+    } else {
+        env.problem(name, &v, "an http:// or https:// URL", "none");
+        None
+    }
 }
 
 fn resource_attributes<F: Fn(&str) -> Option<String>>(env: &mut Env<F>) -> Vec<(String, String)> {

@@ -4,12 +4,16 @@
 //! pipeline is built from a `Config` only, so the two ways can never drift apart.
 
 mod env;
+mod file;
 mod problem;
 
+pub use file::{ConfigFileError, Origin};
 pub use problem::ConfigProblem;
 
 use crate::export::DynExporter;
+use std::collections::BTreeMap;
 use std::fmt;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -243,6 +247,56 @@ impl Default for ContentCapture {
     }
 }
 
+/// Where RED and GenAI metrics go (`OTEL_METRICS_EXPORTER`, a comma-separated list; default `none`).
+///
+/// ```
+/// use kotaemon_trace::MetricsConfig;
+/// let metrics = MetricsConfig::default();
+/// assert!(!metrics.otlp && metrics.prometheus.is_none());
+/// assert_eq!(metrics.max_series, 2000);
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MetricsConfig {
+    /// `otlp`: pushed to the OTLP endpoint's `/v1/metrics` every `export_interval`.
+    pub otlp: bool,
+    /// `prometheus`: a scrape endpoint on this address (`OTEL_EXPORTER_PROMETHEUS_HOST`, default
+    /// `127.0.0.1`, and `OTEL_EXPORTER_PROMETHEUS_PORT`, default 9464).
+    pub prometheus: Option<String>,
+    /// `OTEL_METRIC_EXPORT_INTERVAL` (default 60 000 ms).
+    pub export_interval: Duration,
+    /// Distinct label sets per metric before new ones are folded into one overflow series and counted
+    /// (`KOTAEMON_TRACE_METRICS_MAX_SERIES`, default 2000).
+    pub max_series: usize,
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        MetricsConfig { otlp: false, prometheus: None, export_interval: Duration::from_secs(60), max_series: 2000 }
+    }
+}
+
+impl MetricsConfig {
+    /// Whether any metrics exporter is on.
+    pub fn enabled(&self) -> bool {
+        self.otlp || self.prometheus.is_some()
+    }
+}
+
+/// The format of [`crate::logs`]' ready-made log layer (`KOTAEMON_TRACE_LOG_FORMAT`).
+///
+/// ```
+/// use kotaemon_trace::LogFormat;
+/// assert_eq!(LogFormat::default(), LogFormat::Text);
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable lines with the trace id.
+    #[default]
+    Text,
+    /// One JSON object per line, with `trace_id` and `span_id`.
+    Json,
+}
+
 /// Tail sampling in process (off unless configured).
 ///
 /// ```
@@ -450,8 +504,13 @@ pub struct Config {
     pub(crate) tail: Option<TailConfig>,
     pub(crate) redaction: RedactionConfig,
     pub(crate) content: ContentCapture,
+    pub(crate) metrics: MetricsConfig,
+    pub(crate) log_format: LogFormat,
+    pub(crate) jaeger_query_url: Option<String>,
     pub(crate) custom_exporter: Option<Arc<dyn DynExporter>>,
     pub(crate) problems: Vec<ConfigProblem>,
+    /// Where each set variable came from (env or file); absent means default.
+    pub(crate) origins: Arc<BTreeMap<String, Origin>>,
 }
 
 impl Default for Config {
@@ -470,8 +529,12 @@ impl Default for Config {
             tail: None,
             redaction: RedactionConfig::default(),
             content: ContentCapture::default(),
+            metrics: MetricsConfig::default(),
+            log_format: LogFormat::default(),
+            jaeger_query_url: None,
             custom_exporter: None,
             problems: Vec::new(),
+            origins: Arc::default(),
         }
     }
 }
@@ -492,6 +555,9 @@ impl PartialEq for Config {
             && self.tail == other.tail
             && self.redaction == other.redaction
             && self.content == other.content
+            && self.metrics == other.metrics
+            && self.log_format == other.log_format
+            && self.jaeger_query_url == other.jaeger_query_url
             && match (&self.custom_exporter, &other.custom_exporter) {
                 (None, None) => true,
                 (Some(a), Some(b)) => Arc::ptr_eq(a, b),
@@ -517,6 +583,9 @@ impl fmt::Debug for Config {
             .field("tail", &self.tail)
             .field("redaction", &self.redaction)
             .field("content", &self.content)
+            .field("metrics", &self.metrics)
+            .field("log_format", &self.log_format)
+            .field("jaeger_query_url", &self.jaeger_query_url)
             .field("custom_exporter", &self.custom_exporter.is_some())
             .field("problems", &self.problems)
             .finish()
@@ -534,7 +603,65 @@ impl Config {
     /// }
     /// ```
     pub fn from_env() -> Config {
-        env::from_lookup(|name| std::env::var(name).ok())
+        file::load_with(|name| std::env::var(name).ok(), file::FileSettings::default())
+    }
+
+    /// Reads the environment over the configuration file: `KOTAEMON_TRACE_CONFIG` names the file (it must
+    /// exist), else `./kotaemon-trace.toml` is read when present. This is what [`crate::init`] uses.
+    ///
+    /// An environment variable beats the file's key for the same setting, and the file beats the
+    /// default. Invalid environment values are [`ConfigProblem`]s, as with [`Config::from_env`]; anything
+    /// wrong in the file refuses the whole file with a [`ConfigFileError`] naming file, line and key.
+    ///
+    /// ```
+    /// let config = kotaemon_trace::Config::load()?;
+    /// println!("exporting {} to {}", config.service_name(), config.otlp().endpoint);
+    /// # Ok::<(), kotaemon_trace::ConfigFileError>(())
+    /// ```
+    pub fn load() -> Result<Config, ConfigFileError> {
+        let get = |name: &str| std::env::var(name).ok();
+        let settings = match file::locate(&get) {
+            Some((path, named)) if named || path.is_file() => file::read(&path)?,
+            _ => file::FileSettings::default(),
+        };
+        Ok(file::load_with(get, settings))
+    }
+
+    /// Like [`Config::load`], with the file at `path` (which must exist).
+    ///
+    /// ```
+    /// let path = std::env::temp_dir().join(format!("kt-load-from-{}.toml", std::process::id()));
+    /// std::fs::write(&path, "[service]\nname = \"rag-api\"\n").unwrap();
+    /// let config = kotaemon_trace::Config::load_from(&path).unwrap();
+    /// # std::fs::remove_file(&path).unwrap();
+    /// if std::env::var_os("OTEL_SERVICE_NAME").is_none() {
+    ///     assert_eq!(config.service_name(), "rag-api");
+    /// }
+    /// ```
+    pub fn load_from(path: impl AsRef<Path>) -> Result<Config, ConfigFileError> {
+        let settings = file::read(path.as_ref())?;
+        Ok(file::load_with(|name| std::env::var(name).ok(), settings))
+    }
+
+    /// Where the value of an environment variable's setting came from: [`Origin::Env`],
+    /// [`Origin::File`] (with the key and line), or [`Origin::Default`]. Settings made with the builder
+    /// report `Default`.
+    ///
+    /// ```
+    /// use kotaemon_trace::{Config, Origin};
+    /// assert_eq!(Config::builder().build().origin("OTEL_SERVICE_NAME"), Origin::Default);
+    /// ```
+    pub fn origin(&self, variable: &str) -> Origin {
+        self.origins.get(variable).cloned().unwrap_or(Origin::Default)
+    }
+
+    /// The file key standing for an environment variable (`OTEL_SERVICE_NAME` → `service.name`).
+    ///
+    /// ```
+    /// assert_eq!(kotaemon_trace::Config::file_key("OTEL_TRACES_SAMPLER"), Some("sampler.name"));
+    /// ```
+    pub fn file_key(variable: &str) -> Option<&'static str> {
+        file::key_of(variable)
     }
 
     /// Starts from the defaults (not the environment).
@@ -644,6 +771,22 @@ impl Config {
     /// Capture of prompt, completion and document text.
     pub fn content(&self) -> ContentCapture {
         self.content
+    }
+
+    /// Metrics exporters.
+    pub fn metrics(&self) -> &MetricsConfig {
+        &self.metrics
+    }
+
+    /// The format of the ready-made log layer.
+    pub fn log_format(&self) -> LogFormat {
+        self.log_format
+    }
+
+    /// Jaeger's query API (`KOTAEMON_TRACE_JAEGER_URL` or `jaeger.query_url`), for tools that read traces
+    /// back, such as the `kotaemon-trace` CLI.
+    pub fn jaeger_query_url(&self) -> Option<&str> {
+        self.jaeger_query_url.as_deref()
     }
 }
 
@@ -766,6 +909,30 @@ impl ConfigBuilder {
     /// `KOTAEMON_TRACE_CONTENT_MAX_CHARS`).
     pub fn content(mut self, content: ContentCapture) -> Self {
         self.config.content = content;
+        self
+    }
+
+    /// Metrics exporters (`OTEL_METRICS_EXPORTER` and the variables of [`MetricsConfig`]).
+    ///
+    /// ```
+    /// use kotaemon_trace::{Config, MetricsConfig};
+    /// let metrics = MetricsConfig { prometheus: Some("127.0.0.1:9464".into()), ..MetricsConfig::default() };
+    /// assert!(Config::builder().metrics(metrics).build().metrics().enabled());
+    /// ```
+    pub fn metrics(mut self, metrics: MetricsConfig) -> Self {
+        self.config.metrics = metrics;
+        self
+    }
+
+    /// The ready-made log layer's format (`KOTAEMON_TRACE_LOG_FORMAT`).
+    pub fn log_format(mut self, format: LogFormat) -> Self {
+        self.config.log_format = format;
+        self
+    }
+
+    /// Jaeger's query API address (`KOTAEMON_TRACE_JAEGER_URL`).
+    pub fn jaeger_query_url(mut self, url: impl Into<String>) -> Self {
+        self.config.jaeger_query_url = Some(url.into());
         self
     }
 
