@@ -187,6 +187,7 @@ pub(crate) fn expand(args: &Args, plan: &Plan, mut function: ItemFn) -> TokenStr
             kind: ::kotaemon_trace::__private::SpanKind::#span_kind,
             kind_explicit: #kind_explicit,
             semantic: #semantic,
+            metrics: ::kotaemon_trace::__private::CallsiteMetrics::new(),
             attributes: #capacity,
             sample: ::kotaemon_trace::__private::Sample::#sample,
         };

@@ -80,10 +80,12 @@ pub(crate) struct ContentSettings {
 /// ```
 pub mod llm {
     use super::{content, set};
+    use crate::metrics::GenAiCall;
     use opentelemetry::KeyValue;
 
     /// The model: `llm.model_name` and `gen_ai.request.model`.
     pub fn model(name: &str) {
+        GenAiCall::with_current(|call| call.set_model(name));
         let name = name.to_owned();
         set(|| vec![KeyValue::new("llm.model_name", name.clone()), KeyValue::new("gen_ai.request.model", name)]);
     }
@@ -96,6 +98,7 @@ pub mod llm {
 
     /// The provider (`openai`, `anthropic`, …): `gen_ai.provider.name` and `llm.provider`.
     pub fn provider(name: &str) {
+        GenAiCall::with_current(|call| call.set_provider(name));
         let name = name.to_owned();
         set(|| vec![KeyValue::new("gen_ai.provider.name", name.clone()), KeyValue::new("llm.provider", name)]);
     }
@@ -116,7 +119,11 @@ pub mod llm {
     }
 
     /// Token usage: `llm.token_count.{prompt,completion,total}` and `gen_ai.usage.{input,output}_tokens`.
+    ///
+    /// In a `kind = "llm"` or `"embedding"` function, also feeds `gen_ai.client.token.usage` (when a
+    /// metrics exporter runs), labelled by the model and provider set with [`model`] and [`provider`].
     pub fn usage(input_tokens: u64, output_tokens: u64) {
+        GenAiCall::with_current(|call| call.record_tokens(input_tokens, output_tokens));
         let (i, o) = (input_tokens as i64, output_tokens as i64);
         set(|| {
             vec![

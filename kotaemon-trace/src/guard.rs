@@ -55,6 +55,7 @@ struct Active {
     tail: Option<Arc<TailSampler>>,
     /// Stops the Jaeger remote sampler's polling thread when dropped.
     _poller: Option<Poller>,
+    metrics: crate::metrics::Exporters,
     stats: Arc<Stats>,
     timeout: Duration,
     id: u64,
@@ -66,11 +67,29 @@ impl TraceGuard {
         processor: Arc<BatchProcessor>,
         tail: Option<Arc<TailSampler>>,
         poller: Option<Poller>,
+        metrics: crate::metrics::Exporters,
         stats: Arc<Stats>,
         timeout: Duration,
         id: u64,
     ) -> Self {
-        TraceGuard { inner: Some(Active { provider, processor, tail, _poller: poller, stats, timeout, id }) }
+        TraceGuard { inner: Some(Active { provider, processor, tail, _poller: poller, metrics, stats, timeout, id }) }
+    }
+
+    /// The address the Prometheus scrape endpoint listens on, when `OTEL_METRICS_EXPORTER` includes
+    /// `prometheus` (with port 0, the port the system chose).
+    ///
+    /// ```
+    /// use kotaemon_trace::{init_with, Config, ExporterKind, MetricsConfig};
+    ///
+    /// let metrics = MetricsConfig { prometheus: Some("127.0.0.1:0".into()), ..MetricsConfig::default() };
+    /// let guard = init_with(Config::builder().exporter(ExporterKind::None).metrics(metrics).build())?;
+    /// let address = guard.prometheus_address().expect("serving");
+    /// assert!(address.ip().is_loopback());
+    /// guard.shutdown().unwrap();
+    /// # Ok::<(), kotaemon_trace::InitError>(())
+    /// ```
+    pub fn prometheus_address(&self) -> Option<std::net::SocketAddr> {
+        self.inner.as_ref().and_then(|active| active.metrics.prometheus_address())
     }
 
     pub(crate) fn disabled() -> Self {
@@ -119,6 +138,8 @@ impl Active {
     fn shutdown(self) -> Result<(), ShutdownError> {
         // Stop new spans first, so nothing is created against a provider that is going away.
         global::uninstall(self.id);
+        // Metrics after the last span, so the final push holds every call.
+        self.metrics.shutdown();
         let result = self.processor.shutdown_with_timeout(self.timeout);
         // The processor is already shut down; this only marks the provider, so its errors add nothing.
         let _ = self.provider.shutdown_with_timeout(self.timeout);

@@ -30,6 +30,7 @@ mod global;
 mod guard;
 #[cfg(feature = "tracing")]
 pub mod logs;
+pub mod metrics;
 mod pipeline;
 mod panics;
 mod processor;
@@ -204,6 +205,7 @@ pub fn init_with(config: Config) -> Result<TraceGuard, InitError> {
 /// module named `opentelemetry` or `kotaemon_trace` cannot break an expansion.
 #[doc(hidden)]
 pub mod __private {
+    pub use crate::metrics::CallsiteMetrics;
     pub use crate::span::{ActiveSpan, Attributes, Callsite, ErrResult, Running, Sample, Semantic, SpanGuard};
     pub use crate::value::{Probe, ViaDebug, ViaNothing, ViaTyped};
     pub use opentelemetry::trace::SpanKind;

@@ -37,6 +37,10 @@ pub(crate) fn start(config: Config) -> Result<TraceGuard, InitError> {
         keys: Default::default(),
     };
     let processor = Arc::new(BatchProcessor::new(exporter, driver, finisher, &config.batch, stats.clone())?);
+    let metrics = {
+        let stats = stats.clone();
+        crate::metrics::Exporters::start(&config, move || stats.dropped.load(Ordering::Relaxed))?
+    };
     let tail = config.tail.clone().map(|t| Arc::new(TailSampler::new(t)));
     let (sampler, remote_strategy) = ProductSampler::new(&config.sampler, tail.is_some());
     let poller = match (remote_strategy, remote_settings(&config.sampler)) {
@@ -76,7 +80,7 @@ pub(crate) fn start(config: Config) -> Result<TraceGuard, InitError> {
     });
     opentelemetry::global::set_tracer_provider(provider.clone());
     opentelemetry::global::set_text_map_propagator(crate::propagation::composite(&config.propagators));
-    Ok(TraceGuard::active(provider, processor, tail, poller, stats, config.batch.export_timeout, id))
+    Ok(TraceGuard::active(provider, processor, tail, poller, metrics, stats, config.batch.export_timeout, id))
 }
 
 /// After shutdown, other OpenTelemetry users in the process get a no-op provider, not a dead one.

@@ -5,6 +5,7 @@
 //! closure that would record arguments is never called, so nothing is formatted or allocated.
 
 use crate::global;
+use crate::metrics::CallTimer;
 use crate::value::TypedValue;
 use opentelemetry::trace::{SpanBuilder, SpanKind, Status, TraceContextExt, Tracer};
 use opentelemetry::{Context, ContextGuard, Key, KeyValue, Value};
@@ -27,6 +28,8 @@ pub struct Callsite {
     pub kind_explicit: bool,
     /// The `kind = "…"` option.
     pub semantic: Option<Semantic>,
+    /// This call site's RED histograms.
+    pub metrics: crate::metrics::CallsiteMetrics,
     /// How many attributes the macro may record at entry, to size the vector once.
     pub attributes: usize,
     /// The `sample = "…"` option.
@@ -139,6 +142,8 @@ pub struct ActiveSpan {
     completed: bool,
     /// Set when a panic was already recorded while polling.
     panicked: bool,
+    /// Present while a metrics exporter runs, for sampled and unsampled calls alike.
+    timer: Option<CallTimer>,
 }
 
 impl ActiveSpan {
@@ -155,6 +160,10 @@ impl ActiveSpan {
 
     #[inline(never)]
     fn start_installed(site: &'static Callsite, record: impl FnOnce(&mut Attributes)) -> Self {
+        let timer = crate::metrics::enabled().then(|| {
+            let entry = Context::map_current(|cx| span_kind(site, cx) == SpanKind::Server);
+            CallTimer::start(site, entry)
+        });
         let started = global::with_installed(|installed| {
             match shortcut(installed.fast, site) {
                 Shortcut::KeepParent => return None,
@@ -170,10 +179,10 @@ impl ActiveSpan {
             Some((parent, Some((span, installed.capture_arguments))))
         });
         let Some(Some((parent, span))) = started else {
-            return ActiveSpan::inert();
+            return ActiveSpan::unrecorded(None, timer);
         };
         let Some((mut span, capture_arguments)) = span else {
-            return ActiveSpan { cx: Some(parent), owned: false, completed: false, panicked: false };
+            return ActiveSpan::unrecorded(Some(parent), timer);
         };
         // User code (field expressions, `Debug` impls) runs outside the pipeline lookup.
         use opentelemetry::trace::Span as _;
@@ -187,12 +196,33 @@ impl ActiveSpan {
                 span.set_attributes(attributes.list);
             }
         }
-        ActiveSpan { cx: Some(parent.with_span(span)), owned: true, completed: false, panicked: false }
+        let mut cx = parent.with_span(span);
+        if let Some(call) = timer.as_ref().and_then(|t| t.gen_ai.clone()) {
+            cx = cx.with_value(call);
+        }
+        ActiveSpan { cx: Some(cx), owned: true, completed: false, panicked: false, timer }
+    }
+
+    /// A call with no span of its own: `cx` is the context it runs in (an unsampled root's), if any. A
+    /// model call being timed still carries its metric labels in the context, for the helpers to fill.
+    fn unrecorded(cx: Option<Context>, timer: Option<CallTimer>) -> Self {
+        let cx = match timer.as_ref().and_then(|t| t.gen_ai.clone()) {
+            Some(call) => Some(cx.unwrap_or_else(Context::current).with_value(call)),
+            None => cx,
+        };
+        ActiveSpan { cx, owned: false, completed: false, panicked: false, timer }
+    }
+
+    /// Whether the function body must run with `cx` current: its own span, an unsampled root's context
+    /// (so its children share its trace id and see it unsampled), or metric labels to fill.
+    #[inline]
+    fn attaches(&self) -> bool {
+        self.cx.is_some()
     }
 
     #[inline(always)]
     fn inert() -> Self {
-        ActiveSpan { cx: None, owned: false, completed: false, panicked: false }
+        ActiveSpan { cx: None, owned: false, completed: false, panicked: false, timer: None }
     }
 
     /// Runs `future` with this span current on every poll, and hands the span back with the output so
@@ -208,7 +238,7 @@ impl ActiveSpan {
     /// `Box::pin(async move { .. })` are inside the span that the future then carries.
     #[inline]
     pub fn enter(&self) -> Option<ContextGuard> {
-        self.cx.as_ref().filter(|_| self.owned).map(|cx| cx.clone().attach())
+        self.cx.as_ref().filter(|_| self.attaches()).map(|cx| cx.clone().attach())
     }
 
     /// Wraps `future` so that this span is the current context during each of its polls.
@@ -229,6 +259,9 @@ impl ActiveSpan {
     /// text, and an `exception` event with `exception.message` and `exception.type`.
     #[inline]
     pub fn record_err<T, E: Display>(&self, result: &Result<T, E>) {
+        if let (Some(timer), Err(_)) = (&self.timer, result) {
+            timer.fail();
+        }
         if let (true, Some(cx), Err(error)) = (self.owned, &self.cx, result) {
             record_error(cx, error);
         }
@@ -366,6 +399,9 @@ impl Drop for ActiveSpan {
         if self.owned {
             self.end();
         }
+        if let Some(timer) = self.timer.take() {
+            timer.finish(self.panicked || std::thread::panicking());
+        }
     }
 }
 
@@ -470,7 +506,7 @@ impl SpanGuard {
         let mut span = ActiveSpan::start_installed(site, record);
         // A synchronous call cannot be cancelled; only a panic ends it early, and `finish` sees that.
         span.completed = true;
-        let attached = span.cx.as_ref().filter(|_| span.owned).map(|cx| cx.clone().attach());
+        let attached = span.cx.as_ref().filter(|_| span.attaches()).map(|cx| cx.clone().attach());
         SpanGuard { span, attached }
     }
 }

@@ -128,6 +128,7 @@ fn metrics<F: Fn(&str) -> Option<String>>(env: &mut Env<F>) -> MetricsConfig {
     let host = if host.contains(':') && !host.starts_with('[') { format!("[{host}]") } else { host };
     MetricsConfig {
         otlp,
+        otlp_endpoint: url(env, "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT"),
         prometheus: prometheus.then(|| format!("{host}:{port}")),
         export_interval: env.millis(&["OTEL_METRIC_EXPORT_INTERVAL"], d.export_interval),
         max_series: env.count(&["KOTAEMON_TRACE_METRICS_MAX_SERIES"], d.max_series),

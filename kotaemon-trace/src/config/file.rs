@@ -90,6 +90,7 @@ const KEYS: &[Key] = &[
     key("content.max_chars", "KOTAEMON_TRACE_CONTENT_MAX_CHARS", Shape::Whole),
     key("logs.format", "KOTAEMON_TRACE_LOG_FORMAT", Shape::Text),
     key("metrics.exporter", "OTEL_METRICS_EXPORTER", Shape::Text),
+    key("metrics.otlp_endpoint", "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT", Shape::Text),
     key("metrics.export_interval_ms", "OTEL_METRIC_EXPORT_INTERVAL", Shape::Whole),
     key("metrics.prometheus_host", "OTEL_EXPORTER_PROMETHEUS_HOST", Shape::Text),
     key("metrics.prometheus_port", "OTEL_EXPORTER_PROMETHEUS_PORT", Shape::Whole),

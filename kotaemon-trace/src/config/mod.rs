@@ -259,6 +259,9 @@ impl Default for ContentCapture {
 pub struct MetricsConfig {
     /// `otlp`: pushed to the OTLP endpoint's `/v1/metrics` every `export_interval`.
     pub otlp: bool,
+    /// `OTEL_EXPORTER_OTLP_METRICS_ENDPOINT`: the full URL to push to, e.g. a Prometheus OTLP receiver's
+    /// `http://127.0.0.1:9090/api/v1/otlp/v1/metrics`; default: the traces endpoint's collector.
+    pub otlp_endpoint: Option<String>,
     /// `prometheus`: a scrape endpoint on this address (`OTEL_EXPORTER_PROMETHEUS_HOST`, default
     /// `127.0.0.1`, and `OTEL_EXPORTER_PROMETHEUS_PORT`, default 9464).
     pub prometheus: Option<String>,
@@ -271,7 +274,7 @@ pub struct MetricsConfig {
 
 impl Default for MetricsConfig {
     fn default() -> Self {
-        MetricsConfig { otlp: false, prometheus: None, export_interval: Duration::from_secs(60), max_series: 2000 }
+        MetricsConfig { otlp: false, otlp_endpoint: None, prometheus: None, export_interval: Duration::from_secs(60), max_series: 2000 }
     }
 }
 

@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# Build (once, cached) and run a real Prometheus on loopback, for the metrics end-to-end tests (Jaeger's
+# Monitor tab reads span metrics from it) and the native observability stack.
+#
+#   scripts/prometheus.sh build                  build the binary into the cache (about 10 min, first time)
+#   scripts/prometheus.sh start CONFIG [PORT]    start it on 127.0.0.1:PORT (default 9090), wait until ready
+#   scripts/prometheus.sh stop                   stop the instance started by `start`
+#   scripts/prometheus.sh path                   print the cached binary's path
+#
+# Environment: KOTAEMON_TRACE_CACHE (default ~/.cache/kotaemon-trace), PROMETHEUS_VERSION (default v0.316.0,
+# the Go module version of Prometheus 3.x).
+set -euo pipefail
+
+version="${PROMETHEUS_VERSION:-v0.316.0}"
+cache="${KOTAEMON_TRACE_CACHE:-$HOME/.cache/kotaemon-trace}"
+bin="$cache/prometheus-$version"
+run_dir="$cache/run"
+
+build() {
+  if [ -x "$bin" ]; then echo "prometheus: cached at $bin"; return 0; fi
+  command -v go >/dev/null || { echo "prometheus: 'go' is not installed; install Go to build Prometheus" >&2; exit 1; }
+  mkdir -p "$cache"
+  scratch="$(mktemp -d)"
+  trap 'rm -rf "$scratch"' RETURN
+  echo "prometheus: building $version from the Go module proxy (about 10 minutes the first time)..."
+  (
+    cd "$scratch"
+    go mod init kotaemon-trace-prometheus-build >/dev/null 2>&1
+    go get -tool "github.com/prometheus/prometheus/cmd/prometheus@$version"
+    go build -o "$bin.tmp" github.com/prometheus/prometheus/cmd/prometheus
+  )
+  mv "$bin.tmp" "$bin"
+  echo "prometheus: built $bin"
+}
+
+start() {
+  build
+  config="${1:?usage: prometheus.sh start CONFIG [PORT]}"
+  port="${2:-9090}"
+  mkdir -p "$run_dir/prometheus-data"
+  ready() { curl -fsS -o /dev/null "http://127.0.0.1:$port/-/ready" 2>/dev/null; }
+  if ready; then echo "prometheus: already answering on 127.0.0.1:$port"; return 0; fi
+  nohup "$bin" --config.file "$config" --web.listen-address "127.0.0.1:$port" \
+    --storage.tsdb.path "$run_dir/prometheus-data" --web.enable-otlp-receiver >"$run_dir/prometheus.log" 2>&1 &
+  echo $! >"$run_dir/prometheus.pid"
+  for _ in $(seq 1 120); do
+    if ready; then echo "prometheus: ready on 127.0.0.1:$port (pid $(cat "$run_dir/prometheus.pid"))"; return 0; fi
+    if ! kill -0 "$(cat "$run_dir/prometheus.pid")" 2>/dev/null; then
+      echo "prometheus: exited during start; last log lines:" >&2; tail -20 "$run_dir/prometheus.log" >&2; exit 1
+    fi
+    sleep 0.5
+  done
+  echo "prometheus: not ready after 60 s; see $run_dir/prometheus.log" >&2
+  exit 1
+}
+
+stop() {
+  [ -f "$run_dir/prometheus.pid" ] || { echo "prometheus: not started by this script"; return 0; }
+  pid="$(cat "$run_dir/prometheus.pid")"
+  kill "$pid" 2>/dev/null || true
+  for _ in $(seq 1 40); do kill -0 "$pid" 2>/dev/null || break; sleep 0.25; done
+  kill -9 "$pid" 2>/dev/null || true
+  rm -f "$run_dir/prometheus.pid"
+  echo "prometheus: stopped"
+}
+
+case "${1:-}" in
+  build) build ;;
+  start) shift; start "$@" ;;
+  stop) stop ;;
+  path) echo "$bin" ;;
+  *) sed -n '2,12p' "$0"; exit 2 ;;
+esac
