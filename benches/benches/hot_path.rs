@@ -6,7 +6,7 @@
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use kotaemon_trace::{trace_with_otel, Sampler};
-use kotaemon_trace_benches::{created, lost_share, ours, sdk, Discard};
+use kotaemon_trace_benches::{created, lost_share, ours, ours_with_metrics, sdk, Discard};
 use opentelemetry::trace::{TraceContextExt as _, Tracer as _, TracerProvider as _};
 use opentelemetry::KeyValue;
 use std::hint::black_box;
@@ -114,6 +114,17 @@ fn single_calls(c: &mut Criterion) {
         group.bench_function("ours/sampled_4_attrs", |b| b.iter(|| ours_4(black_box(7))));
         guard.shutdown().ok();
         eprintln!("ours sampled rows: {:.2} % of spans lost", lost_share());
+    }
+    // The same with RED metrics recorded for every call (OTEL_METRICS_EXPORTER=prometheus).
+    {
+        let guard = ours_with_metrics(Sampler::AlwaysOff);
+        group.bench_function("ours+metrics/unsampled_root", |b| b.iter(|| ours_4(black_box(7))));
+        guard.shutdown().ok();
+        let guard = ours_with_metrics(Sampler::AlwaysOn);
+        lost_share();
+        group.bench_function("ours+metrics/sampled_4_attrs", |b| b.iter(|| ours_4(black_box(7))));
+        guard.shutdown().ok();
+        eprintln!("ours+metrics sampled rows: {:.2} % of spans lost", lost_share());
     }
 
     // The raw SDK, same exporter behind its own batch processor.

@@ -43,6 +43,13 @@ pub fn ours(sampler: kotaemon_trace::Sampler) -> kotaemon_trace::TraceGuard {
     kotaemon_trace::init_with(config).expect("init")
 }
 
+/// [`ours`] with RED metrics on (a scrape endpoint on a free loopback port), for the metrics rows.
+pub fn ours_with_metrics(sampler: kotaemon_trace::Sampler) -> kotaemon_trace::TraceGuard {
+    let metrics = kotaemon_trace::MetricsConfig { prometheus: Some("127.0.0.1:0".into()), ..Default::default() };
+    let config = kotaemon_trace::Config::builder().sampler(sampler).span_exporter(Discard).metrics(metrics).build();
+    kotaemon_trace::init_with(config).expect("init")
+}
+
 /// The raw SDK: the SDK's own batch span processor in front of the discarding exporter.
 pub fn sdk(sampled: bool) -> SdkTracerProvider {
     let sampler = if sampled { opentelemetry_sdk::trace::Sampler::AlwaysOn } else { opentelemetry_sdk::trace::Sampler::AlwaysOff };

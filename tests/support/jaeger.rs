@@ -172,6 +172,16 @@ impl JaegerProcess {
     /// Starts the binary built by `scripts/jaeger.sh build`, or returns `None` with the reason printed
     /// (a failure under `CI=true`).
     pub fn spawn(test: &str, strategies: Option<&std::path::Path>) -> Option<JaegerProcess> {
+        Self::spawn_with(test, strategies, &[])
+    }
+
+    /// Like [`JaegerProcess::spawn`], with more configuration: each `(overlay, env)` adds a `--config`
+    /// file merged over the base one, and the environment it reads.
+    pub fn spawn_with(
+        test: &str,
+        strategies: Option<&std::path::Path>,
+        overlays: &[(&str, &[(&str, String)])],
+    ) -> Option<JaegerProcess> {
         let script = repo_root().join("scripts/jaeger.sh");
         let path = std::process::Command::new("bash")
             .arg(&script)
@@ -202,6 +212,10 @@ impl JaegerProcess {
             .env("JAEGER_OTLP_HTTP_PORT", ports[6].to_string())
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null());
+        for (overlay, env) in overlays {
+            command.arg("--config").arg(repo_root().join(overlay));
+            command.envs(env.iter().map(|(k, v)| (*k, v.as_str())));
+        }
         if let Some(file) = strategies {
             command.env("JAEGER_SAMPLING_STRATEGIES", file);
         }

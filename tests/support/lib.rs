@@ -2,4 +2,5 @@
 
 pub mod capture;
 pub mod jaeger;
+pub mod prometheus;
 pub mod receiver;

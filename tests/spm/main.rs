@@ -1,0 +1,133 @@
+//! Jaeger's Monitor tab without a collector: the service's own Prometheus endpoint, scraped by a real
+//! Prometheus, read by a real Jaeger through its metrics API (`/api/metrics/calls`, `/latencies`,
+//! `/errors`) — all built from the Go module proxy by `scripts/`, all on loopback, all stopped here.
+
+use kotaemon_trace::{init_with, llm, trace_with_otel, Config, ExporterKind, MetricsConfig, Protocol};
+use kotaemon_trace_tests::jaeger::{unique_service, JaegerProcess};
+use kotaemon_trace_tests::prometheus::PrometheusProcess;
+use serde_json::Value;
+use std::time::{Duration, Instant};
+
+#[derive(Debug)]
+struct NotFound;
+impl std::fmt::Display for NotFound {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("order not found")
+    }
+}
+
+#[trace_with_otel("retrieve.customer_history", kind = "retriever")]
+async fn retrieve() {
+    tokio::time::sleep(Duration::from_millis(3)).await;
+}
+
+#[trace_with_otel("call_tool.get_order_status", kind = "tool", err)]
+async fn get_order_status(order: u32) -> Result<&'static str, NotFound> {
+    tokio::time::sleep(Duration::from_millis(2)).await;
+    if order % 4 == 0 {
+        Err(NotFound)
+    } else {
+        Ok("shipped")
+    }
+}
+
+#[trace_with_otel("generate.response", kind = "llm", skip_all)]
+async fn generate() -> &'static str {
+    llm::model("template-llm");
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    llm::usage(120, 12);
+    "ok"
+}
+
+#[trace_with_otel("handle_user_query", err)]
+async fn handle_user_query(order: u32) -> Result<&'static str, NotFound> {
+    retrieve().await;
+    let status = get_order_status(order).await?;
+    let _ = generate().await;
+    Ok(status)
+}
+
+/// GET a Jaeger metrics API path until `accept` likes the answer, for at most 90 s.
+fn poll(jaeger: &JaegerProcess, path: &str, accept: impl Fn(&Value) -> bool) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        let answer = jaeger.jaeger.get(path);
+        if let Ok(value) = &answer {
+            if accept(value) {
+                return value.clone();
+            }
+        }
+        assert!(Instant::now() < deadline, "{path}: Jaeger never answered as expected; last answer: {answer:?}");
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
+/// The operation names of a metrics answer that have at least one data point above zero.
+fn operations(answer: &Value) -> Vec<String> {
+    let mut names: Vec<String> = answer["metrics"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|m| m["metricPoints"].as_array().is_some_and(|p| p.iter().any(|p| p["gaugeValue"]["doubleValue"].as_f64().is_some_and(|v| v > 0.0))))
+        .filter_map(|m| m["labels"].as_array()?.iter().find(|l| l["name"] == "operation")?["value"].as_str().map(str::to_owned))
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn jaegers_monitor_tab_reads_the_services_red_metrics_from_prometheus() {
+    let service = unique_service("spm");
+    // The pipeline first: Prometheus needs the scrape target's address.
+    let metrics = MetricsConfig { prometheus: Some("127.0.0.1:0".into()), ..MetricsConfig::default() };
+    let guard = init_with(
+        Config::builder().service_name(&service).exporter(ExporterKind::None).protocol(Protocol::HttpProtobuf).metrics(metrics).build(),
+    )
+    .unwrap();
+    let target = guard.prometheus_address().unwrap().to_string();
+    let Some(prometheus) = PrometheusProcess::spawn("spm", &[target]) else { return };
+    let env = [("PROMETHEUS_URL", prometheus.url.clone())];
+    let Some(jaeger) = JaegerProcess::spawn_with("spm", None, &[("scripts/jaeger-spm.yaml", &env)]) else { return };
+
+    // Steady traffic for a while, so rates over the window have several scrapes to work with.
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let until = Instant::now() + Duration::from_secs(6);
+    let mut order = 0;
+    while Instant::now() < until {
+        order += 1;
+        let _ = runtime.block_on(handle_user_query(order));
+    }
+
+    // Prometheus holds the series under the names and labels Jaeger queries.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let promql = format!("traces_span_metrics_calls_total{{service_name=\"{service}\",span_name=\"handle_user_query\"}}");
+        if prometheus.query(&promql).is_ok_and(|r| !r.is_empty()) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "Prometheus never scraped the service's metrics");
+        std::thread::sleep(Duration::from_millis(500));
+    }
+
+    let end = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() + 60_000;
+    let query = |kind: &str, metric: &str| {
+        format!(
+            "/api/metrics/{metric}?service={service}&groupByOperation=true&endTs={end}&lookback=600000&step=5000&ratePer=600000&spanKind={kind}"
+        )
+    };
+    // The entry span is SERVER: what the Monitor tab shows by default.
+    let calls = poll(&jaeger, &query("server", "calls"), |v| operations(v).contains(&"handle_user_query".to_owned()));
+    assert_eq!(operations(&calls), ["handle_user_query"]);
+    // Model and tool calls are CLIENT spans.
+    let clients = poll(&jaeger, &query("client", "calls"), |v| operations(v).len() >= 2);
+    assert_eq!(operations(&clients), ["call_tool.get_order_status", "generate.response"]);
+    // One order in four fails in the tool, and the failure reaches the entry span through `err`.
+    let errors = poll(&jaeger, &query("client", "errors"), |v| !operations(v).is_empty());
+    assert_eq!(operations(&errors), ["call_tool.get_order_status"]);
+    let latencies = poll(&jaeger, &format!("{}&quantile=0.95", query("server", "latencies")), |v| !operations(v).is_empty());
+    assert_eq!(operations(&latencies), ["handle_user_query"]);
+
+    drop(jaeger);
+    drop(prometheus);
+    guard.shutdown().unwrap();
+}
