@@ -3,11 +3,13 @@
 //! from `examples/`, driven for a few seconds by the example load generator `rag_load`. Everything it
 //! starts is stopped before it returns (and killed on drop if an assertion fails first).
 //!
-//! The example binaries are built here with `cargo build -p kotaemon-trace-examples --example …` into the
-//! same target directory and profile as this test, so the test always drives the current source, also
-//! when run alone (`cargo test -p kotaemon-trace-tests --test stack`). `cargo test` releases its build
-//! lock before running test binaries, so the nested build does not wait on it; when everything is
-//! already built (as after `cargo test --workspace --all-targets`) it is a no-op check of a few seconds.
+//! The example binaries are built here with `cargo build --workspace --example rag_service --example
+//! rag_load`, into the same target directory and profile as this test, so the test always drives the
+//! current source, also when run alone (`cargo test -p kotaemon-trace-tests --test stack`). `cargo test`
+//! releases its build lock before running test binaries, so the nested build does not wait on it.
+//! `--workspace` gives the examples the same feature resolution as `cargo test --workspace
+//! --all-targets` (scripts/test.sh), so after that command the nested build compiles nothing (measured:
+//! a check of about a second); `-p kotaemon-trace-examples` would rebuild ~20 crates with other features.
 
 use kotaemon_trace_tests::jaeger::{spans, unique_service, JaegerProcess, JaegerSpan};
 use kotaemon_trace_tests::prometheus::PrometheusProcess;
@@ -42,7 +44,7 @@ pub fn example_binaries() -> (PathBuf, PathBuf) {
     let mut command = Command::new(cargo);
     command
         .current_dir(repo_root())
-        .args(["build", "-q", "-p", "kotaemon-trace-examples", "--example", "rag_service", "--example", "rag_load"])
+        .args(["build", "-q", "--workspace", "--example", "rag_service", "--example", "rag_load"])
         .env("CARGO_TARGET_DIR", &target_dir);
     if profile_dir.file_name().is_some_and(|p| p == "release") {
         command.arg("--release");
