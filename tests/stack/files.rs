@@ -52,7 +52,7 @@ pub fn prometheus_queries(dashboard: &Json) -> Vec<(String, String)> {
 
 /// Substitutes the dashboard's variables for a direct Prometheus query.
 fn concrete(expr: &str, service: &str) -> String {
-    expr.replace("$__rate_interval", "1m").replace("$service", service)
+    expr.replace("$__rate_interval", "5m").replace("$service", service)
 }
 
 /// Runs every Prometheus query of the dashboard against a real Prometheus holding the example
