@@ -80,7 +80,16 @@ pub(crate) fn start(config: Config) -> Result<TraceGuard, InitError> {
     });
     opentelemetry::global::set_tracer_provider(provider.clone());
     opentelemetry::global::set_text_map_propagator(crate::propagation::composite(&config.propagators));
-    Ok(TraceGuard::active(provider, processor, tail, poller, metrics, stats, config.batch.export_timeout, id))
+    Ok(TraceGuard::active(crate::guard::Active {
+        provider,
+        processor,
+        tail,
+        poller,
+        metrics,
+        stats,
+        timeout: config.batch.export_timeout,
+        id,
+    }))
 }
 
 /// After shutdown, other OpenTelemetry users in the process get a no-op provider, not a dead one.
@@ -103,7 +112,7 @@ fn exporter(config: &Config) -> Result<(Arc<dyn DynExporter>, Driver), InitError
     })
 }
 
-fn resource(config: &Config) -> Resource {
+pub(crate) fn resource(config: &Config) -> Resource {
     let attributes = config
         .resource_attributes
         .iter()

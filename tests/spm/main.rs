@@ -24,7 +24,7 @@ async fn retrieve() {
 #[trace_with_otel("call_tool.get_order_status", kind = "tool", err)]
 async fn get_order_status(order: u32) -> Result<&'static str, NotFound> {
     tokio::time::sleep(Duration::from_millis(2)).await;
-    if order % 4 == 0 {
+    if order.is_multiple_of(4) {
         Err(NotFound)
     } else {
         Ok("shipped")
