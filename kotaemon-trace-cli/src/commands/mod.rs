@@ -33,7 +33,8 @@ impl Progress {
 /// span count stopped changing, or until `wait` has passed. `Ok(None)`: Jaeger never had it.
 pub fn fetch_settled(client: &Client, trace_id: &str, wait: Duration, progress: &mut Progress) -> Result<Option<Trace>, Error> {
     const POLL: Duration = Duration::from_millis(300);
-    let deadline = Instant::now() + wait;
+    let started = Instant::now();
+    let deadline = started + wait;
     let mut previous: Option<usize> = None;
     let mut last: Option<Trace> = None;
     loop {
@@ -50,10 +51,14 @@ pub fn fetch_settled(client: &Client, trace_id: &str, wait: Duration, progress: 
         if left.is_zero() {
             return Ok(last);
         }
-        progress.tick(|| match &last {
+        // A complete trace is confirmed by one more fetch without a word; anything else is a visible wait.
+        let waiting = last.as_ref().is_none_or(|t| t.orphans > 0) || started.elapsed() >= Duration::from_secs(1);
+        if waiting {
+            progress.tick(|| match &last {
             None => format!("waiting for trace {trace_id} to arrive in Jaeger ({} s left)", left.as_secs()),
-            Some(t) => format!("trace {trace_id}: {} spans so far, waiting for the rest ({} s left)", t.spans.len(), left.as_secs()),
-        });
+                Some(t) => format!("trace {trace_id}: {} spans so far, waiting for the rest ({} s left)", t.spans.len(), left.as_secs()),
+            });
+        }
         std::thread::sleep(POLL.min(left));
     }
 }
