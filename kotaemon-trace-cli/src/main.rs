@@ -52,7 +52,7 @@ enum Command {
     /// programs using the same Jaeger are never mixed in. The report goes to stderr.
     #[command(after_help = exit::HELP)]
     Debug {
-        /// Only look for traces of this service (default: OTEL_SERVICE_NAME, else every service)
+        /// Only look for the run's traces under this service (default: every service Jaeger knows)
         #[arg(long, value_name = "NAME")]
         service: Option<String>,
         /// Jaeger's OTLP/HTTP base URL (default: the query host, port 4318)

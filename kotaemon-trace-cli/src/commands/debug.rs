@@ -75,8 +75,8 @@ pub fn run(url: &str, source: &Source, args: &Args) -> Result<u8, Fail> {
     let code = exit_code(&status);
     eprintln!("kotaemon-trace debug: `{shown}` exited with code {code}; collecting its traces from Jaeger");
 
-    let explicit_service = args.service.clone().or_else(|| lookup("OTEL_SERVICE_NAME").filter(|s| !s.trim().is_empty()));
-    match collect(&client, explicit_service.as_deref(), &run_id, started_us, args.wait) {
+    // Every service unless told: the program may name its service in code, whatever OTEL_SERVICE_NAME says.
+    match collect(&client, args.service.as_deref(), &run_id, started_us, args.wait) {
         Ok(traces) if traces.is_empty() => eprintln!(
             "\nkotaemon-trace debug: no trace of this run reached Jaeger within {} s.\n  \
              Does the program call kotaemon_trace::init() (or use another OpenTelemetry SDK honouring OTEL_*), \
