@@ -17,13 +17,15 @@ pub struct FileValue {
     pub path: PathBuf,
 }
 
-// ---------------------------------------------------------------------------------------------------------
-// CONFIG FILE HOOK: the `kotaemon-trace.toml` file is added by another change (issue 9, "Config file").
-// When it lands, this function reads its Jaeger query URL key and returns it with the file's path.
-// Everything else (precedence, `doctor` showing "file <path>" as the source) already handles it.
-// ---------------------------------------------------------------------------------------------------------
+/// `jaeger.query_url` from `kotaemon-trace.toml` (the file `init()` reads: `KOTAEMON_TRACE_CONFIG`, else
+/// `./kotaemon-trace.toml`), when the value comes from the file. A wrong file gives `None` here; `doctor`
+/// reports it.
 pub fn jaeger_url_from_config() -> Option<FileValue> {
-    None
+    let config = kotaemon_trace::Config::load().ok()?;
+    match config.origin(URL_ENV) {
+        kotaemon_trace::Origin::File { path, .. } => Some(FileValue { value: config.jaeger_query_url()?.to_owned(), path }),
+        _ => None,
+    }
 }
 
 /// The query API address: `--jaeger-url`, else `KOTAEMON_TRACE_JAEGER_URL`, else the config file, else
@@ -198,11 +200,6 @@ mod tests {
     #[test]
     fn empty_values_count_as_unset() {
         assert_eq!(resolve_url(Some(" "), env(&[(URL_ENV, "")]), None), (DEFAULT_URL.into(), Source::Default));
-    }
-
-    #[test]
-    fn the_file_hook_is_empty_until_the_config_file_lands() {
-        assert_eq!(jaeger_url_from_config(), None);
     }
 
     #[test]

@@ -45,8 +45,20 @@ pub struct Setting {
 /// environment), each with its source. The first variable of each list that is set wins, as in the runtime.
 pub fn effective(config: &Config, lookup: &dyn Fn(&str) -> Option<String>) -> Vec<Setting> {
     let set = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
+    // The environment first, then the configuration file (`Config::origin` knows which key and line).
+    let from_file = |names: &[&'static str]| {
+        names.iter().find_map(|n| match config.origin(n) {
+            kotaemon_trace::Origin::File { path, .. } => Some(Source::File(path)),
+            _ => None,
+        })
+    };
     let source_of = |names: &[&'static str]| -> Source {
-        names.iter().find(|n| set(n).is_some()).map(|n| Source::Env((*n).to_owned())).unwrap_or(Source::Default)
+        names
+            .iter()
+            .find(|n| set(n).is_some())
+            .map(|n| Source::Env((*n).to_owned()))
+            .or_else(|| from_file(names))
+            .unwrap_or(Source::Default)
     };
     let otlp = config.otlp();
     let batch = config.batch();
@@ -65,7 +77,7 @@ pub fn effective(config: &Config, lookup: &dyn Fn(&str) -> Option<String>) -> Ve
     } else if set("OTEL_RESOURCE_ATTRIBUTES").is_some_and(|r| r.contains("service.name")) {
         Source::Env("OTEL_RESOURCE_ATTRIBUTES".into())
     } else {
-        Source::Default
+        from_file(&["OTEL_SERVICE_NAME"]).unwrap_or(Source::Default)
     };
     push("service.name", config.service_name(), service_source);
     push(

@@ -51,7 +51,15 @@ impl Report {
 }
 
 pub fn run(client: &Client, jaeger_source: &Source, wait: Duration) -> Result<u8, Fail> {
-    let config = Config::from_env();
+    // What `init()` reads: the environment over `kotaemon-trace.toml`. A wrong file is the first failure.
+    let config = match Config::load() {
+        Ok(config) => config,
+        Err(error) => {
+            println!("Checks:");
+            println!("  FAIL  configuration file: {error}");
+            return Ok(CHECK_FAILED);
+        }
+    };
     let lookup = |name: &str| std::env::var(name).ok();
     let mut settings = settings::effective(&config, &lookup);
     settings.push(Setting { name: "jaeger query url", value: settings::mask_url(&client.url), source: jaeger_source.clone(), invalid: None });

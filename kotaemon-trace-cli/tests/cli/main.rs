@@ -220,6 +220,27 @@ fn doctor_red_when_nothing_listens_at_the_endpoint() {
 }
 
 #[test]
+fn doctor_reads_the_config_file_and_names_it_as_the_source() {
+    let dir = std::env::temp_dir().join(format!("kt-cli-config-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("kotaemon-trace.toml");
+    let port = closed_port();
+    std::fs::write(&file, format!("[service]\nname = \"from-file\"\n[exporter]\nendpoint = \"http://127.0.0.1:{port}\"\n[jaeger]\nquery_url = \"http://127.0.0.1:{port}\"\n")).unwrap();
+    // No --jaeger-url: the file's jaeger.query_url is used, and said to be.
+    let (code, stdout, _) = run(clean(BIN).arg("doctor").env("KOTAEMON_TRACE_CONFIG", &file));
+    assert_eq!(code, 5, "nothing listens there: {stdout}");
+    let line = |name: &str| stdout.lines().find(|l| l.contains(name)).unwrap_or_default().to_owned();
+    assert!(line("service.name").contains("from-file") && line("service.name").contains(&format!("file {}", file.display())), "{stdout}");
+    assert!(line("jaeger query url").contains(&format!("file {}", file.display())), "{stdout}");
+    // A wrong file is refused first, with file, line and key.
+    std::fs::write(&file, "[sampler]\nname = \"sometimes\"\n").unwrap();
+    let (code, stdout, _) = run(clean(BIN).arg("doctor").env("KOTAEMON_TRACE_CONFIG", &file));
+    assert_eq!(code, 5, "{stdout}");
+    assert!(stdout.contains("FAIL  configuration file:") && stdout.contains("kotaemon-trace.toml:2:8: sampler.name"), "{stdout}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
 fn doctor_red_names_each_invalid_value() {
     let (code, stdout, _) = run(kotaemon_trace(&format!("http://127.0.0.1:{}", closed_port()))
         .arg("doctor")
