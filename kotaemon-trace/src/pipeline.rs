@@ -37,9 +37,10 @@ pub(crate) fn start(config: Config) -> Result<TraceGuard, InitError> {
         keys: Default::default(),
     };
     let processor = Arc::new(BatchProcessor::new(exporter, driver, finisher, &config.batch, stats.clone())?);
+    let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
     let metrics = {
         let stats = stats.clone();
-        crate::metrics::Exporters::start(&config, move || stats.dropped.load(Ordering::Relaxed))?
+        crate::metrics::Exporters::start(&config, id, move || stats.dropped.load(Ordering::Relaxed))?
     };
     let tail = config.tail.clone().map(|t| Arc::new(TailSampler::new(t)));
     let (sampler, remote_strategy) = ProductSampler::new(&config.sampler, tail.is_some());
@@ -68,7 +69,6 @@ pub(crate) fn start(config: Config) -> Result<TraceGuard, InitError> {
         .with_span_processor(SharedProcessor { batch: processor.clone(), tail: tail.clone() })
         .build();
     let scope = InstrumentationScope::builder("kotaemon-trace").with_version(env!("CARGO_PKG_VERSION")).build();
-    let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
     global::install(global::Installed {
         tracer: provider.tracer_with_scope(scope),
         debug: DebugPolicy::new(&config.debug),
