@@ -22,6 +22,29 @@
 //!
 //! **Errors** are calls that returned `Err` under the `err` option, or panicked; a cancelled future is
 //! not an error.
+//!
+//! ```
+//! use kotaemon_trace::{init_with, trace_with_otel, Config, ExporterKind, MetricsConfig};
+//! use std::io::{Read as _, Write as _};
+//!
+//! #[trace_with_otel("retrieve.customer_history", kind = "retriever")]
+//! fn retrieve() {}
+//!
+//! // Same as OTEL_METRICS_EXPORTER=prometheus with OTEL_EXPORTER_PROMETHEUS_PORT=0 (any free port).
+//! let metrics = MetricsConfig { prometheus: Some("127.0.0.1:0".into()), ..MetricsConfig::default() };
+//! let guard = init_with(Config::builder().service_name("rag-api").exporter(ExporterKind::None).metrics(metrics).build())?;
+//! retrieve();
+//!
+//! let mut scrape = std::net::TcpStream::connect(guard.prometheus_address().unwrap())?;
+//! scrape.write_all(b"GET /metrics HTTP/1.1\r\n\r\n")?;
+//! let mut text = String::new();
+//! scrape.read_to_string(&mut text)?;
+//! assert!(text.contains(
+//!     r#"traces_span_metrics_calls_total{service_name="rag-api",span_name="retrieve.customer_history",span_kind="SPAN_KIND_SERVER",status_code="STATUS_CODE_UNSET"} 1"#
+//! ));
+//! guard.shutdown().unwrap();
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 pub(crate) mod histogram;
 pub(crate) mod otlp;
