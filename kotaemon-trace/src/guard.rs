@@ -49,30 +49,22 @@ pub struct TraceGuard {
     inner: Option<Active>,
 }
 
-struct Active {
-    provider: SdkTracerProvider,
-    processor: Arc<BatchProcessor>,
-    tail: Option<Arc<TailSampler>>,
+/// A running pipeline, as `init` assembles it.
+pub(crate) struct Active {
+    pub(crate) provider: SdkTracerProvider,
+    pub(crate) processor: Arc<BatchProcessor>,
+    pub(crate) tail: Option<Arc<TailSampler>>,
     /// Stops the Jaeger remote sampler's polling thread when dropped.
-    _poller: Option<Poller>,
-    metrics: crate::metrics::Exporters,
-    stats: Arc<Stats>,
-    timeout: Duration,
-    id: u64,
+    pub(crate) poller: Option<Poller>,
+    pub(crate) metrics: crate::metrics::Exporters,
+    pub(crate) stats: Arc<Stats>,
+    pub(crate) timeout: Duration,
+    pub(crate) id: u64,
 }
 
 impl TraceGuard {
-    pub(crate) fn active(
-        provider: SdkTracerProvider,
-        processor: Arc<BatchProcessor>,
-        tail: Option<Arc<TailSampler>>,
-        poller: Option<Poller>,
-        metrics: crate::metrics::Exporters,
-        stats: Arc<Stats>,
-        timeout: Duration,
-        id: u64,
-    ) -> Self {
-        TraceGuard { inner: Some(Active { provider, processor, tail, _poller: poller, metrics, stats, timeout, id }) }
+    pub(crate) fn active(active: Active) -> Self {
+        TraceGuard { inner: Some(active) }
     }
 
     /// The address the Prometheus scrape endpoint listens on, when `OTEL_METRICS_EXPORTER` includes
@@ -138,6 +130,8 @@ impl Active {
     fn shutdown(self) -> Result<(), ShutdownError> {
         // Stop new spans first, so nothing is created against a provider that is going away.
         global::uninstall(self.id);
+        // No new span will ask the sampler: stop polling Jaeger for strategies.
+        drop(self.poller);
         // Metrics after the last span, so the final push holds every call.
         self.metrics.shutdown();
         let result = self.processor.shutdown_with_timeout(self.timeout);

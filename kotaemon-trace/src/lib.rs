@@ -30,6 +30,8 @@ mod global;
 mod guard;
 #[cfg(feature = "tracing")]
 pub mod logs;
+#[cfg(feature = "otlp-logs")]
+mod logs_otlp;
 pub mod metrics;
 mod pipeline;
 mod panics;

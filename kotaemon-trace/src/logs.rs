@@ -18,11 +18,17 @@
 //! `span_events().outside_tracing_spans()`; its default context activation makes an entered `tracing`
 //! span the current OpenTelemetry context. Records of the `log` crate reach these layers through
 //! `tracing-log` (tracing-subscriber's `init()` installs it).
+//!
+//! With the cargo feature `otlp-logs`, [`OtlpLogs`] also exports events as OTLP log records through the
+//! OpenTelemetry Logs SDK when `OTEL_LOGS_EXPORTER=otlp`, redacted like span data.
 
 use opentelemetry::trace::TraceContextExt as _;
 use opentelemetry::{Context, KeyValue};
 use std::fmt::Write as _;
 use std::sync::Mutex;
+
+#[cfg(feature = "otlp-logs")]
+pub use crate::logs_otlp::OtlpLogs;
 use tracing::field::{Field, Visit};
 use tracing::{Event, Subscriber};
 use tracing_subscriber::layer::Context as LayerContext;

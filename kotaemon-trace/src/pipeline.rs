@@ -37,9 +37,10 @@ pub(crate) fn start(config: Config) -> Result<TraceGuard, InitError> {
         keys: Default::default(),
     };
     let processor = Arc::new(BatchProcessor::new(exporter, driver, finisher, &config.batch, stats.clone())?);
+    let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
     let metrics = {
         let stats = stats.clone();
-        crate::metrics::Exporters::start(&config, move || stats.dropped.load(Ordering::Relaxed))?
+        crate::metrics::Exporters::start(&config, id, move || stats.dropped.load(Ordering::Relaxed))?
     };
     let tail = config.tail.clone().map(|t| Arc::new(TailSampler::new(t)));
     let (sampler, remote_strategy) = ProductSampler::new(&config.sampler, tail.is_some());
@@ -68,7 +69,6 @@ pub(crate) fn start(config: Config) -> Result<TraceGuard, InitError> {
         .with_span_processor(SharedProcessor { batch: processor.clone(), tail: tail.clone() })
         .build();
     let scope = InstrumentationScope::builder("kotaemon-trace").with_version(env!("CARGO_PKG_VERSION")).build();
-    let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
     global::install(global::Installed {
         tracer: provider.tracer_with_scope(scope),
         debug: DebugPolicy::new(&config.debug),
@@ -80,7 +80,16 @@ pub(crate) fn start(config: Config) -> Result<TraceGuard, InitError> {
     });
     opentelemetry::global::set_tracer_provider(provider.clone());
     opentelemetry::global::set_text_map_propagator(crate::propagation::composite(&config.propagators));
-    Ok(TraceGuard::active(provider, processor, tail, poller, metrics, stats, config.batch.export_timeout, id))
+    Ok(TraceGuard::active(crate::guard::Active {
+        provider,
+        processor,
+        tail,
+        poller,
+        metrics,
+        stats,
+        timeout: config.batch.export_timeout,
+        id,
+    }))
 }
 
 /// After shutdown, other OpenTelemetry users in the process get a no-op provider, not a dead one.
@@ -103,7 +112,7 @@ fn exporter(config: &Config) -> Result<(Arc<dyn DynExporter>, Driver), InitError
     })
 }
 
-fn resource(config: &Config) -> Resource {
+pub(crate) fn resource(config: &Config) -> Resource {
     let attributes = config
         .resource_attributes
         .iter()

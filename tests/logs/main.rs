@@ -121,3 +121,67 @@ fn tracing_spans_and_annotated_functions_nest_in_either_order() {
     assert_eq!(inner.parent_span_id, middle.span_context.span_id(), "ours inside that again");
     assert!(spans.iter().all(|s| s.span_context.trace_id() == top.span_context.trace_id()));
 }
+
+#[trace_with_otel("send_reset_link", skip_all)]
+fn send_reset_link() {
+    tracing::info!(
+        user_email = "alice@example.com",
+        api_key = "sk-proj-AbCdEfGhIjKlMnOpQrStUvWx",
+        attempts = 2,
+        "reset link sent to bob@example.com"
+    );
+}
+
+#[test]
+fn otlp_log_records_are_redacted_and_carry_the_trace_and_span_ids() {
+    use kotaemon_trace::logs::OtlpLogs;
+    use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
+    use opentelemetry_proto::tonic::common::v1::any_value::Value as Any;
+    use prost::Message as _;
+
+    let _one = PIPELINE.lock().unwrap_or_else(|e| e.into_inner());
+    let receiver = kotaemon_trace_tests::receiver::Receiver::start();
+    let spans = InMemorySpanExporter::default();
+    let config = Config::builder()
+        .service_name("otlp-logs-test")
+        .span_exporter(spans.clone())
+        .protocol(kotaemon_trace::Protocol::HttpProtobuf)
+        .otlp_logs(Some(format!("{}/v1/logs", receiver.endpoint())))
+        .build();
+    let guard = init_with(config.clone()).unwrap();
+    let logs = OtlpLogs::from_config(&config).unwrap().expect("OTEL_LOGS_EXPORTER=otlp asked for");
+    let subscriber = tracing_subscriber::registry().with(logs.layer());
+    tracing::subscriber::with_default(subscriber, send_reset_link);
+    logs.shutdown().unwrap();
+    let spans = finished(guard, &spans);
+    let span = spans.iter().find(|s| s.name == "send_reset_link").unwrap();
+
+    let records: Vec<_> = receiver
+        .bodies()
+        .iter()
+        .filter_map(|body| ExportLogsServiceRequest::decode(body.as_slice()).ok())
+        .flat_map(|r| r.resource_logs)
+        .flat_map(|r| r.scope_logs)
+        .flat_map(|s| s.log_records)
+        .collect();
+    assert_eq!(records.len(), 1, "one event, one record");
+    let record = &records[0];
+    let text = |v: &Option<opentelemetry_proto::tonic::common::v1::AnyValue>| match v.as_ref().and_then(|v| v.value.as_ref()) {
+        Some(Any::StringValue(s)) => s.clone(),
+        other => format!("{other:?}"),
+    };
+    let body = text(&record.body);
+    assert_eq!(body, "reset link sent to [REDACTED:email]");
+    let attribute = |key: &str| record.attributes.iter().find(|kv| kv.key == key).map(|kv| text(&kv.value));
+    assert_eq!(attribute("user_email").as_deref(), Some("[REDACTED:email]"));
+    let api_key = attribute("api_key").unwrap();
+    assert!(!api_key.contains("AbCdEf"), "{api_key}");
+    assert!(api_key.starts_with("[REDACTED"), "{api_key}");
+    let whole = format!("{records:?}");
+    for secret in ["alice@example.com", "bob@example.com", "AbCdEfGhIjKlMnOp"] {
+        assert!(!whole.contains(secret), "{secret} left the process");
+    }
+    // The record carries the ids of the span it was written in.
+    assert_eq!(record.trace_id, span.span_context.trace_id().to_bytes().to_vec());
+    assert_eq!(record.span_id, span.span_context.span_id().to_bytes().to_vec());
+}

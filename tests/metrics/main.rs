@@ -15,9 +15,14 @@ static ONE_PIPELINE: Mutex<()> = Mutex::new(());
 
 fn pipeline(sampler: Sampler, max_series: usize) -> (MutexGuard<'static, ()>, TraceGuard) {
     let one = ONE_PIPELINE.lock().unwrap_or_else(|e| e.into_inner());
+    (one, start(sampler, max_series))
+}
+
+/// A pipeline, for a caller that already holds `ONE_PIPELINE`.
+fn start(sampler: Sampler, max_series: usize) -> TraceGuard {
     let metrics = MetricsConfig { prometheus: Some("127.0.0.1:0".into()), max_series, ..MetricsConfig::default() };
     let config = Config::builder().service_name("metrics-test").exporter(ExporterKind::None).sampler(sampler).metrics(metrics).build();
-    (one, init_with(config).unwrap())
+    init_with(config).unwrap()
 }
 
 /// GET /metrics from the guard's endpoint and parse it.
@@ -128,7 +133,7 @@ fn every_call_counts_with_its_kind_and_status_and_errors_are_errors() {
         &[("span_name", "red.lookup"), internal, ("status_code", "STATUS_CODE_UNSET")],
     );
     assert_eq!(count, 10);
-    assert!(sum >= 0.0 && sum < 1000.0, "{sum}");
+    assert!((0.0..1000.0).contains(&sum), "{sum}");
     assert!(buckets.windows(2).all(|w| w[0].1 <= w[1].1), "cumulative: {buckets:?}");
     assert_eq!(buckets.iter().map(|b| b.0).filter(|b| b.is_finite()).count(), 16, "spanmetrics' bucket bounds");
     assert_eq!(counter(&scrape, "kotaemon_trace_spans_dropped_total", &[service]), 0.0);
@@ -211,6 +216,8 @@ fn the_series_cap_folds_further_call_sites_into_one_overflow_series_and_counts_t
     // Each call site accounts for four series; the sites registered by other tests count too, so the cap
     // is set from what is already there: room for exactly one more site.
     let (_one, guard) = pipeline(Sampler::AlwaysOn, 2000);
+    // The registry counts call sites; every span name in this binary belongs to one site, so distinct
+    // names are the sites registered so far.
     let already = scrape(&guard)
         .samples
         .iter()
@@ -219,8 +226,8 @@ fn the_series_cap_folds_further_call_sites_into_one_overflow_series_and_counts_t
         .collect::<std::collections::BTreeSet<_>>()
         .len();
     guard.shutdown().unwrap();
-    drop(_one);
-    let (_one, guard) = pipeline(Sampler::AlwaysOn, (already + 1) * 4);
+    // Still holding ONE_PIPELINE: no other test can register a site in between.
+    let guard = start(Sampler::AlwaysOn, (already + 1) * 4);
     let overflowed_before = counter(&scrape(&guard), "kotaemon_trace_metrics_overflow_total", &[]);
     cap_first();
     cap_second();

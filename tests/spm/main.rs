@@ -24,7 +24,7 @@ async fn retrieve() {
 #[trace_with_otel("call_tool.get_order_status", kind = "tool", err)]
 async fn get_order_status(order: u32) -> Result<&'static str, NotFound> {
     tokio::time::sleep(Duration::from_millis(2)).await;
-    if order % 4 == 0 {
+    if order.is_multiple_of(4) {
         Err(NotFound)
     } else {
         Ok("shipped")
@@ -46,6 +46,9 @@ async fn handle_user_query(order: u32) -> Result<&'static str, NotFound> {
     let _ = generate().await;
     Ok(status)
 }
+
+/// One pipeline at a time: a pipeline is process-wide.
+static ONE_PIPELINE: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 /// GET a Jaeger metrics API path until `accept` likes the answer, for at most 90 s.
 fn poll(jaeger: &JaegerProcess, path: &str, accept: impl Fn(&Value) -> bool) -> Value {
@@ -77,6 +80,7 @@ fn operations(answer: &Value) -> Vec<String> {
 
 #[test]
 fn jaegers_monitor_tab_reads_the_services_red_metrics_from_prometheus() {
+    let _one = ONE_PIPELINE.lock().unwrap_or_else(|e| e.into_inner());
     let service = unique_service("spm");
     // The pipeline first: Prometheus needs the scrape target's address.
     let metrics = MetricsConfig { prometheus: Some("127.0.0.1:0".into()), ..MetricsConfig::default() };
@@ -130,4 +134,39 @@ fn jaegers_monitor_tab_reads_the_services_red_metrics_from_prometheus() {
     drop(jaeger);
     drop(prometheus);
     guard.shutdown().unwrap();
+}
+
+#[trace_with_otel("otlp_push.handle")]
+fn pushed() {}
+
+#[test]
+fn otlp_metrics_push_lands_in_prometheus_under_the_same_names() {
+    let _one = ONE_PIPELINE.lock().unwrap_or_else(|e| e.into_inner());
+    let service = unique_service("otlp-metrics");
+    let Some(prometheus) = PrometheusProcess::spawn("otlp metrics push", &[]) else { return };
+    let metrics = MetricsConfig {
+        otlp: true,
+        otlp_endpoint: Some(format!("{}/api/v1/otlp/v1/metrics", prometheus.url)),
+        export_interval: Duration::from_millis(300),
+        ..MetricsConfig::default()
+    };
+    let guard = init_with(Config::builder().service_name(&service).exporter(ExporterKind::None).metrics(metrics).build()).unwrap();
+    for _ in 0..5 {
+        pushed();
+    }
+    // The final push at shutdown carries all five calls, whatever the interval did before.
+    guard.shutdown().unwrap();
+    let promql = format!("traces_span_metrics_calls_total{{service_name=\"{service}\",span_name=\"otlp_push.handle\",span_kind=\"SPAN_KIND_SERVER\",status_code=\"STATUS_CODE_UNSET\"}}");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let value = loop {
+        if let Some(sample) = prometheus.query(&promql).ok().and_then(|r| r.first().cloned()) {
+            break sample["value"][1].as_str().unwrap_or_default().to_owned();
+        }
+        assert!(Instant::now() < deadline, "Prometheus never received the pushed series: {promql}");
+        std::thread::sleep(Duration::from_millis(300));
+    };
+    assert_eq!(value, "5");
+    let histogram = format!("traces_span_metrics_duration_milliseconds_count{{service_name=\"{service}\",span_name=\"otlp_push.handle\"}}");
+    let count = prometheus.query(&histogram).unwrap();
+    assert_eq!(count.first().map(|s| s["value"][1].as_str().unwrap_or_default().to_owned()).as_deref(), Some("5"), "{count:?}");
 }

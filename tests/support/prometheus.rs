@@ -49,6 +49,8 @@ impl PrometheusProcess {
             .arg(format!("--config.file={}", dir.join("prometheus.yml").display()))
             .arg(format!("--web.listen-address=127.0.0.1:{port}"))
             .arg(format!("--storage.tsdb.path={}", dir.join("data").display()))
+            // Also accept OTLP metrics at /api/v1/otlp/v1/metrics, for the OTLP push tests.
+            .arg("--web.enable-otlp-receiver")
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn()

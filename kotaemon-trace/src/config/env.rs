@@ -93,6 +93,8 @@ pub(crate) fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Config {
         },
         metrics: metrics(&mut env),
         log_format: log_format(&mut env),
+        logs_otlp: logs_exporter(&mut env),
+        logs_endpoint: url(&mut env, "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT"),
         jaeger_query_url: url(&mut env, "KOTAEMON_TRACE_JAEGER_URL"),
         ..Config::default()
     };
@@ -132,6 +134,19 @@ fn metrics<F: Fn(&str) -> Option<String>>(env: &mut Env<F>) -> MetricsConfig {
         prometheus: prometheus.then(|| format!("{host}:{port}")),
         export_interval: env.millis(&["OTEL_METRIC_EXPORT_INTERVAL"], d.export_interval),
         max_series: env.count(&["KOTAEMON_TRACE_METRICS_MAX_SERIES"], d.max_series),
+    }
+}
+
+fn logs_exporter<F: Fn(&str) -> Option<String>>(env: &mut Env<F>) -> bool {
+    const NAME: &str = "OTEL_LOGS_EXPORTER";
+    match env.var(NAME) {
+        None => false,
+        Some(v) if v.eq_ignore_ascii_case("otlp") => true,
+        Some(v) if v.eq_ignore_ascii_case("none") => false,
+        Some(v) => {
+            env.problem(NAME, &v, "otlp or none", "none");
+            false
+        }
     }
 }
 

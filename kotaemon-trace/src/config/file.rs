@@ -89,6 +89,8 @@ const KEYS: &[Key] = &[
     key("content.capture", "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", Shape::Bool),
     key("content.max_chars", "KOTAEMON_TRACE_CONTENT_MAX_CHARS", Shape::Whole),
     key("logs.format", "KOTAEMON_TRACE_LOG_FORMAT", Shape::Text),
+    key("logs.exporter", "OTEL_LOGS_EXPORTER", Shape::Text),
+    key("logs.otlp_endpoint", "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT", Shape::Text),
     key("metrics.exporter", "OTEL_METRICS_EXPORTER", Shape::Text),
     key("metrics.otlp_endpoint", "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT", Shape::Text),
     key("metrics.export_interval_ms", "OTEL_METRIC_EXPORT_INTERVAL", Shape::Whole),

@@ -509,6 +509,10 @@ pub struct Config {
     pub(crate) content: ContentCapture,
     pub(crate) metrics: MetricsConfig,
     pub(crate) log_format: LogFormat,
+    /// `OTEL_LOGS_EXPORTER=otlp` (used by `logs::OtlpLogs`, feature `otlp-logs`).
+    pub(crate) logs_otlp: bool,
+    /// `OTEL_EXPORTER_OTLP_LOGS_ENDPOINT`.
+    pub(crate) logs_endpoint: Option<String>,
     pub(crate) jaeger_query_url: Option<String>,
     pub(crate) custom_exporter: Option<Arc<dyn DynExporter>>,
     pub(crate) problems: Vec<ConfigProblem>,
@@ -534,6 +538,8 @@ impl Default for Config {
             content: ContentCapture::default(),
             metrics: MetricsConfig::default(),
             log_format: LogFormat::default(),
+            logs_otlp: false,
+            logs_endpoint: None,
             jaeger_query_url: None,
             custom_exporter: None,
             problems: Vec::new(),
@@ -560,6 +566,8 @@ impl PartialEq for Config {
             && self.content == other.content
             && self.metrics == other.metrics
             && self.log_format == other.log_format
+            && self.logs_otlp == other.logs_otlp
+            && self.logs_endpoint == other.logs_endpoint
             && self.jaeger_query_url == other.jaeger_query_url
             && match (&self.custom_exporter, &other.custom_exporter) {
                 (None, None) => true,
@@ -588,6 +596,8 @@ impl fmt::Debug for Config {
             .field("content", &self.content)
             .field("metrics", &self.metrics)
             .field("log_format", &self.log_format)
+            .field("logs_otlp", &self.logs_otlp)
+            .field("logs_endpoint", &self.logs_endpoint)
             .field("jaeger_query_url", &self.jaeger_query_url)
             .field("custom_exporter", &self.custom_exporter.is_some())
             .field("problems", &self.problems)
@@ -930,6 +940,19 @@ impl ConfigBuilder {
     /// The ready-made log layer's format (`KOTAEMON_TRACE_LOG_FORMAT`).
     pub fn log_format(mut self, format: LogFormat) -> Self {
         self.config.log_format = format;
+        self
+    }
+
+    /// OTLP log export of `tracing` events (`OTEL_LOGS_EXPORTER=otlp`; feature `otlp-logs`), to `endpoint`
+    /// (`OTEL_EXPORTER_OTLP_LOGS_ENDPOINT`) or, when `None`, the traces' collector.
+    ///
+    /// ```
+    /// let config = kotaemon_trace::Config::builder().otlp_logs(Some("http://127.0.0.1:4318/v1/logs".into())).build();
+    /// # let _ = config;
+    /// ```
+    pub fn otlp_logs(mut self, endpoint: Option<String>) -> Self {
+        self.config.logs_otlp = true;
+        self.config.logs_endpoint = endpoint;
         self
     }
 

@@ -22,6 +22,29 @@
 //!
 //! **Errors** are calls that returned `Err` under the `err` option, or panicked; a cancelled future is
 //! not an error.
+//!
+//! ```
+//! use kotaemon_trace::{init_with, trace_with_otel, Config, ExporterKind, MetricsConfig};
+//! use std::io::{Read as _, Write as _};
+//!
+//! #[trace_with_otel("retrieve.customer_history", kind = "retriever")]
+//! fn retrieve() {}
+//!
+//! // Same as OTEL_METRICS_EXPORTER=prometheus with OTEL_EXPORTER_PROMETHEUS_PORT=0 (any free port).
+//! let metrics = MetricsConfig { prometheus: Some("127.0.0.1:0".into()), ..MetricsConfig::default() };
+//! let guard = init_with(Config::builder().service_name("rag-api").exporter(ExporterKind::None).metrics(metrics).build())?;
+//! retrieve();
+//!
+//! let mut scrape = std::net::TcpStream::connect(guard.prometheus_address().unwrap())?;
+//! scrape.write_all(b"GET /metrics HTTP/1.1\r\n\r\n")?;
+//! let mut text = String::new();
+//! scrape.read_to_string(&mut text)?;
+//! assert!(text.contains(
+//!     r#"traces_span_metrics_calls_total{service_name="rag-api",span_name="retrieve.customer_history",span_kind="SPAN_KIND_SERVER",status_code="STATUS_CODE_UNSET"} 1"#
+//! ));
+//! guard.shutdown().unwrap();
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 pub(crate) mod histogram;
 pub(crate) mod otlp;
@@ -41,14 +64,17 @@ static MAX_SERIES: AtomicUsize = AtomicUsize::new(2000);
 /// Calls or model series folded into the overflow series because the cap was reached.
 static OVERFLOWED: AtomicU64 = AtomicU64::new(0);
 static OVERFLOW_REPORTED: AtomicBool = AtomicBool::new(false);
+/// The pipeline that switched recording on, so an older pipeline's shutdown cannot switch off a newer one's.
+static OWNER: AtomicU64 = AtomicU64::new(0);
 
 #[inline]
 pub(crate) fn enabled() -> bool {
     ENABLED.load(Ordering::Relaxed)
 }
 
-pub(crate) fn set_enabled(on: bool, max_series: usize) {
+fn set_enabled(on: bool, max_series: usize, owner: u64) {
     MAX_SERIES.store(max_series.max(4), Ordering::Relaxed);
+    OWNER.store(owner, Ordering::Relaxed);
     ENABLED.store(on, Ordering::Relaxed);
 }
 
@@ -281,6 +307,8 @@ pub(crate) fn snapshot(spans_dropped: u64) -> Snapshot {
 
 /// The running exporters of one pipeline; [`Exporters::shutdown`] pushes once more and stops them.
 pub(crate) struct Exporters {
+    /// The pipeline these belong to.
+    owner: u64,
     server: Option<prometheus::Server>,
     pusher: Option<(std::sync::mpsc::Sender<()>, std::thread::JoinHandle<()>)>,
 }
@@ -289,14 +317,15 @@ impl Exporters {
     /// Starts what `config` asks for and switches recording on. `dropped` reads the span drop counter.
     pub(crate) fn start(
         config: &crate::config::Config,
+        owner: u64,
         dropped: impl Fn() -> u64 + Send + Sync + 'static,
     ) -> Result<Exporters, crate::InitError> {
         let settings = &config.metrics;
+        // A new pipeline replaces the old one's decision, as it replaces its tracer.
+        set_enabled(settings.enabled(), settings.max_series, owner);
         if !settings.enabled() {
-            set_enabled(false, settings.max_series);
-            return Ok(Exporters { server: None, pusher: None });
+            return Ok(Exporters { owner, server: None, pusher: None });
         }
-        set_enabled(true, settings.max_series);
         let service = config.service_name();
         let dropped = Arc::new(dropped);
         let server = match &settings.prometheus {
@@ -342,7 +371,7 @@ impl Exporters {
         } else {
             None
         };
-        Ok(Exporters { server, pusher })
+        Ok(Exporters { owner, server, pusher })
     }
 
     /// The scrape endpoint's bound address, when it runs.
@@ -352,7 +381,7 @@ impl Exporters {
 
     /// Pushes the final values and stops; recording stops with the pipeline.
     pub(crate) fn shutdown(mut self) {
-        if self.server.is_some() || self.pusher.is_some() {
+        if OWNER.compare_exchange(self.owner, 0, Ordering::Relaxed, Ordering::Relaxed).is_ok() {
             ENABLED.store(false, Ordering::Relaxed);
         }
         self.server.take();
