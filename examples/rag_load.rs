@@ -217,25 +217,35 @@ fn round(x: f64) -> f64 {
     (x * 10.0).round() / 10.0
 }
 
+/// The summary as text (a closed pipe, as with `| head`, is not an error).
 fn print_text(s: &serde_json::Value) {
-    println!(
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    let _ = writeln!(out, 
         "rag_load: {} requests to {}/ask, concurrency {}, in {:.2} s ({} req/s)",
         s["requests"], s["url"].as_str().unwrap_or_default(), s["concurrency"], s["elapsed_ms"].as_f64().unwrap_or(0.0) / 1000.0, s["requests_per_second"]
     );
-    println!(
+    let _ = writeln!(out, 
         "  ok {}, HTTP errors {} (the failing tool), transport errors {}, debug-forced traces {}",
         s["ok"], s["http_errors"], s["transport_errors"], s["debug_forced"]
     );
-    println!("  latency: p50 {} ms, p95 {} ms, max {} ms", s["p50_ms"], s["p95_ms"], s["max_ms"]);
+    let _ = writeln!(out, "  latency: p50 {} ms, p95 {} ms, max {} ms", s["p50_ms"], s["p95_ms"], s["max_ms"]);
     if let Some(slowest) = s["slowest"].as_object() {
-        println!("  slowest: {} ms {} trace {}", slowest["ms"], slowest["question"], slowest["trace_id"].as_str().unwrap_or("-"));
+        let _ = writeln!(out, "  slowest: {} ms {} trace {}", slowest["ms"], slowest["question"], slowest["trace_id"].as_str().unwrap_or("-"));
     }
     if let Some(error) = s["first_transport_error"].as_str() {
-        println!("  first transport error: {error}");
+        let _ = writeln!(out, "  first transport error: {error}");
     }
     for (question, q) in s["per_question"].as_object().into_iter().flatten() {
-        println!("  {:>4} × {question:<40} p50 {:>7} ms  status {}", q["requests"], q["p50_ms"], q["statuses"]);
+        let _ = writeln!(out, "  {:>4} × {question:<40} p50 {:>7} ms  status {}", q["requests"], q["p50_ms"], q["statuses"]);
     }
+    print_raw(&out);
+}
+
+fn print_raw(text: &str) {
+    use std::io::Write as _;
+    let mut stdout = std::io::stdout().lock();
+    let _ = stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush());
 }
 
 /// `OTEL_*` as usual; the service name defaults to `rag-load`.
@@ -278,7 +288,7 @@ fn main() -> ExitCode {
         Ok((outcomes, elapsed)) => {
             let s = summary(&args, &outcomes, elapsed);
             if args.json {
-                println!("{s}");
+                print_raw(&format!("{s}\n"));
             } else {
                 print_text(&s);
             }

@@ -119,6 +119,12 @@ EOF
       --log-file "$run/rag_service.jsonl"
   wait_ready rag_service
   trap - ERR
+  # Prometheus applies new targets in batches (every 5 s); wait for its first scrape of the service, so
+  # that a load run right after `start` shows in the rates.
+  for _ in $(seq 1 60); do
+    if curl -fsS --max-time 2 "http://127.0.0.1:$prometheus_port/api/v1/query?query=up" 2>/dev/null | grep -q '"1"\]'; then break; fi
+    sleep 0.25
+  done
 
   say "ready, all on 127.0.0.1:"
   say "  the service      http://127.0.0.1:$service_port/ask  (POST {\"question\": ..., \"user_phone\": ...})"

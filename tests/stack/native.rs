@@ -33,9 +33,17 @@ fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("the workspace root").to_path_buf()
 }
 
-/// Builds the example binaries with the cargo running this test, into this test's target directory and
-/// profile, and returns `(rag_service, rag_load)`.
-pub fn example_binaries() -> (PathBuf, PathBuf) {
+/// The binaries the stack test runs, built from this workspace.
+pub struct Binaries {
+    pub rag_service: PathBuf,
+    pub rag_load: PathBuf,
+    /// The CLI (`kotaemon-trace-cli`), for `kotaemon-trace slow`.
+    pub cli: PathBuf,
+}
+
+/// Builds the example binaries and the CLI with the cargo running this test, into this test's target
+/// directory and profile.
+pub fn example_binaries() -> Binaries {
     // This test is `<target>/<profile>/deps/stack-<hash>`.
     let exe = std::env::current_exe().expect("the test binary's path");
     let profile_dir = exe.parent().and_then(Path::parent).expect("<target>/<profile>").to_path_buf();
@@ -44,7 +52,7 @@ pub fn example_binaries() -> (PathBuf, PathBuf) {
     let mut command = Command::new(cargo);
     command
         .current_dir(repo_root())
-        .args(["build", "-q", "--workspace", "--example", "rag_service", "--example", "rag_load"])
+        .args(["build", "-q", "--workspace", "--example", "rag_service", "--example", "rag_load", "--bin", "kotaemon-trace"])
         .env("CARGO_TARGET_DIR", &target_dir);
     if profile_dir.file_name().is_some_and(|p| p == "release") {
         command.arg("--release");
@@ -52,7 +60,7 @@ pub fn example_binaries() -> (PathBuf, PathBuf) {
     let status = command.status().expect("run cargo build for the examples");
     assert!(status.success(), "building the example binaries failed: {status}");
     let examples = profile_dir.join("examples");
-    (examples.join("rag_service"), examples.join("rag_load"))
+    Binaries { rag_service: examples.join("rag_service"), rag_load: examples.join("rag_load"), cli: profile_dir.join("kotaemon-trace") }
 }
 
 /// A child process killed (and reaped) on drop, whose stdout lines arrive on a channel.
@@ -205,7 +213,7 @@ fn has_true_tag(span: &JaegerSpan<'_>, key: &str) -> bool {
 fn the_native_stack_shows_the_example_services_traces_red_metrics_and_slow_step() {
     let service = unique_service("rag-stack");
     let load_service = format!("{service}-load");
-    let (rag_service, rag_load) = example_binaries();
+    let Binaries { rag_service, rag_load, cli } = example_binaries();
 
     // Prometheus needs the scrape target and Jaeger needs Prometheus: pick the service's metrics port first.
     let metrics_port = free_port();
@@ -228,6 +236,13 @@ fn the_native_stack_shows_the_example_services_traces_red_metrics_and_slow_step(
     let mut server = Process::spawn("rag_service", command);
     let url = listening_url(&mut server);
     assert!(url.starts_with("http://127.0.0.1:"), "the service binds loopback: {url}");
+
+    // Prometheus applies new targets in batches (every 5 s) before scraping them: wait for the first
+    // scrape, so that the counters' increases during the load are seen and the rates are not zero.
+    eventually("Prometheus scrapes the service", Duration::from_secs(30), || {
+        let up = prometheus.query("up").map_err(|e| e.to_string())?;
+        up.iter().any(|s| s["value"][1] == "1").then_some(()).ok_or(format!("{up:?}"))
+    });
 
     // A few seconds of load: 3 workers, 100 ms apart.
     let started = Instant::now();
@@ -286,9 +301,22 @@ fn the_native_stack_shows_the_example_services_traces_red_metrics_and_slow_step(
     assert_eq!(dominant.name(), "generate.response", "the slow step is the model call");
     assert_eq!(tag_str(&dominant, "llm.model_name"), Some("template-llm-large"));
     assert!(self_us * 10 >= server_us * 7, "the model call holds most of the request ({self_us} of {server_us} µs)");
-    // The CLI's triage command is checked at this point once the CLI crate is in the workspace: run
-    // `kotaemon-trace slow --service {service} --min-duration 250ms --jaeger-url {jaeger.jaeger.query_url}`
-    // and assert that its line for this trace names `generate.response` (what `dominant_span` found).
+    // The CLI's triage command names the same step for the same trace: the seed's "filter Duration > 250ms,
+    // find the span holding the time" in one line.
+    let slowest_id = slowest["traceID"].as_str().expect("a trace id");
+    let output = Command::new(&cli)
+        .args(["slow", "--service", &service, "--min-duration", "250ms", "--lookback", "1h", "--limit", "100", "--json", "--jaeger-url"])
+        .arg(&jaeger.jaeger.query_url)
+        .env_clear()
+        .output()
+        .expect("run kotaemon-trace slow");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "kotaemon-trace slow failed: {stdout}{}", String::from_utf8_lossy(&output.stderr));
+    let report: Value = serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("kotaemon-trace slow --json: {e}: {stdout}"));
+    let rows = report["traces"].as_array().expect("the slow traces");
+    assert_eq!(rows.len() as u64, SLOW, "exactly the refund questions take over 250 ms: {stdout}");
+    assert!(rows.iter().all(|r| r["slowest_step"] == "generate.response"), "slow blames the model call in each: {stdout}");
+    assert!(rows.iter().any(|r| r["trace_id"] == slowest_id), "the slowest trace is listed: {stdout}");
 
     // RED series in Prometheus, with every request counted once scraped.
     let calls = |selector: &str| format!("sum(traces_span_metrics_calls_total{{service_name=\"{service}\",{selector}}})");
@@ -324,7 +352,8 @@ fn the_native_stack_shows_the_example_services_traces_red_metrics_and_slow_step(
             if ops == want {
                 Ok(ops)
             } else {
-                Err(format!("{ops:?}"))
+                let promql = format!("sum by (span_name, span_kind) (rate(traces_span_metrics_calls_total{{service_name=\"{service}\"}}[10m]))");
+                Err(format!("{ops:?}; Jaeger answered {answer}; Prometheus {promql}: {:?}", prometheus.query(&promql)))
             }
         })
     };
@@ -360,7 +389,7 @@ fn the_native_stack_shows_the_example_services_traces_red_metrics_and_slow_step(
 /// collector needed (spans are discarded), so this runs everywhere.
 #[test]
 fn the_service_stops_by_itself_after_max_requests() {
-    let (rag_service, rag_load) = example_binaries();
+    let Binaries { rag_service, rag_load, .. } = example_binaries();
     let mut command = Command::new(&rag_service);
     command
         .args(["--listen", "127.0.0.1:0", "--max-requests", "6", "--slow-ms", "50"])
