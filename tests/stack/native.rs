@@ -1,6 +1,7 @@
 //! The native observability stack, end to end: a private Prometheus and a private Jaeger (with its
 //! Monitor tab reading that Prometheus) on free loopback ports, the example service `rag_service` built
-//! from `examples/`, driven for a few seconds by the example load generator `rag_load`. Everything it
+//! from `examples/`, driven for a few seconds by the example load generator `rag_load`, and the CLI's
+//! `kotaemon-trace slow` read against the resulting traces. Everything it
 //! starts is stopped before it returns (and killed on drop if an assertion fails first).
 //!
 //! The example binaries are built here with `cargo build --workspace --example rag_service --example
