@@ -1,16 +1,16 @@
 //! The native observability stack, end to end: a private Prometheus and a private Jaeger (with its
 //! Monitor tab reading that Prometheus) on free loopback ports, the example service `rag_service` built
 //! from `examples/`, driven for a few seconds by the example load generator `rag_load`, and the CLI's
-//! `kotaemon-trace slow` read against the resulting traces. Everything it
-//! starts is stopped before it returns (and killed on drop if an assertion fails first).
+//! `kotaemon-trace slow` read against the resulting traces. Everything it starts is stopped before it
+//! returns (and killed on drop if an assertion fails first).
 //!
-//! The example binaries are built here with `cargo build --workspace --example rag_service --example
-//! rag_load`, into the same target directory and profile as this test, so the test always drives the
-//! current source, also when run alone (`cargo test -p kotaemon-trace-tests --test stack`). `cargo test`
-//! releases its build lock before running test binaries, so the nested build does not wait on it.
-//! `--workspace` gives the examples the same feature resolution as `cargo test --workspace
-//! --all-targets` (scripts/test.sh), so after that command the nested build compiles nothing (measured:
-//! a check of about a second); `-p kotaemon-trace-examples` would rebuild ~20 crates with other features.
+//! The binaries are built here with `cargo build --workspace --example rag_service --example rag_load
+//! --bin kotaemon-trace`, into the same target directory and profile as this test, so the test always
+//! drives the current source, also when run alone (`cargo test -p kotaemon-trace-tests --test stack`).
+//! `cargo test` releases its build lock before running test binaries, so the nested build does not wait
+//! on it. `--workspace` gives them the same feature resolution as `cargo test --workspace --all-targets`
+//! (scripts/test.sh), so after that command the nested build compiles nothing (measured: a check of
+//! about a second); `-p kotaemon-trace-examples` would rebuild ~20 crates with other features.
 
 use kotaemon_trace_tests::jaeger::{spans, unique_service, JaegerProcess, JaegerSpan};
 use kotaemon_trace_tests::prometheus::PrometheusProcess;
