@@ -14,23 +14,10 @@ cache="${KOTAEMON_TRACE_CACHE:-$HOME/.cache/kotaemon-trace}"
 bin="$cache/jaeger-$version"
 run_dir="$cache/run"
 here="$(cd "$(dirname "$0")" && pwd)"
+# shellcheck source=common.sh
+. "$here/common.sh"
 
-build() {
-  if [ -x "$bin" ]; then echo "jaeger: cached at $bin"; return 0; fi
-  command -v go >/dev/null || { echo "jaeger: 'go' is not installed; install Go to build Jaeger" >&2; exit 1; }
-  mkdir -p "$cache"
-  scratch="$(mktemp -d)"
-  trap 'rm -rf "$scratch"' RETURN
-  echo "jaeger: building $version from the Go module proxy (about 8 minutes the first time)..."
-  (
-    cd "$scratch"
-    go mod init kotaemon-trace-jaeger-build >/dev/null 2>&1
-    go get -tool "github.com/jaegertracing/jaeger/cmd/jaeger@$version"
-    go build -o "$bin.tmp" github.com/jaegertracing/jaeger/cmd/jaeger
-  )
-  mv "$bin.tmp" "$bin"
-  echo "jaeger: built $bin"
-}
+build() { go_build_cached jaeger github.com/jaegertracing/jaeger/cmd/jaeger "$version" "$bin"; }
 
 ready() { curl -fsS -o /dev/null "http://127.0.0.1:16686/api/services" 2>/dev/null; }
 
@@ -54,13 +41,8 @@ start() {
 
 stop() {
   [ -f "$run_dir/jaeger.pid" ] || { echo "jaeger: not started by this script"; return 0; }
-  pid="$(cat "$run_dir/jaeger.pid")"
-  # Jaeger shuts down gracefully on SIGTERM and can take >10 s; give it a short grace, then SIGKILL.
-  kill "$pid" 2>/dev/null || true
-  for _ in $(seq 1 20); do kill -0 "$pid" 2>/dev/null || break; sleep 0.25; done
-  kill -9 "$pid" 2>/dev/null || true
+  stop_pid jaeger "$(cat "$run_dir/jaeger.pid")"
   rm -f "$run_dir/jaeger.pid"
-  echo "jaeger: stopped"
 }
 
 case "${1:-}" in

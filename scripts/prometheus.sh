@@ -15,23 +15,10 @@ version="${PROMETHEUS_VERSION:-v0.316.0}"
 cache="${KOTAEMON_TRACE_CACHE:-$HOME/.cache/kotaemon-trace}"
 bin="$cache/prometheus-$version"
 run_dir="$cache/run"
+# shellcheck source=common.sh
+. "$(cd "$(dirname "$0")" && pwd)/common.sh"
 
-build() {
-  if [ -x "$bin" ]; then echo "prometheus: cached at $bin"; return 0; fi
-  command -v go >/dev/null || { echo "prometheus: 'go' is not installed; install Go to build Prometheus" >&2; exit 1; }
-  mkdir -p "$cache"
-  scratch="$(mktemp -d)"
-  trap 'rm -rf "$scratch"' RETURN
-  echo "prometheus: building $version from the Go module proxy (about 10 minutes the first time)..."
-  (
-    cd "$scratch"
-    go mod init kotaemon-trace-prometheus-build >/dev/null 2>&1
-    go get -tool "github.com/prometheus/prometheus/cmd/prometheus@$version"
-    go build -o "$bin.tmp" github.com/prometheus/prometheus/cmd/prometheus
-  )
-  mv "$bin.tmp" "$bin"
-  echo "prometheus: built $bin"
-}
+build() { go_build_cached prometheus github.com/prometheus/prometheus/cmd/prometheus "$version" "$bin"; }
 
 start() {
   build
@@ -56,12 +43,8 @@ start() {
 
 stop() {
   [ -f "$run_dir/prometheus.pid" ] || { echo "prometheus: not started by this script"; return 0; }
-  pid="$(cat "$run_dir/prometheus.pid")"
-  kill "$pid" 2>/dev/null || true
-  for _ in $(seq 1 40); do kill -0 "$pid" 2>/dev/null || break; sleep 0.25; done
-  kill -9 "$pid" 2>/dev/null || true
+  stop_pid prometheus "$(cat "$run_dir/prometheus.pid")"
   rm -f "$run_dir/prometheus.pid"
-  echo "prometheus: stopped"
 }
 
 case "${1:-}" in
