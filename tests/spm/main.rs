@@ -3,7 +3,7 @@
 //! `/errors`) — all built from the Go module proxy by `scripts/`, all on loopback, all stopped here.
 
 use kotaemon_trace::{init_with, llm, trace_with_otel, Config, ExporterKind, MetricsConfig, Protocol};
-use kotaemon_trace_tests::jaeger::{unique_service, JaegerProcess};
+use kotaemon_trace_tests::jaeger::{metric_operations, unique_service, JaegerProcess};
 use kotaemon_trace_tests::prometheus::PrometheusProcess;
 use serde_json::Value;
 use std::time::{Duration, Instant};
@@ -65,18 +65,6 @@ fn poll(jaeger: &JaegerProcess, path: &str, accept: impl Fn(&Value) -> bool) -> 
     }
 }
 
-/// The operation names of a metrics answer that have at least one data point above zero.
-fn operations(answer: &Value) -> Vec<String> {
-    let mut names: Vec<String> = answer["metrics"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter(|m| m["metricPoints"].as_array().is_some_and(|p| p.iter().any(|p| p["gaugeValue"]["doubleValue"].as_f64().is_some_and(|v| v > 0.0))))
-        .filter_map(|m| m["labels"].as_array()?.iter().find(|l| l["name"] == "operation")?["value"].as_str().map(str::to_owned))
-        .collect();
-    names.sort();
-    names
-}
 
 #[test]
 fn jaegers_monitor_tab_reads_the_services_red_metrics_from_prometheus() {
@@ -120,16 +108,16 @@ fn jaegers_monitor_tab_reads_the_services_red_metrics_from_prometheus() {
         )
     };
     // The entry span is SERVER: what the Monitor tab shows by default.
-    let calls = poll(&jaeger, &query("server", "calls"), |v| operations(v).contains(&"handle_user_query".to_owned()));
-    assert_eq!(operations(&calls), ["handle_user_query"]);
+    let calls = poll(&jaeger, &query("server", "calls"), |v| metric_operations(v).contains(&"handle_user_query".to_owned()));
+    assert_eq!(metric_operations(&calls), ["handle_user_query"]);
     // Model and tool calls are CLIENT spans.
-    let clients = poll(&jaeger, &query("client", "calls"), |v| operations(v).len() >= 2);
-    assert_eq!(operations(&clients), ["call_tool.get_order_status", "generate.response"]);
+    let clients = poll(&jaeger, &query("client", "calls"), |v| metric_operations(v).len() >= 2);
+    assert_eq!(metric_operations(&clients), ["call_tool.get_order_status", "generate.response"]);
     // One order in four fails in the tool, and the failure reaches the entry span through `err`.
-    let errors = poll(&jaeger, &query("client", "errors"), |v| !operations(v).is_empty());
-    assert_eq!(operations(&errors), ["call_tool.get_order_status"]);
-    let latencies = poll(&jaeger, &format!("{}&quantile=0.95", query("server", "latencies")), |v| !operations(v).is_empty());
-    assert_eq!(operations(&latencies), ["handle_user_query"]);
+    let errors = poll(&jaeger, &query("client", "errors"), |v| !metric_operations(v).is_empty());
+    assert_eq!(metric_operations(&errors), ["call_tool.get_order_status"]);
+    let latencies = poll(&jaeger, &format!("{}&quantile=0.95", query("server", "latencies")), |v| !metric_operations(v).is_empty());
+    assert_eq!(metric_operations(&latencies), ["handle_user_query"]);
 
     drop(jaeger);
     drop(prometheus);

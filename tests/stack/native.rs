@@ -12,7 +12,7 @@
 //! (scripts/test.sh), so after that command the nested build compiles nothing (measured: a check of
 //! about a second); `-p kotaemon-trace-examples` would rebuild ~20 crates with other features.
 
-use kotaemon_trace_tests::jaeger::{spans, unique_service, JaegerProcess, JaegerSpan};
+use kotaemon_trace_tests::jaeger::{metric_operations, spans, unique_service, JaegerProcess, JaegerSpan};
 use kotaemon_trace_tests::prometheus::PrometheusProcess;
 use serde_json::Value;
 use std::io::BufRead as _;
@@ -152,18 +152,6 @@ fn eventually<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Result<T,
     }
 }
 
-/// The operation names of a Jaeger metrics answer with at least one point above zero, sorted.
-fn operations(answer: &Value) -> Vec<String> {
-    let mut names: Vec<String> = answer["metrics"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter(|m| m["metricPoints"].as_array().is_some_and(|p| p.iter().any(|p| p["gaugeValue"]["doubleValue"].as_f64().is_some_and(|v| v > 0.0))))
-        .filter_map(|m| m["labels"].as_array()?.iter().find(|l| l["name"] == "operation")?["value"].as_str().map(str::to_owned))
-        .collect();
-    names.sort();
-    names
-}
 
 /// The value of a single-sample PromQL answer.
 fn scalar(result: &[Value]) -> Option<f64> {
@@ -349,7 +337,7 @@ fn the_native_stack_shows_the_example_services_traces_red_metrics_and_slow_step(
     let poll = |path: String, want: &[&str]| {
         eventually(&format!("Jaeger {path}"), Duration::from_secs(60), || {
             let answer = jaeger.jaeger.get(&path)?;
-            let ops = operations(&answer);
+            let ops = metric_operations(&answer);
             if ops == want {
                 Ok(ops)
             } else {

@@ -142,6 +142,20 @@ pub fn service_of(trace: &Value) -> String {
         .to_owned()
 }
 
+/// The operation names of a Jaeger metrics API answer (`/api/metrics/calls` …) that have at least one
+/// data point above zero, sorted.
+pub fn metric_operations(answer: &Value) -> Vec<String> {
+    let mut names: Vec<String> = answer["metrics"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|m| m["metricPoints"].as_array().is_some_and(|p| p.iter().any(|p| p["gaugeValue"]["doubleValue"].as_f64().is_some_and(|v| v > 0.0))))
+        .filter_map(|m| m["labels"].as_array()?.iter().find(|l| l["name"] == "operation")?["value"].as_str().map(str::to_owned))
+        .collect();
+    names.sort();
+    names
+}
+
 /// A service name no other test run uses, so queries see only this test's traces.
 pub fn unique_service(prefix: &str) -> String {
     let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos();
