@@ -24,6 +24,8 @@ pub(crate) struct FastPath {
 
 pub(crate) struct Installed {
     pub(crate) tracer: SdkTracer,
+    /// The recording path of annotated functions; `None` when they must use the SDK's (tail sampling).
+    pub(crate) recorder: Option<crate::recorder::Recorder>,
     /// Who may force a debug trace; read by `propagation::extract`.
     pub(crate) debug: crate::sampling::DebugPolicy,
     pub(crate) fast: FastPath,

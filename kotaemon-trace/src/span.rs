@@ -171,32 +171,51 @@ impl ActiveSpan {
                 Shortcut::None => {}
             }
             let mut parent = Context::current();
-            let mut builder = SpanBuilder::from_name(site.name).with_kind(span_kind(site, &parent));
+            let kind = span_kind(site, &parent);
+            if site.sample == Sample::Default {
+                if let Some(recorder) = &installed.recorder {
+                    // Our own recording path; `None` leaves the rare cases to the SDK below.
+                    if let Some(started) = recorder.start(site.name, kind.clone(), &parent) {
+                        let span = match started {
+                            crate::recorder::Started::Recording(span) => NewSpan::Fast(span),
+                            crate::recorder::Started::Dropped(sc) => NewSpan::Dropped(sc),
+                        };
+                        return Some((parent, Some((span, installed.capture_arguments))));
+                    }
+                }
+            }
+            let mut builder = SpanBuilder::from_name(site.name).with_kind(kind);
             if site.sample != Sample::Default {
                 (builder, parent) = with_sample_hint(builder, parent, site.sample);
             }
             let span = installed.tracer.build_with_context(builder, &parent);
-            Some((parent, Some((span, installed.capture_arguments))))
+            Some((parent, Some((NewSpan::Sdk(span), installed.capture_arguments))))
         });
         let Some(Some((parent, span))) = started else {
             return ActiveSpan::unrecorded(None, timer);
         };
-        let Some((mut span, capture_arguments)) = span else {
+        let Some((span, capture_arguments)) = span else {
             return ActiveSpan::unrecorded(Some(parent), timer);
         };
         // User code (field expressions, `Debug` impls) runs outside the pipeline lookup.
         use opentelemetry::trace::Span as _;
-        if span.is_recording() {
-            let mut attributes = Attributes { list: Vec::with_capacity(site.attributes), capture_arguments };
-            if let Some(semantic) = site.semantic {
-                semantic.push_into(&mut attributes);
+        let mut cx = match span {
+            NewSpan::Fast(mut span) => {
+                span.add_attributes(entry_attributes(site, capture_arguments, record));
+                parent.with_span(span)
             }
-            record(&mut attributes);
-            if !attributes.list.is_empty() {
-                span.set_attributes(attributes.list);
+            NewSpan::Sdk(mut span) => {
+                if span.is_recording() {
+                    let list = entry_attributes(site, capture_arguments, record);
+                    if !list.is_empty() {
+                        span.set_attributes(list);
+                    }
+                }
+                parent.with_span(span)
             }
-        }
-        let mut cx = parent.with_span(span);
+            // Not recorded: only its context, as the SDK's non-recording span would carry.
+            NewSpan::Dropped(sc) => parent.with_remote_span_context(sc),
+        };
         if let Some(call) = timer.as_ref().and_then(|t| t.gen_ai.clone()) {
             cx = cx.with_value(call);
         }
@@ -268,6 +287,25 @@ impl ActiveSpan {
     }
 }
 
+/// A span just started, by our recording path or the SDK's tracer.
+enum NewSpan {
+    Fast(crate::recorder::FastSpan),
+    Sdk(opentelemetry_sdk::trace::Span),
+    /// Dropped by the sampler on our path.
+    Dropped(opentelemetry::trace::SpanContext),
+}
+
+/// The attributes recorded at entry: the `kind` option's, then the macro's fields and arguments.
+#[inline]
+fn entry_attributes(site: &Callsite, capture_arguments: bool, record: impl FnOnce(&mut Attributes)) -> Vec<KeyValue> {
+    let mut attributes = Attributes { list: Vec::with_capacity(site.attributes), capture_arguments };
+    if let Some(semantic) = site.semantic {
+        semantic.push_into(&mut attributes);
+    }
+    record(&mut attributes);
+    attributes.list
+}
+
 /// The span kind of a new span: the call site's, except that an entry span (no local parent: a root, or
 /// the child of a remote caller) without an explicit kind is SERVER, which is what Jaeger's Monitor tab
 /// and service graphs look for by default.
@@ -319,9 +357,13 @@ fn shortcut(fast: global::FastPath, site: &Callsite) -> Shortcut {
 #[cold]
 fn unsampled_root() -> Context {
     use opentelemetry::trace::{SpanContext, TraceFlags, TraceState};
-    use opentelemetry_sdk::trace::{IdGenerator as _, RandomIdGenerator};
-    let ids = RandomIdGenerator::default();
-    let sc = SpanContext::new(ids.new_trace_id(), ids.new_span_id(), TraceFlags::default(), false, TraceState::default());
+    let sc = SpanContext::new(
+        crate::recorder::new_trace_id(),
+        crate::recorder::new_span_id(),
+        TraceFlags::default(),
+        false,
+        TraceState::default(),
+    );
     Context::current().with_remote_span_context(sc)
 }
 
