@@ -339,6 +339,14 @@ mod tests {
     use std::collections::HashSet;
 
     #[test]
+    fn records_stay_compact() {
+        // What crosses the queue per span; the SDK's `SpanData` is about 360 bytes.
+        let (record, span) = (std::mem::size_of::<Record>(), std::mem::size_of::<FastSpan>());
+        eprintln!("Record: {record} bytes, FastSpan: {span} bytes, SpanData: {}", std::mem::size_of::<SpanData>());
+        assert!(record <= 192 && span <= 224, "Record {record} bytes, FastSpan {span} bytes");
+    }
+
+    #[test]
     fn ids_are_valid_and_distinct_across_threads() {
         let handles: Vec<_> = (0..4)
             .map(|_| std::thread::spawn(|| (0..10_000).map(|_| (new_trace_id(), new_span_id())).collect::<Vec<_>>()))
