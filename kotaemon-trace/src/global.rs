@@ -24,6 +24,8 @@ pub(crate) struct FastPath {
 
 pub(crate) struct Installed {
     pub(crate) tracer: SdkTracer,
+    /// The recording path of annotated functions; `None` when they must use the SDK's (tail sampling).
+    pub(crate) recorder: Option<crate::recorder::Recorder>,
     /// Who may force a debug trace; read by `propagation::extract`.
     pub(crate) debug: crate::sampling::DebugPolicy,
     pub(crate) fast: FastPath,
@@ -38,8 +40,24 @@ pub(crate) struct Installed {
 }
 
 static INSTALLED: ArcSwapOption<Installed> = ArcSwapOption::const_empty();
-/// The `id` of the installed pipeline; 0 when none is.
+/// The `id` of the installed pipeline shifted left by two, its [`FastPath`] in the low bits; 0 when none
+/// is installed. One word, so the hot path reads the shortcuts of exactly the pipeline it sees installed.
 static GENERATION: AtomicU64 = AtomicU64::new(0);
+
+const KEEP_PARENT: u64 = 1;
+const ROOTS_DROP: u64 = 2;
+
+fn encode(id: u64, fast: FastPath) -> u64 {
+    (id << 2) | if fast.unsampled_parent_drops { KEEP_PARENT } else { 0 } | if fast.roots_drop { ROOTS_DROP } else { 0 }
+}
+
+/// The shortcuts of the installed pipeline (none when nothing is installed), without touching its
+/// thread-local cache.
+#[inline]
+pub(crate) fn fast_path() -> FastPath {
+    let word = GENERATION.load(Ordering::Relaxed);
+    FastPath { unsampled_parent_drops: word & KEEP_PARENT != 0, roots_drop: word & ROOTS_DROP != 0 }
+}
 
 thread_local! {
     static CACHED: RefCell<Option<Arc<Installed>>> = const { RefCell::new(None) };
@@ -48,7 +66,7 @@ thread_local! {
 /// Runs `f` with the installed pipeline, or returns `None` after a single atomic load.
 #[inline]
 pub(crate) fn with_installed<R>(f: impl FnOnce(&Installed) -> R) -> Option<R> {
-    let generation = GENERATION.load(Ordering::Acquire);
+    let generation = GENERATION.load(Ordering::Acquire) >> 2;
     if generation == 0 {
         return None;
     }
@@ -81,9 +99,9 @@ pub(crate) fn is_installed() -> bool {
 }
 
 pub(crate) fn install(installed: Installed) {
-    let id = installed.id;
+    let word = encode(installed.id, installed.fast);
     INSTALLED.store(Some(Arc::new(installed)));
-    GENERATION.store(id, Ordering::Release);
+    GENERATION.store(word, Ordering::Release);
 }
 
 pub(crate) fn uninstall(id: u64) {
@@ -91,7 +109,7 @@ pub(crate) fn uninstall(id: u64) {
         Some(installed) if installed.id == id => None,
         other => other.clone(),
     });
-    if previous.as_ref().is_some_and(|p| p.id == id) {
-        let _ = GENERATION.compare_exchange(id, 0, Ordering::AcqRel, Ordering::Relaxed);
+    if let Some(p) = previous.as_ref().filter(|p| p.id == id) {
+        let _ = GENERATION.compare_exchange(encode(p.id, p.fast), 0, Ordering::AcqRel, Ordering::Relaxed);
     }
 }

@@ -36,6 +36,7 @@ pub mod metrics;
 mod pipeline;
 mod panics;
 mod processor;
+mod recorder;
 pub mod propagation;
 pub mod redact;
 mod sampling;

@@ -36,7 +36,8 @@ pub(crate) fn start(config: Config) -> Result<TraceGuard, InitError> {
         redactor: config.redaction.enabled.then(|| redactor.clone()),
         keys: Default::default(),
     };
-    let processor = Arc::new(BatchProcessor::new(exporter, driver, finisher, &config.batch, stats.clone())?);
+    let scope = InstrumentationScope::builder("kotaemon-trace").with_version(env!("CARGO_PKG_VERSION")).build();
+    let processor = Arc::new(BatchProcessor::new(exporter, driver, finisher, &config.batch, stats.clone(), scope.clone())?);
     let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
     let metrics = {
         let stats = stats.clone();
@@ -56,21 +57,30 @@ pub(crate) fn start(config: Config) -> Result<TraceGuard, InitError> {
         _ => None,
     };
     let limits = &config.limits;
+    let span_limits = SpanLimits {
+        max_events_per_span: limits.events_per_span,
+        max_attributes_per_span: limits.attributes_per_span,
+        max_links_per_span: limits.links_per_span,
+        max_attributes_per_event: limits.attributes_per_event,
+        max_attributes_per_link: limits.attributes_per_link,
+    };
+    // Annotated functions record through our own path, with the same sampler (its clones share their
+    // state: rate limiter tokens, remote strategy), limits and scope; with tail sampling on, the SDK path
+    // (the tail sampler sits in its processor).
+    let recorder = tail.is_none().then(|| crate::recorder::Recorder {
+        sampler: sampler.clone(),
+        processor: processor.clone(),
+        limits: span_limits,
+    });
     let provider = SdkTracerProvider::builder()
         .with_resource(resource(&config))
         .with_sampler(sampler)
-        .with_span_limits(SpanLimits {
-            max_events_per_span: limits.events_per_span,
-            max_attributes_per_span: limits.attributes_per_span,
-            max_links_per_span: limits.links_per_span,
-            max_attributes_per_event: limits.attributes_per_event,
-            max_attributes_per_link: limits.attributes_per_link,
-        })
+        .with_span_limits(span_limits)
         .with_span_processor(SharedProcessor { batch: processor.clone(), tail: tail.clone() })
         .build();
-    let scope = InstrumentationScope::builder("kotaemon-trace").with_version(env!("CARGO_PKG_VERSION")).build();
     global::install(global::Installed {
         tracer: provider.tracer_with_scope(scope),
+        recorder,
         debug: DebugPolicy::new(&config.debug),
         fast: fast_path(&config),
         capture_arguments: config.redaction.capture_arguments,

@@ -7,8 +7,9 @@
 
 use crate::export::DynExporter;
 use crate::finish::Finisher;
+use crate::recorder::Record;
 use crate::sampling::tail::TailSampler;
-use opentelemetry::Context;
+use opentelemetry::{Context, InstrumentationScope};
 use opentelemetry_sdk::error::{OTelSdkError, OTelSdkResult};
 use opentelemetry_sdk::trace::{Span, SpanData, SpanProcessor};
 use opentelemetry_sdk::Resource;
@@ -65,6 +66,12 @@ enum Signal {
 #[derive(Debug)]
 pub(crate) struct BatchProcessor {
     queue: Arc<ArrayQueue<SpanData>>,
+    /// Spans of annotated functions recorded by our own path (`recorder`): compact records, turned into
+    /// `SpanData` on the export thread. Same capacity as `queue`, same drop counting.
+    records: Arc<ArrayQueue<Record>>,
+    /// Set when shutdown starts: spans ending later are discarded, as the SDK discards spans ending
+    /// after its provider shut down.
+    closed: AtomicBool,
     doorbell: SyncSender<Signal>,
     /// Set when a `BatchReady` is in flight, so a burst rings once, not once per span.
     rung: Arc<AtomicBool>,
@@ -83,13 +90,17 @@ impl BatchProcessor {
         finisher: Finisher,
         config: &BatchConfig,
         stats: Arc<Stats>,
+        scope: InstrumentationScope,
     ) -> std::io::Result<Self> {
         let queue = Arc::new(ArrayQueue::new(config.max_queue_size.max(1)));
+        let records = Arc::new(ArrayQueue::new(config.max_queue_size.max(1)));
         // Room for a BatchReady plus control messages; senders of control messages wait for room.
         let (doorbell, signals) = mpsc::sync_channel(4);
         let rung = Arc::new(AtomicBool::new(false));
         let worker = Worker {
             queue: queue.clone(),
+            records: records.clone(),
+            scope,
             rung: rung.clone(),
             exporter: exporter.clone(),
             driver,
@@ -105,6 +116,8 @@ impl BatchProcessor {
             .spawn(move || worker.run(signals))?;
         Ok(BatchProcessor {
             queue,
+            records,
+            closed: AtomicBool::new(false),
             doorbell,
             rung,
             stats,
@@ -186,22 +199,48 @@ impl BatchProcessor {
         // Not boxed: an allocation here freed on the export thread makes the two threads' allocators
         // fight, which measured slower than moving the ~360-byte span (benches/hot_path).
         match self.queue.push(span) {
-            Ok(()) => {
-                if self.queue.len() >= self.max_batch && !self.rung.load(Ordering::Relaxed) && !self.rung.swap(true, Ordering::Relaxed) {
-                    // A full doorbell means the export thread is already being woken.
-                    let _ = self.doorbell.try_send(Signal::BatchReady);
-                }
-            }
-            Err(_) => {
-                self.stats.dropped.fetch_add(1, Ordering::Relaxed);
-                if !self.stats.warned_full.swap(true, Ordering::Relaxed) {
-                    eprintln!(
-                        "kotaemon-trace: the export queue is full ({} spans); dropping spans until it drains. \
-                         Raise OTEL_BSP_MAX_QUEUE_SIZE or lower the span rate; the count is reported at shutdown.",
-                        self.max_queue_size
-                    );
-                }
-            }
+            Ok(()) => self.pushed(self.queue.len()),
+            Err(_) => self.full(),
+        }
+    }
+
+    /// Queues a span recorded by our own path; the export thread makes its `SpanData`.
+    #[inline]
+    pub(crate) fn push_record(&self, record: Record) {
+        if !record.is_sampled() {
+            return;
+        }
+        match self.records.push(record) {
+            Ok(()) => self.pushed(self.records.len()),
+            Err(_) => self.full(),
+        }
+    }
+
+    /// Whether shutdown has started.
+    #[inline]
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Relaxed)
+    }
+
+    #[inline]
+    fn pushed(&self, waiting: usize) {
+        // `waiting` is the length of the queue just pushed to; a batch can also fill across both queues,
+        // which the timer or the next push to either one notices.
+        if waiting >= self.max_batch && !self.rung.load(Ordering::Relaxed) && !self.rung.swap(true, Ordering::Relaxed) {
+            // A full doorbell means the export thread is already being woken.
+            let _ = self.doorbell.try_send(Signal::BatchReady);
+        }
+    }
+
+    #[cold]
+    fn full(&self) {
+        self.stats.dropped.fetch_add(1, Ordering::Relaxed);
+        if !self.stats.warned_full.swap(true, Ordering::Relaxed) {
+            eprintln!(
+                "kotaemon-trace: the export queue is full ({} spans); dropping spans until it drains. \
+                 Raise OTEL_BSP_MAX_QUEUE_SIZE or lower the span rate; the count is reported at shutdown.",
+                self.max_queue_size
+            );
         }
     }
 
@@ -211,6 +250,8 @@ impl BatchProcessor {
 
     pub(crate) fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
         let result = self.control(Signal::Shutdown, timeout);
+        // After the final drain, like the SDK marking its provider shut down after its processors.
+        self.closed.store(true, Ordering::Relaxed);
         if result.is_ok() {
             if let Some(handle) = self.worker.lock().unwrap_or_else(|e| e.into_inner()).take() {
                 let _ = handle.join();
@@ -222,6 +263,9 @@ impl BatchProcessor {
 
 struct Worker {
     queue: Arc<ArrayQueue<SpanData>>,
+    records: Arc<ArrayQueue<Record>>,
+    /// The scope of the spans in `records` (the SDK's tracer adds it to its own spans).
+    scope: InstrumentationScope,
     rung: Arc<AtomicBool>,
     exporter: Arc<dyn DynExporter>,
     driver: Driver,
@@ -268,6 +312,12 @@ impl Worker {
     fn drain(&mut self, batch: &mut Vec<SpanData>) -> OTelSdkResult {
         let mut result = Ok(());
         loop {
+            while batch.len() < self.max_batch {
+                match self.records.pop() {
+                    Some(record) => batch.push(record.into_span_data(&self.scope)),
+                    None => break,
+                }
+            }
             while batch.len() < self.max_batch {
                 match self.queue.pop() {
                     Some(span) => batch.push(span),

@@ -164,39 +164,64 @@ impl ActiveSpan {
             let entry = Context::map_current(|cx| span_kind(site, cx) == SpanKind::Server);
             CallTimer::start(site, entry)
         });
+        // The new span is written into `slot`, not returned: the lookup's result stays a few words, so the
+        // paths that make no span (an unsampled parent, a dropped root) never copy a span-sized value.
+        // Decisions that need no span and no pipeline state: read from the installed word, without the
+        // thread's pipeline cache.
+        match shortcut(global::fast_path(), site) {
+            Shortcut::KeepParent => return ActiveSpan::unrecorded(None, timer),
+            Shortcut::UnsampledRoot => return ActiveSpan::unrecorded(Some(unsampled_root()), timer),
+            Shortcut::None => {}
+        }
+        let mut slot: Option<NewSpan> = None;
         let started = global::with_installed(|installed| {
-            match shortcut(installed.fast, site) {
-                Shortcut::KeepParent => return None,
-                Shortcut::UnsampledRoot => return Some((unsampled_root(), None)),
-                Shortcut::None => {}
-            }
             let mut parent = Context::current();
-            let mut builder = SpanBuilder::from_name(site.name).with_kind(span_kind(site, &parent));
+            let kind = span_kind(site, &parent);
+            if site.sample == Sample::Default {
+                if let Some(recorder) = &installed.recorder {
+                    // Our own recording path; `None` leaves the rare cases to the SDK below.
+                    match recorder.start(site.name, kind.clone(), &parent) {
+                        Some(crate::recorder::Started::Recording(span)) => {
+                            slot = Some(NewSpan::Fast(span));
+                            return Lookup::Started { parent, capture_arguments: installed.capture_arguments };
+                        }
+                        Some(crate::recorder::Started::Dropped(sc)) => {
+                            // Not recorded: only its context, as the SDK's non-recording span would carry.
+                            return Lookup::UnsampledRoot(parent.with_remote_span_context(sc));
+                        }
+                        None => {}
+                    }
+                }
+            }
+            let mut builder = SpanBuilder::from_name(site.name).with_kind(kind);
             if site.sample != Sample::Default {
                 (builder, parent) = with_sample_hint(builder, parent, site.sample);
             }
-            let span = installed.tracer.build_with_context(builder, &parent);
-            Some((parent, Some((span, installed.capture_arguments))))
+            slot = Some(NewSpan::Sdk(Box::new(installed.tracer.build_with_context(builder, &parent))));
+            Lookup::Started { parent, capture_arguments: installed.capture_arguments }
         });
-        let Some(Some((parent, span))) = started else {
-            return ActiveSpan::unrecorded(None, timer);
-        };
-        let Some((mut span, capture_arguments)) = span else {
-            return ActiveSpan::unrecorded(Some(parent), timer);
+        let (parent, capture_arguments, span) = match (started, slot) {
+            (Some(Lookup::Started { parent, capture_arguments }), Some(span)) => (parent, capture_arguments, span),
+            (Some(Lookup::UnsampledRoot(cx)), _) => return ActiveSpan::unrecorded(Some(cx), timer),
+            _ => return ActiveSpan::unrecorded(None, timer),
         };
         // User code (field expressions, `Debug` impls) runs outside the pipeline lookup.
         use opentelemetry::trace::Span as _;
-        if span.is_recording() {
-            let mut attributes = Attributes { list: Vec::with_capacity(site.attributes), capture_arguments };
-            if let Some(semantic) = site.semantic {
-                semantic.push_into(&mut attributes);
+        let mut cx = match span {
+            NewSpan::Fast(mut span) => {
+                span.add_attributes(entry_attributes(site, capture_arguments, record));
+                parent.with_span(span)
             }
-            record(&mut attributes);
-            if !attributes.list.is_empty() {
-                span.set_attributes(attributes.list);
+            NewSpan::Sdk(mut span) => {
+                if span.is_recording() {
+                    let list = entry_attributes(site, capture_arguments, record);
+                    if !list.is_empty() {
+                        span.set_attributes(list);
+                    }
+                }
+                parent.with_span(*span)
             }
-        }
-        let mut cx = parent.with_span(span);
+        };
         if let Some(call) = timer.as_ref().and_then(|t| t.gen_ai.clone()) {
             cx = cx.with_value(call);
         }
@@ -268,6 +293,32 @@ impl ActiveSpan {
     }
 }
 
+/// A span just started, by our recording path or the SDK's tracer (boxed: the rarer and larger one).
+enum NewSpan {
+    Fast(crate::recorder::FastSpan),
+    Sdk(Box<opentelemetry_sdk::trace::Span>),
+}
+
+/// What the pipeline lookup decided; the span itself, if any, is in the caller's slot.
+enum Lookup {
+    /// No span of ours, but a context to run in: a dropped root's fresh unsampled trace, so the decision
+    /// propagates.
+    UnsampledRoot(Context),
+    /// A span was started under `parent`.
+    Started { parent: Context, capture_arguments: bool },
+}
+
+/// The attributes recorded at entry: the `kind` option's, then the macro's fields and arguments.
+#[inline]
+fn entry_attributes(site: &Callsite, capture_arguments: bool, record: impl FnOnce(&mut Attributes)) -> Vec<KeyValue> {
+    let mut attributes = Attributes { list: Vec::with_capacity(site.attributes), capture_arguments };
+    if let Some(semantic) = site.semantic {
+        semantic.push_into(&mut attributes);
+    }
+    record(&mut attributes);
+    attributes.list
+}
+
 /// The span kind of a new span: the call site's, except that an entry span (no local parent: a root, or
 /// the child of a remote caller) without an explicit kind is SERVER, which is what Jaeger's Monitor tab
 /// and service graphs look for by default.
@@ -319,9 +370,13 @@ fn shortcut(fast: global::FastPath, site: &Callsite) -> Shortcut {
 #[cold]
 fn unsampled_root() -> Context {
     use opentelemetry::trace::{SpanContext, TraceFlags, TraceState};
-    use opentelemetry_sdk::trace::{IdGenerator as _, RandomIdGenerator};
-    let ids = RandomIdGenerator::default();
-    let sc = SpanContext::new(ids.new_trace_id(), ids.new_span_id(), TraceFlags::default(), false, TraceState::default());
+    let sc = SpanContext::new(
+        crate::recorder::new_trace_id(),
+        crate::recorder::new_span_id(),
+        TraceFlags::default(),
+        false,
+        TraceState::default(),
+    );
     Context::current().with_remote_span_context(sc)
 }
 
