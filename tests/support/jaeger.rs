@@ -244,9 +244,9 @@ impl JaegerProcess {
             sampling_http: format!("http://127.0.0.1:{}", ports[2]),
             sampling_grpc: format!("http://127.0.0.1:{}", ports[3]),
         };
-        let deadline = Instant::now() + Duration::from_secs(30);
+        let deadline = Instant::now() + Duration::from_secs(90);
         while process.jaeger.get("/api/services").is_err() {
-            assert!(Instant::now() < deadline, "{test}: the private Jaeger did not become ready in 30 s");
+            assert!(Instant::now() < deadline, "{test}: the private Jaeger did not become ready in 90 s");
             std::thread::sleep(Duration::from_millis(100));
         }
         Some(process)
