@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # The whole test suite: unit, integration, compile-fail (trybuild), doc tests, the feature-off crate,
+# the panic = "abort" crate,
 # clippy with warnings denied, and the end-to-end tests against a real Jaeger started here.
 #
 #   scripts/test.sh
@@ -35,6 +36,8 @@ echo "== doc tests"
 cargo test --workspace --doc -q 2>&1 | tee -a "$log"
 echo "== feature off: #[trace_with_otel] is the identity"
 cargo test -q --manifest-path tests/feature-off/Cargo.toml 2>&1 | tee -a "$log"
+echo "== panic = \"abort\": annotated sync and async fns compile and trace; a panic aborts with its message"
+cargo run -q --manifest-path tests/panic-abort/Cargo.toml 2>&1 | tee -a "$log"
 echo "== clippy"
 cargo clippy --workspace --all-targets -q -- -D warnings
 # One closing line for the whole suite, summed over every cargo test run above.
