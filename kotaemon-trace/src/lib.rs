@@ -36,6 +36,7 @@ mod processor;
 pub mod propagation;
 pub mod redact;
 mod sampling;
+mod secret;
 pub mod semconv;
 mod span;
 mod value;

@@ -403,7 +403,7 @@ impl fmt::Debug for OtlpConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let header_names: Vec<&str> = self.headers.iter().map(|(name, _)| name.as_str()).collect();
         f.debug_struct("OtlpConfig")
-            .field("endpoint", &self.endpoint)
+            .field("endpoint", &crate::secret::mask_urls(&self.endpoint))
             .field("protocol", &self.protocol)
             .field("headers", &format_args!("{header_names:?} (values hidden)"))
             .field("timeout", &self.timeout)

@@ -50,5 +50,5 @@ pub(crate) fn build(config: &OtlpConfig, runtime: &tokio::runtime::Runtime) -> R
             builder.build()
         }
     };
-    built.map_err(|e| InitError::Exporter(e.to_string()))
+    built.map_err(|e| InitError::Exporter(crate::secret::Secrets::of_otlp(config).scrub(&e.to_string())))
 }

@@ -294,7 +294,7 @@ pub(crate) fn start(poll: Poll, current: Arc<ArcSwap<Strategy>>) -> std::io::Res
                     reported = false;
                 }
                 Err(why) if !reported => {
-                    eprintln!("kotaemon-trace: jaeger_remote sampler: {why}; keeping the current strategy");
+                    eprintln!("kotaemon-trace: jaeger_remote sampler: {}; keeping the current strategy", crate::secret::mask_urls(&why.to_string()));
                     reported = true;
                 }
                 Err(_) => {}
