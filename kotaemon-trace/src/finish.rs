@@ -42,11 +42,12 @@ impl Finisher {
     /// attributes, events and links over their count limits (which the SDK dropped as the span was
     /// recorded, counting them in the span).
     pub(crate) fn finish(&mut self, span: &mut SpanData) -> Limited {
+        let refused = refuse_oversized(span);
         if let Some(redactor) = &self.redactor {
             redactor.redact_span(span, &mut self.keys);
         }
         let mut limited = Limited {
-            values_truncated: 0,
+            values_truncated: refused,
             attributes_dropped: u64::from(span.dropped_attributes_count)
                 + span.events.events.iter().map(|e| u64::from(e.dropped_attributes_count)).sum::<u64>()
                 + span.links.links.iter().map(|l| u64::from(l.dropped_attributes_count)).sum::<u64>(),
@@ -64,6 +65,52 @@ impl Finisher {
         }
         limited
     }
+}
+
+/// The longest string value (or status description) the redactor is given, in bytes. A longer one is
+/// replaced whole by a short marker before redaction, never cut (a cut could split a secret and hide it
+/// from the detectors), so redaction work per value is bounded and nothing unscanned is exported.
+pub(crate) const MAX_VALUE_BYTES: usize = 1 << 20;
+
+fn oversized_marker(len: usize) -> String {
+    format!("[kotaemon-trace: a value of {len} bytes was removed, over the {MAX_VALUE_BYTES}-byte bound]")
+}
+
+/// Replaces every value over [`MAX_VALUE_BYTES`]; returns how many.
+fn refuse_oversized(span: &mut SpanData) -> u64 {
+    fn in_attributes(attributes: &mut [KeyValue]) -> u64 {
+        let mut count = 0;
+        for kv in attributes {
+            match &mut kv.value {
+                Value::String(s) if s.as_str().len() > MAX_VALUE_BYTES => {
+                    *s = oversized_marker(s.as_str().len()).into();
+                    count += 1;
+                }
+                Value::Array(Array::String(items)) => {
+                    for s in items.iter_mut().filter(|s| s.as_str().len() > MAX_VALUE_BYTES) {
+                        *s = oversized_marker(s.as_str().len()).into();
+                        count += 1;
+                    }
+                }
+                _ => {}
+            }
+        }
+        count
+    }
+    let mut count = in_attributes(&mut span.attributes);
+    for event in &mut span.events.events {
+        count += in_attributes(&mut event.attributes);
+    }
+    for link in &mut span.links.links {
+        count += in_attributes(&mut link.attributes);
+    }
+    if let opentelemetry::trace::Status::Error { description } = &mut span.status {
+        if description.len() > MAX_VALUE_BYTES {
+            *description = oversized_marker(description.len()).into();
+            count += 1;
+        }
+    }
+    count
 }
 
 /// Cuts every string (and string array item) longer than `limit` characters; returns how many were cut.

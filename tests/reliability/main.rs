@@ -5,6 +5,7 @@
 
 use std::sync::{Mutex, MutexGuard};
 
+mod bounds;
 mod flapping;
 mod limits;
 mod secrets;

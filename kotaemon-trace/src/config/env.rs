@@ -71,8 +71,44 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
     }
 }
 
+/// The longest value read from one variable, in bytes. A longer value is a [`ConfigProblem`] and its
+/// default is used, so no parser here ever sees more than this.
+pub(crate) const MAX_VALUE_LEN: usize = 64 * 1024;
+
 /// Builds a [`Config`] from any variable lookup.
 pub(crate) fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Config {
+    let oversized: std::cell::RefCell<Vec<(String, usize)>> = std::cell::RefCell::new(Vec::new());
+    let get = |name: &str| {
+        let value = get(name)?;
+        if value.len() > MAX_VALUE_LEN {
+            let mut seen = oversized.borrow_mut();
+            if !seen.iter().any(|(n, _)| n == name) {
+                seen.push((name.to_owned(), value.len()));
+            }
+            return None;
+        }
+        Some(value)
+    };
+    let mut config = from_bounded_lookup(get);
+    for (name, len) in oversized.into_inner() {
+        // The value itself is not echoed: it may be a secret, and it is long.
+        let accepted = format!("at most {MAX_VALUE_LEN} bytes");
+        config.problems.push(ConfigProblem::new(&name, &format!("({len} bytes, not shown)"), accepted, "its default"));
+    }
+    config
+}
+
+impl Config {
+    /// See [`MAX_VALUE_LEN`].
+    pub(crate) const MAX_ENV_VALUE_LEN: usize = MAX_VALUE_LEN;
+
+    /// [`Config::from_env`] over any lookup, for the fuzz targets (`__private::fuzz`).
+    pub(crate) fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Config {
+        from_lookup(get)
+    }
+}
+
+fn from_bounded_lookup(get: impl Fn(&str) -> Option<String>) -> Config {
     let mut env = Env { get, problems: Vec::new() };
     let defaults = Config::default();
     let mut config = Config {
@@ -631,6 +667,30 @@ mod tests {
         assert!(!text.contains("s3cr3t"), "{text}");
         assert!(text.contains("authorization=***"), "{text}");
         assert!(!format!("{:?}", config(&[("OTEL_EXPORTER_OTLP_HEADERS", "k=s3cr3t")])).contains("s3cr3t"));
+    }
+
+    #[test]
+    fn oversized_values_are_refused_unread() {
+        let huge = "k=v,".repeat(3 * 1024 * 1024);
+        let c = config(&[("OTEL_RESOURCE_ATTRIBUTES", &huge), ("OTEL_SERVICE_NAME", "api")]);
+        assert!(c.resource_attributes.is_empty());
+        assert_eq!(c.service_name(), "api");
+        assert_eq!(c.problems().len(), 1);
+        let text = c.problems()[0].to_string();
+        assert!(text.starts_with("OTEL_RESOURCE_ATTRIBUTES=\"(12582912 bytes, not shown)\""), "{text}");
+        assert!(text.len() < 200, "the problem does not echo the value");
+        let at_bound = "a".repeat(MAX_VALUE_LEN);
+        assert_eq!(config(&[("OTEL_SERVICE_NAME", &at_bound)]).service_name(), at_bound);
+    }
+
+    #[test]
+    fn url_passwords_never_appear_in_problems() {
+        let c = config(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "ftp://user:pa55word@collector:4318")]);
+        let text = c.problems()[0].to_string();
+        assert!(!text.contains("pa55word"), "{text}");
+        assert!(text.contains("ftp://***@collector:4318"), "{text}");
+        let c = config(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "https://user:pa55word@collector:4318")]);
+        assert!(!format!("{c:?}").contains("pa55word"));
     }
 
     #[test]
