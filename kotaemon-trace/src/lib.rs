@@ -43,7 +43,7 @@ mod value;
 
 pub use config::{
     BatchConfig, Compression, Config, ConfigBuilder, ConfigProblem, DebugConfig, ExporterKind, JaegerRemote, Limits,
-    ContentCapture, OtlpConfig, Propagator, Protocol, RedactionConfig, Sampler, TailConfig,
+    ContentCapture, OtlpConfig, OtlpTls, Propagator, Protocol, RedactionConfig, Sampler, TailConfig,
 };
 pub use error::{InitError, ShutdownError};
 pub use genai::{current_span_id, current_trace_id, llm, retrieval, tool};

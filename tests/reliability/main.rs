@@ -9,6 +9,7 @@ mod bounds;
 mod flapping;
 mod limits;
 mod secrets;
+mod tls;
 
 static PIPELINE: Mutex<()> = Mutex::new(());
 

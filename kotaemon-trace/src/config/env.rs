@@ -229,6 +229,7 @@ fn otlp<F: Fn(&str) -> Option<String>>(env: &mut Env<F>, config: &mut Config) {
         }
     }
     otlp.timeout = env.millis(&["OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "OTEL_EXPORTER_OTLP_TIMEOUT"], otlp.timeout);
+    otlp.tls = tls(env, protocol, &otlp.endpoint);
     otlp.compression = match env.first(&["OTEL_EXPORTER_OTLP_TRACES_COMPRESSION", "OTEL_EXPORTER_OTLP_COMPRESSION"]) {
         None => Compression::None,
         Some((name, v)) => match v.to_ascii_lowercase().as_str() {
@@ -240,6 +241,48 @@ fn otlp<F: Fn(&str) -> Option<String>>(env: &mut Env<F>, config: &mut Config) {
             }
         },
     };
+}
+
+/// The TLS files: each must be a readable PEM file (else a problem naming the variable and the path); a
+/// client certificate needs its key and the reverse; they apply to `https://` over gRPC only.
+fn tls<F: Fn(&str) -> Option<String>>(env: &mut Env<F>, protocol: Protocol, endpoint: &str) -> super::OtlpTls {
+    let mut file = |names: &[&'static str]| -> Option<(&'static str, std::path::PathBuf)> {
+        let (name, path) = env.first(names)?;
+        match super::read_pem(std::path::Path::new(&path)) {
+            Ok(_) => Some((name, path.into())),
+            Err(why) => {
+                env.problem(name, &path, &format!("a readable PEM file (this one {why})"), "no file");
+                None
+            }
+        }
+    };
+    let certificate = file(&["OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE", "OTEL_EXPORTER_OTLP_CERTIFICATE"]);
+    let mut client_certificate = file(&["OTEL_EXPORTER_OTLP_TRACES_CLIENT_CERTIFICATE", "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE"]);
+    let mut client_key = file(&["OTEL_EXPORTER_OTLP_TRACES_CLIENT_KEY", "OTEL_EXPORTER_OTLP_CLIENT_KEY"]);
+    match (&client_certificate, &client_key) {
+        (Some((name, path)), None) => {
+            let path = path.display().to_string();
+            env.problem(name, &path, "a client certificate together with OTEL_EXPORTER_OTLP_CLIENT_KEY", "no client certificate");
+            client_certificate = None;
+        }
+        (None, Some((name, path))) => {
+            let path = path.display().to_string();
+            env.problem(name, &path, "a client key together with OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE", "no client certificate");
+            client_key = None;
+        }
+        _ => {}
+    }
+    let tls = super::OtlpTls {
+        certificate: certificate.map(|(_, p)| p),
+        client_certificate: client_certificate.map(|(_, p)| p),
+        client_key: client_key.map(|(_, p)| p),
+    };
+    if tls.is_set() && (protocol != Protocol::Grpc || !endpoint.starts_with("https://")) {
+        let why = if protocol != Protocol::Grpc { "OTEL_EXPORTER_OTLP_PROTOCOL=grpc (TLS files are not used over http/protobuf yet)" } else { "an https:// endpoint" };
+        env.problem("OTEL_EXPORTER_OTLP_CERTIFICATE", endpoint, why, "the certificates are ignored");
+        return super::OtlpTls::default();
+    }
+    tls
 }
 
 fn check_url(url: &str) -> Result<(), &'static str> {

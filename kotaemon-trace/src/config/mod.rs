@@ -5,8 +5,11 @@
 
 mod env;
 mod problem;
+mod tls;
 
 pub use problem::ConfigProblem;
+pub use tls::OtlpTls;
+pub(crate) use tls::read_pem;
 
 use crate::export::DynExporter;
 use std::fmt;
@@ -379,6 +382,8 @@ pub struct OtlpConfig {
     pub timeout: Duration,
     /// Request compression.
     pub compression: Compression,
+    /// Certificates for an `https://` endpoint over gRPC (`OTEL_EXPORTER_OTLP_CERTIFICATE`, …).
+    pub tls: OtlpTls,
 }
 
 impl OtlpConfig {
@@ -389,6 +394,7 @@ impl OtlpConfig {
             headers: Vec::new(),
             timeout: Duration::from_secs(10),
             compression: Compression::None,
+            tls: OtlpTls::default(),
         }
     }
 }
@@ -408,6 +414,7 @@ impl fmt::Debug for OtlpConfig {
             .field("headers", &format_args!("{header_names:?} (values hidden)"))
             .field("timeout", &self.timeout)
             .field("compression", &self.compression)
+            .field("tls", &self.tls)
             .finish()
     }
 }
@@ -711,6 +718,12 @@ impl ConfigBuilder {
     /// One entry of `OTEL_EXPORTER_OTLP_HEADERS`.
     pub fn otlp_header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
         self.config.otlp.headers.push((name.into(), value.into()));
+        self
+    }
+
+    /// `OTEL_EXPORTER_OTLP_CERTIFICATE`, `OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE`, `OTEL_EXPORTER_OTLP_CLIENT_KEY`.
+    pub fn otlp_tls(mut self, tls: OtlpTls) -> Self {
+        self.config.otlp.tls = tls;
         self
     }
 
