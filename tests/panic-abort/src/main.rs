@@ -39,7 +39,7 @@ fn will_panic(reason: &str) {
 }
 
 fn main() -> ExitCode {
-    assert!(cfg!(panic = "abort"), "this crate must be built with panic = \"abort\"");
+    const { assert!(cfg!(panic = "abort"), "this crate must be built with panic = \"abort\"") };
     let exporter = InMemorySpanExporter::default();
     let guard = init_with(Config::builder().span_exporter(exporter.clone()).build()).expect("init");
     if std::env::args().nth(1).as_deref() == Some("panic") {
