@@ -8,6 +8,7 @@ use std::sync::{Mutex, MutexGuard};
 mod bounds;
 mod flapping;
 mod limits;
+mod loopback;
 mod secrets;
 mod tls;
 
