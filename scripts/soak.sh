@@ -13,7 +13,7 @@ export JAEGER_QUERY_PORT=26686 JAEGER_QUERY_GRPC_PORT=26685 JAEGER_SAMPLING_HTTP
 "$bin" --config scripts/jaeger-config.yaml >"$log" 2>&1 &
 jaeger=$!
 trap 'kill -9 $jaeger 2>/dev/null || true; rm -f "$log"' EXIT
-for _ in $(seq 1 120); do curl -fsS -o /dev/null "http://127.0.0.1:$JAEGER_QUERY_PORT/api/services" && break; sleep 0.5; done
+for _ in $(seq 1 120); do curl -fsS -o /dev/null "http://127.0.0.1:$JAEGER_QUERY_PORT/api/services" 2>/dev/null && break; sleep 0.5; done
 OTEL_SERVICE_NAME=kotaemon-soak OTEL_EXPORTER_OTLP_PROTOCOL=grpc OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:$JAEGER_OTLP_GRPC_PORT" \
   cargo run -q --release -p kotaemon-trace-benches --bin soak -- "$@"
 echo "soak: Jaeger holds $(curl -fsS "http://127.0.0.1:$JAEGER_QUERY_PORT/api/services" | tr -d '\n')"

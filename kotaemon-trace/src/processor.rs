@@ -105,6 +105,17 @@ impl BatchProcessor {
         config: &BatchConfig,
         stats: Arc<Stats>,
     ) -> std::io::Result<Self> {
+        Self::with_retry_for(exporter, driver, finisher, config, stats, RETRY_FOR)
+    }
+
+    fn with_retry_for(
+        exporter: Arc<dyn DynExporter>,
+        driver: Driver,
+        finisher: Finisher,
+        config: &BatchConfig,
+        stats: Arc<Stats>,
+        retry_for: Duration,
+    ) -> std::io::Result<Self> {
         let queue = Arc::new(ArrayQueue::new(config.max_queue_size.max(1)));
         // Room for a BatchReady plus control messages; senders of control messages wait for room.
         let (doorbell, signals) = mpsc::sync_channel(4);
@@ -119,7 +130,7 @@ impl BatchProcessor {
             max_batch: config.max_export_batch_size.max(1),
             delay: config.schedule_delay,
             export_timeout: config.export_timeout,
-            retry_for: RETRY_FOR,
+            retry_for,
             pending: None,
             last_failure_report: None,
         };
@@ -480,5 +491,60 @@ impl Worker {
             );
             self.last_failure_report = Some(Instant::now());
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use opentelemetry::trace::{Span as _, Tracer as _, TracerProvider as _};
+    use opentelemetry_sdk::trace::{SdkTracerProvider, SpanExporter};
+
+    /// Refuses every batch, counting the attempts.
+    #[derive(Debug)]
+    struct Refuse(Arc<AtomicU64>);
+
+    impl SpanExporter for Refuse {
+        async fn export(&self, _batch: Vec<SpanData>) -> OTelSdkResult {
+            self.0.fetch_add(1, Ordering::Relaxed);
+            Err(OTelSdkError::InternalFailure("refused".into()))
+        }
+    }
+
+    #[test]
+    fn a_batch_refused_past_the_retry_window_is_given_up_and_counted() {
+        let attempts = Arc::new(AtomicU64::new(0));
+        let stats = Arc::new(Stats::default());
+        let config = BatchConfig {
+            max_queue_size: 100,
+            max_export_batch_size: 10,
+            schedule_delay: Duration::from_secs(60),
+            export_timeout: Duration::from_secs(1),
+        };
+        let exporter = crate::export::boxed(Refuse(attempts.clone()));
+        let driver = Driver::current_thread().unwrap();
+        let window = Duration::from_millis(300);
+        let processor = Arc::new(BatchProcessor::with_retry_for(exporter, driver, Finisher::default(), &config, stats.clone(), window).unwrap());
+        let provider = SdkTracerProvider::builder().with_span_processor(SharedProcessor { batch: processor.clone(), tail: None }).build();
+        let tracer = provider.tracer("retry");
+        let spans = |n: usize| (0..n).for_each(|_| tracer.start("s").end());
+
+        spans(5);
+        assert!(processor.force_flush().is_err());
+        assert_eq!(stats.failed.load(Ordering::Relaxed), 5, "the batch that found the collector gone is lost");
+        spans(7);
+        assert!(processor.force_flush().is_err());
+        assert_eq!(stats.failed.load(Ordering::Relaxed), 5, "the next batch is held, not lost");
+        // The worker keeps retrying on its own with backoff, then gives the batch up (bounded wait).
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while stats.failed.load(Ordering::Relaxed) < 12 {
+            assert!(Instant::now() < deadline, "the held batch was never given up");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert!(attempts.load(Ordering::Relaxed) >= 4, "retried more than the flushes asked");
+        assert_eq!(stats.exported.load(Ordering::Relaxed), 0);
+        assert_eq!(stats.dropped.load(Ordering::Relaxed), 0);
+        assert!(processor.shutdown_with_timeout(Duration::from_secs(2)).is_ok(), "nothing is held any more");
+        assert_eq!(stats.failed.load(Ordering::Relaxed), 12);
     }
 }

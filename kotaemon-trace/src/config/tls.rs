@@ -5,8 +5,8 @@ use std::path::{Path, PathBuf};
 /// Certificate files for OTLP over TLS: `OTEL_EXPORTER_OTLP_[TRACES_]CERTIFICATE`,
 /// `OTEL_EXPORTER_OTLP_[TRACES_]CLIENT_CERTIFICATE` and `OTEL_EXPORTER_OTLP_[TRACES_]CLIENT_KEY`.
 ///
-/// They apply to an `https://` endpoint over gRPC (`OTEL_EXPORTER_OTLP_PROTOCOL=grpc`); the system's
-/// roots stay trusted too. Only the paths are kept here: the files are read when the exporter is built,
+/// They apply to an `https://` endpoint over gRPC (`OTEL_EXPORTER_OTLP_PROTOCOL=grpc`). A configured CA
+/// replaces the system's roots; without one the system's roots are used. Only the paths are kept here: the files are read when the exporter is built,
 /// so the client key never sits in a `Config` (and never in its `Debug`).
 ///
 /// ```
@@ -21,7 +21,8 @@ use std::path::{Path, PathBuf};
 /// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct OtlpTls {
-    /// PEM file of the certificate authorities trusted for the collector's certificate.
+    /// PEM file of the certificate authorities trusted for the collector's certificate (instead of the
+    /// system's roots).
     pub certificate: Option<PathBuf>,
     /// PEM file of the client certificate (chain), for mutual TLS; needs `client_key`.
     pub client_certificate: Option<PathBuf>,

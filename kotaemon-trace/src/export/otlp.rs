@@ -10,17 +10,19 @@ use opentelemetry_otlp::{WithExportConfig, WithHttpConfig, WithTonicConfig};
 use std::collections::HashMap;
 use tonic::transport::{Certificate, ClientTlsConfig, Identity};
 
-/// TLS for an `https://` gRPC endpoint: the system's roots, plus the configured CA file and client
+/// TLS for an `https://` gRPC endpoint: the configured CA file (else the system's roots) and client
 /// certificate. A file that cannot be read is an [`InitError`] naming the variable and the path.
 fn tls(config: &OtlpConfig) -> Result<ClientTlsConfig, InitError> {
     let read = |variable: &str, path: &std::path::Path| {
         crate::config::read_pem(path).map_err(|why| InitError::invalid(variable, &path.display().to_string(), &format!("a readable PEM file (this one {why})")))
     };
     let tls = &config.tls;
-    let mut client = ClientTlsConfig::new().with_native_roots();
-    if let Some(path) = &tls.certificate {
-        client = client.ca_certificate(Certificate::from_pem(read("OTEL_EXPORTER_OTLP_CERTIFICATE", path)?));
-    }
+    // A configured CA replaces the system roots (as the other OpenTelemetry SDKs do), which also lets a
+    // container without a system trust store use TLS.
+    let mut client = match &tls.certificate {
+        Some(path) => ClientTlsConfig::new().ca_certificate(Certificate::from_pem(read("OTEL_EXPORTER_OTLP_CERTIFICATE", path)?)),
+        None => ClientTlsConfig::new().with_native_roots(),
+    };
     match (&tls.client_certificate, &tls.client_key) {
         (Some(cert), Some(key)) => {
             let cert = read("OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE", cert)?;
