@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # The whole test suite: unit, integration, compile-fail (trybuild), doc tests, the feature-off crate,
+# the panic = "abort" crate, the fuzz targets for a bounded time (scripts/fuzz.sh, FUZZ_SECONDS each),
 # clippy with warnings denied, and the end-to-end tests against a real Jaeger started here.
 #
 #   scripts/test.sh
@@ -35,6 +36,10 @@ echo "== doc tests"
 cargo test --workspace --doc -q 2>&1 | tee -a "$log"
 echo "== feature off: #[trace_with_otel] is the identity"
 cargo test -q --manifest-path tests/feature-off/Cargo.toml 2>&1 | tee -a "$log"
+echo "== panic = \"abort\": annotated sync and async fns compile and trace; a panic aborts with its message"
+cargo run -q --manifest-path tests/panic-abort/Cargo.toml 2>&1 | tee -a "$log"
+echo "== fuzz: every parser of outside data, ${FUZZ_SECONDS:-20}s per target from the checked-in seeds"
+scripts/fuzz.sh "${FUZZ_SECONDS:-20}" 2>&1 | tee -a "$log"
 echo "== clippy"
 cargo clippy --workspace --all-targets -q -- -D warnings
 # One closing line for the whole suite, summed over every cargo test run above.

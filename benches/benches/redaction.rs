@@ -1,9 +1,11 @@
 //! Cost of redaction on the export thread: a short clean string, a 2 KB clean prompt, and strings with
-//! secrets, against doing nothing.
+//! secrets, against doing nothing; and hostile text (near-misses of every detector, repeated) at 64 KiB
+//! and 1 MiB, the largest value the export thread hands the redactor: equal throughput at both sizes is
+//! linear time.
 //!
 //! `cargo bench -p kotaemon-trace-benches --bench redaction`
 
-use criterion::{criterion_group, criterion_main, Criterion};
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use kotaemon_trace::redact::Redactor;
 use std::hint::black_box;
 
@@ -29,6 +31,26 @@ fn redaction(c: &mut Criterion) {
     group.bench_function("secret_key/short", |b| b.iter(|| redactor.redact("db.password", black_box(short))));
     group.bench_function("email/short", |b| b.iter(|| redactor.redact("note", black_box(with_email))));
     group.bench_function("secrets/prompt_2kb", |b| b.iter(|| redactor.redact("input.value", black_box(&prompt_with_secrets))));
+    group.finish();
+
+    // Each pattern starts a detector's match again and again without completing it (or completes it
+    // every time): the shapes that would expose quadratic rescanning.
+    let hostile: [(&str, &str); 6] = [
+        ("email_near_misses", "a@b a.b@ @c.d "),
+        ("digit_runs", "4111 1111 1111 111 "),
+        ("inline_pairs", "password= token=\"x "),
+        ("jwt_prefixes", "eyJhbGciOi.eyJ "),
+        ("url_logins", "https://u:p@ http://@ "),
+        ("real_emails", "bob.smith@example.com "),
+    ];
+    let mut group = c.benchmark_group("redact_hostile");
+    for (name, unit) in hostile {
+        for size in [64 * 1024, 1024 * 1024] {
+            let text = unit.repeat(size / unit.len() + 1)[..size].to_owned();
+            group.throughput(Throughput::Bytes(size as u64));
+            group.bench_with_input(BenchmarkId::new(name, size / 1024), &text, |b, text| b.iter(|| redactor.redact("input.value", black_box(text))));
+        }
+    }
     group.finish();
 }
 

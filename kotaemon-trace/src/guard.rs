@@ -26,8 +26,20 @@ pub struct ExportStats {
     pub spans_exported: u64,
     /// Spans dropped because the export queue (or, with tail sampling, its buffer) was full.
     pub spans_dropped: u64,
-    /// Spans whose export failed (collector unreachable, timeout, rejected).
+    /// Spans whose export failed (collector unreachable, timeout, rejected). While the collector is
+    /// down, spans are held in the queue and retried; the batch in flight when it went away, a batch it
+    /// kept refusing for a minute, and what is still held at shutdown count here. Always
+    /// `spans ended = spans_exported + spans_dropped + spans_failed` once flushed.
     pub spans_failed: u64,
+    /// String attribute values cut at `OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT` (on a character boundary).
+    pub attribute_values_truncated: u64,
+    /// Attributes left out because a span, event or link had reached its count limit
+    /// (`OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT`, `OTEL_EVENT_ATTRIBUTE_COUNT_LIMIT`, `OTEL_LINK_ATTRIBUTE_COUNT_LIMIT`).
+    pub attributes_dropped: u64,
+    /// Events left out because a span had reached `OTEL_SPAN_EVENT_COUNT_LIMIT`.
+    pub events_dropped: u64,
+    /// Links left out because a span had reached `OTEL_SPAN_LINK_COUNT_LIMIT`.
+    pub links_dropped: u64,
 }
 
 /// Keeps the tracing pipeline alive; hold it in `main`.
@@ -60,6 +72,13 @@ pub(crate) struct Active {
     pub(crate) stats: Arc<Stats>,
     pub(crate) timeout: Duration,
     pub(crate) id: u64,
+}
+
+/// The counters only: never the configuration, whose header values and keys are secrets.
+impl std::fmt::Debug for TraceGuard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TraceGuard").field("active", &self.inner.is_some()).field("stats", &self.stats()).finish()
+    }
 }
 
 impl TraceGuard {
@@ -139,11 +158,14 @@ impl Active {
         let _ = self.provider.shutdown_with_timeout(self.timeout);
         crate::pipeline::reset_global_provider();
         let stats = snapshot(&self.stats, self.tail.as_deref());
-        result.map_err(|e| convert(e, self.timeout))?;
-        if stats.spans_dropped > 0 || stats.spans_failed > 0 {
-            return Err(ShutdownError::SpansLost { dropped: stats.spans_dropped, failed: stats.spans_failed });
+        let lost = stats.spans_dropped > 0 || stats.spans_failed > 0;
+        match result {
+            // The export error was printed when it happened; the counts are what the caller can act on.
+            Err(OTelSdkError::Timeout(_)) => Err(ShutdownError::Timeout(self.timeout)),
+            Ok(()) | Err(_) if lost => Err(ShutdownError::SpansLost { dropped: stats.spans_dropped, failed: stats.spans_failed }),
+            Ok(()) => Ok(()),
+            Err(error) => Err(convert(error, self.timeout)),
         }
-        Ok(())
     }
 }
 
@@ -163,6 +185,10 @@ fn snapshot(stats: &Stats, tail: Option<&TailSampler>) -> ExportStats {
         spans_exported: stats.exported.load(Ordering::Relaxed),
         spans_dropped: stats.dropped.load(Ordering::Relaxed) + evicted,
         spans_failed: stats.failed.load(Ordering::Relaxed),
+        attribute_values_truncated: stats.values_truncated.load(Ordering::Relaxed),
+        attributes_dropped: stats.attributes_dropped.load(Ordering::Relaxed),
+        events_dropped: stats.events_dropped.load(Ordering::Relaxed),
+        links_dropped: stats.links_dropped.load(Ordering::Relaxed),
     }
 }
 

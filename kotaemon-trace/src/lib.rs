@@ -40,13 +40,14 @@ mod recorder;
 pub mod propagation;
 pub mod redact;
 mod sampling;
+mod secret;
 pub mod semconv;
 mod span;
 mod value;
 
 pub use config::{
     BatchConfig, Compression, Config, ConfigBuilder, ConfigFileError, ConfigProblem, ContentCapture, DebugConfig,
-    ExporterKind, JaegerRemote, Limits, LogFormat, MetricsConfig, Origin, OtlpConfig, Propagator, Protocol,
+    ExporterKind, JaegerRemote, Limits, LogFormat, MetricsConfig, Origin, OtlpConfig, OtlpTls, Propagator, Protocol,
     RedactionConfig, Sampler, TailConfig,
 };
 pub use error::{InitError, ShutdownError};
@@ -217,6 +218,31 @@ pub mod __private {
     /// The sampler `init` would install for `sampler`, for the decision-cost benchmark.
     pub fn sampler_for_bench(sampler: &crate::Sampler) -> impl opentelemetry_sdk::trace::ShouldSample {
         crate::sampling::ProductSampler::new(sampler, false).0
+    }
+
+    /// Entry points for the fuzz targets in `fuzz/` (every parser that sees outside data).
+    pub mod fuzz {
+        /// [`crate::Config::from_env`] reading `lookup` instead of the process environment.
+        pub fn config_from_lookup(lookup: impl Fn(&str) -> Option<String>) -> crate::Config {
+            crate::Config::from_lookup(lookup)
+        }
+
+        /// Parses a Jaeger sampling-strategy document and, when it is accepted, makes a few decisions
+        /// with it. `Err` is the refusal's reason.
+        pub fn jaeger_strategy(body: &[u8], operation: &str) -> Result<(), String> {
+            let strategy = crate::sampling::jaeger_remote::parse_strategy(body)?;
+            for id in [0_u128, 1, u128::MAX / 3, u128::MAX] {
+                let _ = strategy.decide(opentelemetry::trace::TraceId::from(id), operation);
+            }
+            Ok(())
+        }
+
+        /// The longest body [`jaeger_strategy`] accepts, in bytes.
+        pub const MAX_STRATEGY_BYTES: usize = crate::sampling::jaeger_remote::MAX_BODY;
+        /// The longest value read from one `OTEL_*` variable, in bytes.
+        pub const MAX_ENV_VALUE_BYTES: usize = crate::Config::MAX_ENV_VALUE_LEN;
+        /// The longest string the export thread hands the redactor, in bytes.
+        pub const MAX_REDACTED_VALUE_BYTES: usize = crate::finish::MAX_VALUE_BYTES;
     }
 
     /// Forces a closure to be `FnOnce`, so a body that returns a reference into its captured arguments

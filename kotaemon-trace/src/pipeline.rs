@@ -35,6 +35,7 @@ pub(crate) fn start(config: Config) -> Result<TraceGuard, InitError> {
         value_length: config.limits.attribute_value_length,
         redactor: config.redaction.enabled.then(|| redactor.clone()),
         keys: Default::default(),
+        secrets: crate::secret::Secrets::of(&config),
     };
     let scope = InstrumentationScope::builder("kotaemon-trace").with_version(env!("CARGO_PKG_VERSION")).build();
     let processor = Arc::new(BatchProcessor::new(exporter, driver, finisher, &config.batch, stats.clone(), scope.clone())?);

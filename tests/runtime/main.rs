@@ -154,12 +154,16 @@ fn collector_down_at_start_then_up_receives_new_spans() {
     let guard = init_with(config).expect("init does not need the collector");
     span("while-down");
     assert!(guard.force_flush().is_err(), "nothing listens yet");
+    // The batch that found the collector gone is lost and counted; later spans are held and retried.
     assert_eq!(guard.stats().spans_failed, 1);
+    span("held");
+    assert!(guard.force_flush().is_err(), "still nothing listens");
+    assert_eq!(guard.stats().spans_failed, 1, "the held span is not counted as lost");
 
     let receiver = Receiver::start_at(addr);
     span("after-up");
     guard.force_flush().expect("the collector is up now");
-    assert_eq!(names_in(&receiver.bodies()), ["after-up"]);
+    assert_eq!(names_in(&receiver.bodies()), ["held", "after-up"]);
     match guard.shutdown() {
         Err(ShutdownError::SpansLost { dropped: 0, failed: 1 }) => {}
         other => panic!("the span sent while down is reported lost, got {other:?}"),

@@ -172,6 +172,11 @@ pub struct JaegerProcess {
     pub sampling_http: String,
     /// Remote sampling, gRPC (`http://127.0.0.1:PORT`).
     pub sampling_grpc: String,
+    binary: std::path::PathBuf,
+    ports: Vec<u16>,
+    strategies: Option<std::path::PathBuf>,
+    /// Configuration overlays and the environment they read.
+    overlays: Vec<(std::path::PathBuf, Vec<(String, String)>)>,
 }
 
 fn free_port() -> u16 {
@@ -213,7 +218,30 @@ impl JaegerProcess {
             return None;
         };
         let ports: Vec<u16> = (0..8).map(|_| free_port()).collect();
-        let mut command = std::process::Command::new(binary);
+        let mut process = JaegerProcess {
+            child: None,
+            jaeger: Jaeger {
+                query_url: format!("http://127.0.0.1:{}", ports[0]),
+                otlp_grpc: format!("http://127.0.0.1:{}", ports[5]),
+                otlp_http: format!("http://127.0.0.1:{}", ports[6]),
+            },
+            sampling_http: format!("http://127.0.0.1:{}", ports[2]),
+            sampling_grpc: format!("http://127.0.0.1:{}", ports[3]),
+            binary: binary.into(),
+            ports,
+            strategies: strategies.map(|p| p.to_path_buf()),
+            overlays: overlays
+                .iter()
+                .map(|(file, env)| (repo_root().join(file), env.iter().map(|(k, v)| ((*k).to_owned(), v.clone())).collect()))
+                .collect(),
+        };
+        process.launch(test);
+        Some(process)
+    }
+
+    fn launch(&mut self, test: &str) {
+        let ports = &self.ports;
+        let mut command = std::process::Command::new(&self.binary);
         command
             .arg("--config")
             .arg(repo_root().join("scripts/jaeger-config.yaml"))
@@ -226,30 +254,26 @@ impl JaegerProcess {
             .env("JAEGER_OTLP_HTTP_PORT", ports[6].to_string())
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null());
-        for (overlay, env) in overlays {
-            command.arg("--config").arg(repo_root().join(overlay));
-            command.envs(env.iter().map(|(k, v)| (*k, v.as_str())));
+        for (overlay, env) in &self.overlays {
+            command.arg("--config").arg(overlay);
+            command.envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
         }
-        if let Some(file) = strategies {
+        if let Some(file) = &self.strategies {
             command.env("JAEGER_SAMPLING_STRATEGIES", file);
         }
-        let child = command.spawn().expect("start jaeger");
-        let process = JaegerProcess {
-            child: Some(child),
-            jaeger: Jaeger {
-                query_url: format!("http://127.0.0.1:{}", ports[0]),
-                otlp_grpc: format!("http://127.0.0.1:{}", ports[5]),
-                otlp_http: format!("http://127.0.0.1:{}", ports[6]),
-            },
-            sampling_http: format!("http://127.0.0.1:{}", ports[2]),
-            sampling_grpc: format!("http://127.0.0.1:{}", ports[3]),
-        };
+        self.child = Some(command.spawn().expect("start jaeger"));
         let deadline = Instant::now() + Duration::from_secs(90);
-        while process.jaeger.get("/api/services").is_err() {
+        while self.jaeger.get("/api/services").is_err() {
             assert!(Instant::now() < deadline, "{test}: the private Jaeger did not become ready in 90 s");
             std::thread::sleep(Duration::from_millis(100));
         }
-        Some(process)
+    }
+
+    /// Starts Jaeger again on the same ports after [`JaegerProcess::kill`] (a crashed collector coming
+    /// back; its in-memory storage starts empty), and waits until it answers.
+    pub fn restart(&mut self, test: &str) {
+        self.kill();
+        self.launch(test);
     }
 
     /// Stops Jaeger now (SIGKILL: a graceful stop can take over 10 s and the test only needs it gone).

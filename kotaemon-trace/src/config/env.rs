@@ -71,8 +71,44 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
     }
 }
 
+/// The longest value read from one variable, in bytes. A longer value is a [`ConfigProblem`] and its
+/// default is used, so no parser here ever sees more than this.
+pub(crate) const MAX_VALUE_LEN: usize = 64 * 1024;
+
 /// Builds a [`Config`] from any variable lookup.
 pub(crate) fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Config {
+    let oversized: std::cell::RefCell<Vec<(String, usize)>> = std::cell::RefCell::new(Vec::new());
+    let get = |name: &str| {
+        let value = get(name)?;
+        if value.len() > MAX_VALUE_LEN {
+            let mut seen = oversized.borrow_mut();
+            if !seen.iter().any(|(n, _)| n == name) {
+                seen.push((name.to_owned(), value.len()));
+            }
+            return None;
+        }
+        Some(value)
+    };
+    let mut config = from_bounded_lookup(get);
+    for (name, len) in oversized.into_inner() {
+        // The value itself is not echoed: it may be a secret, and it is long.
+        let accepted = format!("at most {MAX_VALUE_LEN} bytes");
+        config.problems.push(ConfigProblem::new(&name, &format!("({len} bytes, not shown)"), accepted, "its default"));
+    }
+    config
+}
+
+impl Config {
+    /// See [`MAX_VALUE_LEN`].
+    pub(crate) const MAX_ENV_VALUE_LEN: usize = MAX_VALUE_LEN;
+
+    /// [`Config::from_env`] over any lookup, for the fuzz targets (`__private::fuzz`).
+    pub(crate) fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Config {
+        from_lookup(get)
+    }
+}
+
+fn from_bounded_lookup(get: impl Fn(&str) -> Option<String>) -> Config {
     let mut env = Env { get, problems: Vec::new() };
     let defaults = Config::default();
     let mut config = Config {
@@ -269,6 +305,7 @@ fn otlp<F: Fn(&str) -> Option<String>>(env: &mut Env<F>, config: &mut Config) {
         }
     }
     otlp.timeout = env.millis(&["OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "OTEL_EXPORTER_OTLP_TIMEOUT"], otlp.timeout);
+    otlp.tls = tls(env, protocol, &otlp.endpoint);
     otlp.compression = match env.first(&["OTEL_EXPORTER_OTLP_TRACES_COMPRESSION", "OTEL_EXPORTER_OTLP_COMPRESSION"]) {
         None => Compression::None,
         Some((name, v)) => match v.to_ascii_lowercase().as_str() {
@@ -280,6 +317,48 @@ fn otlp<F: Fn(&str) -> Option<String>>(env: &mut Env<F>, config: &mut Config) {
             }
         },
     };
+}
+
+/// The TLS files: each must be a readable PEM file (else a problem naming the variable and the path); a
+/// client certificate needs its key and the reverse; they apply to `https://` over gRPC only.
+fn tls<F: Fn(&str) -> Option<String>>(env: &mut Env<F>, protocol: Protocol, endpoint: &str) -> super::OtlpTls {
+    let mut file = |names: &[&'static str]| -> Option<(&'static str, std::path::PathBuf)> {
+        let (name, path) = env.first(names)?;
+        match super::read_pem(std::path::Path::new(&path)) {
+            Ok(_) => Some((name, path.into())),
+            Err(why) => {
+                env.problem(name, &path, &format!("a readable PEM file (this one {why})"), "no file");
+                None
+            }
+        }
+    };
+    let certificate = file(&["OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE", "OTEL_EXPORTER_OTLP_CERTIFICATE"]);
+    let mut client_certificate = file(&["OTEL_EXPORTER_OTLP_TRACES_CLIENT_CERTIFICATE", "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE"]);
+    let mut client_key = file(&["OTEL_EXPORTER_OTLP_TRACES_CLIENT_KEY", "OTEL_EXPORTER_OTLP_CLIENT_KEY"]);
+    match (&client_certificate, &client_key) {
+        (Some((name, path)), None) => {
+            let path = path.display().to_string();
+            env.problem(name, &path, "a client certificate together with OTEL_EXPORTER_OTLP_CLIENT_KEY", "no client certificate");
+            client_certificate = None;
+        }
+        (None, Some((name, path))) => {
+            let path = path.display().to_string();
+            env.problem(name, &path, "a client key together with OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE", "no client certificate");
+            client_key = None;
+        }
+        _ => {}
+    }
+    let tls = super::OtlpTls {
+        certificate: certificate.map(|(_, p)| p),
+        client_certificate: client_certificate.map(|(_, p)| p),
+        client_key: client_key.map(|(_, p)| p),
+    };
+    if tls.is_set() && (protocol != Protocol::Grpc || !endpoint.starts_with("https://")) {
+        let why = if protocol != Protocol::Grpc { "OTEL_EXPORTER_OTLP_PROTOCOL=grpc (TLS files are not used over http/protobuf yet)" } else { "an https:// endpoint" };
+        env.problem("OTEL_EXPORTER_OTLP_CERTIFICATE", endpoint, why, "the certificates are ignored");
+        return super::OtlpTls::default();
+    }
+    tls
 }
 
 fn check_url(url: &str) -> Result<(), &'static str> {
@@ -534,6 +613,19 @@ mod tests {
     }
 
     #[test]
+    fn metrics_are_off_by_default_and_the_scrape_endpoint_binds_loopback() {
+        assert!(!config(&[]).metrics().enabled());
+        let c = config(&[("OTEL_METRICS_EXPORTER", "prometheus,otlp")]);
+        assert_eq!(c.metrics().prometheus.as_deref(), Some("127.0.0.1:9464"));
+        assert!(c.metrics().otlp);
+        let c = config(&[("OTEL_METRICS_EXPORTER", "prometheus"), ("OTEL_EXPORTER_PROMETHEUS_HOST", "::1"), ("OTEL_EXPORTER_PROMETHEUS_PORT", "9100")]);
+        assert_eq!(c.metrics().prometheus.as_deref(), Some("[::1]:9100"));
+        let c = config(&[("OTEL_METRICS_EXPORTER", "statsd"), ("OTEL_EXPORTER_PROMETHEUS_PORT", "99999")]);
+        let named: Vec<&str> = c.problems().iter().map(|p| p.variable()).collect();
+        assert_eq!(named, ["OTEL_METRICS_EXPORTER", "OTEL_EXPORTER_PROMETHEUS_PORT"]);
+    }
+
+    #[test]
     fn defaults_follow_the_spec() {
         let c = config(&[]);
         assert!(c.problems().is_empty());
@@ -707,6 +799,30 @@ mod tests {
         assert!(!text.contains("s3cr3t"), "{text}");
         assert!(text.contains("authorization=***"), "{text}");
         assert!(!format!("{:?}", config(&[("OTEL_EXPORTER_OTLP_HEADERS", "k=s3cr3t")])).contains("s3cr3t"));
+    }
+
+    #[test]
+    fn oversized_values_are_refused_unread() {
+        let huge = "k=v,".repeat(3 * 1024 * 1024);
+        let c = config(&[("OTEL_RESOURCE_ATTRIBUTES", &huge), ("OTEL_SERVICE_NAME", "api")]);
+        assert!(c.resource_attributes.is_empty());
+        assert_eq!(c.service_name(), "api");
+        assert_eq!(c.problems().len(), 1);
+        let text = c.problems()[0].to_string();
+        assert!(text.starts_with("OTEL_RESOURCE_ATTRIBUTES=\"(12582912 bytes, not shown)\""), "{text}");
+        assert!(text.len() < 200, "the problem does not echo the value");
+        let at_bound = "a".repeat(MAX_VALUE_LEN);
+        assert_eq!(config(&[("OTEL_SERVICE_NAME", &at_bound)]).service_name(), at_bound);
+    }
+
+    #[test]
+    fn url_passwords_never_appear_in_problems() {
+        let c = config(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "ftp://user:pa55word@collector:4318")]);
+        let text = c.problems()[0].to_string();
+        assert!(!text.contains("pa55word"), "{text}");
+        assert!(text.contains("ftp://***@collector:4318"), "{text}");
+        let c = config(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "https://user:pa55word@collector:4318")]);
+        assert!(!format!("{c:?}").contains("pa55word"));
     }
 
     #[test]

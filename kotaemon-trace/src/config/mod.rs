@@ -6,9 +6,12 @@
 mod env;
 mod file;
 mod problem;
+mod tls;
 
 pub use file::{ConfigFileError, Origin};
 pub use problem::ConfigProblem;
+pub use tls::OtlpTls;
+pub(crate) use tls::read_pem;
 
 use crate::export::DynExporter;
 use std::collections::BTreeMap;
@@ -436,6 +439,8 @@ pub struct OtlpConfig {
     pub timeout: Duration,
     /// Request compression.
     pub compression: Compression,
+    /// Certificates for an `https://` endpoint over gRPC (`OTEL_EXPORTER_OTLP_CERTIFICATE`, …).
+    pub tls: OtlpTls,
 }
 
 impl OtlpConfig {
@@ -446,6 +451,7 @@ impl OtlpConfig {
             headers: Vec::new(),
             timeout: Duration::from_secs(10),
             compression: Compression::None,
+            tls: OtlpTls::default(),
         }
     }
 }
@@ -460,11 +466,12 @@ impl fmt::Debug for OtlpConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let header_names: Vec<&str> = self.headers.iter().map(|(name, _)| name.as_str()).collect();
         f.debug_struct("OtlpConfig")
-            .field("endpoint", &self.endpoint)
+            .field("endpoint", &crate::secret::mask_urls(&self.endpoint))
             .field("protocol", &self.protocol)
             .field("headers", &format_args!("{header_names:?} (values hidden)"))
             .field("timeout", &self.timeout)
             .field("compression", &self.compression)
+            .field("tls", &self.tls)
             .finish()
     }
 }
@@ -867,6 +874,12 @@ impl ConfigBuilder {
     /// One entry of `OTEL_EXPORTER_OTLP_HEADERS`.
     pub fn otlp_header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
         self.config.otlp.headers.push((name.into(), value.into()));
+        self
+    }
+
+    /// `OTEL_EXPORTER_OTLP_CERTIFICATE`, `OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE`, `OTEL_EXPORTER_OTLP_CLIENT_KEY`.
+    pub fn otlp_tls(mut self, tls: OtlpTls) -> Self {
+        self.config.otlp.tls = tls;
         self
     }
 

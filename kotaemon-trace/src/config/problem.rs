@@ -4,7 +4,8 @@ use std::fmt;
 ///
 /// Its `Display` names the variable, the bad value, what is accepted and what is used instead, e.g.
 /// `OTEL_TRACES_SAMPLER="sometimes" is not valid: expected one of always_on, …; using parentbased_always_on`.
-/// Values of secret-bearing variables (`OTEL_EXPORTER_OTLP_HEADERS`) are never shown.
+/// Values of secret-bearing variables (`OTEL_EXPORTER_OTLP_HEADERS`, `KOTAEMON_TRACE_REDACTION_KEY`) are
+/// never shown, nor the password of a URL.
 ///
 /// ```
 /// let config = kotaemon_trace::Config::from_env();
@@ -22,7 +23,8 @@ impl ConfigProblem {
     pub(crate) fn new(variable: &str, value: &str, accepted: impl Into<String>, fallback: impl Into<String>) -> Self {
         ConfigProblem {
             variable: variable.to_owned(),
-            value: value.to_owned(),
+            // A URL's password never reaches a message, whatever variable it came in.
+            value: crate::secret::mask_urls(value).into_owned(),
             accepted: accepted.into(),
             fallback: fallback.into(),
         }

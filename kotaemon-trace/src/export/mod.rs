@@ -24,8 +24,15 @@ pub(crate) trait DynExporter: Send + Sync + Debug {
 
 /// Holds the exporter behind a mutex only for the rare `&mut self` call (`set_resource`); exports take
 /// the lock just long enough to start the future, from the single export thread.
-#[derive(Debug)]
 struct Boxed<E>(Mutex<E>);
+
+/// The exporter's type only: the OTLP HTTP exporter's own `Debug` prints its request headers, credentials
+/// included, and the provider (reachable through `tracer()`) prints its processors.
+impl<E> Debug for Boxed<E> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Exporter({})", std::any::type_name::<E>())
+    }
+}
 
 impl<E: SpanExporter + 'static> DynExporter for Boxed<E> {
     // Only the export thread exports, one batch at a time, and `set_resource` runs before the first

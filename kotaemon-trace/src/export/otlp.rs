@@ -8,6 +8,37 @@ use crate::config::{Compression, OtlpConfig, Protocol};
 use crate::InitError;
 use opentelemetry_otlp::{WithExportConfig, WithHttpConfig, WithTonicConfig};
 use std::collections::HashMap;
+use tonic::transport::{Certificate, ClientTlsConfig, Identity};
+
+/// TLS for an `https://` gRPC endpoint: the configured CA file (else the system's roots) and client
+/// certificate. A file that cannot be read is an [`InitError`] naming the variable and the path.
+fn tls(config: &OtlpConfig) -> Result<ClientTlsConfig, InitError> {
+    let read = |variable: &str, path: &std::path::Path| {
+        crate::config::read_pem(path).map_err(|why| InitError::invalid(variable, &path.display().to_string(), &format!("a readable PEM file (this one {why})")))
+    };
+    let tls = &config.tls;
+    // A configured CA replaces the system roots (as the other OpenTelemetry SDKs do), which also lets a
+    // container without a system trust store use TLS.
+    let mut client = match &tls.certificate {
+        Some(path) => ClientTlsConfig::new().ca_certificate(Certificate::from_pem(read("OTEL_EXPORTER_OTLP_CERTIFICATE", path)?)),
+        None => ClientTlsConfig::new().with_native_roots(),
+    };
+    match (&tls.client_certificate, &tls.client_key) {
+        (Some(cert), Some(key)) => {
+            let cert = read("OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE", cert)?;
+            client = client.identity(Identity::from_pem(cert, read("OTEL_EXPORTER_OTLP_CLIENT_KEY", key)?));
+        }
+        (None, None) => {}
+        (Some(path), None) | (None, Some(path)) => {
+            return Err(InitError::invalid(
+                "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE",
+                &path.display().to_string(),
+                "a client certificate and its key (OTEL_EXPORTER_OTLP_CLIENT_KEY), both or neither",
+            ));
+        }
+    }
+    Ok(client)
+}
 
 pub(crate) fn build(config: &OtlpConfig, runtime: &tokio::runtime::Runtime) -> Result<opentelemetry_otlp::SpanExporter, InitError> {
     // tonic's lazy channel spawns its worker onto the runtime that is current while it is built.
@@ -34,9 +65,19 @@ pub(crate) fn build(config: &OtlpConfig, runtime: &tokio::runtime::Runtime) -> R
             if config.compression == Compression::Gzip {
                 builder = builder.with_compression(opentelemetry_otlp::Compression::Gzip);
             }
+            if config.endpoint.starts_with("https://") {
+                builder = builder.with_tls_config(tls(config)?);
+            } else if let Some(path) = config.tls.certificate.as_ref().or(config.tls.client_certificate.as_ref()) {
+                let path = path.display().to_string();
+                return Err(InitError::invalid("OTEL_EXPORTER_OTLP_CERTIFICATE", &path, "an https:// endpoint to be used with"));
+            }
             builder.build()
         }
         Protocol::HttpProtobuf => {
+            if let Some(path) = config.tls.certificate.as_ref().or(config.tls.client_certificate.as_ref()) {
+                let path = path.display().to_string();
+                return Err(InitError::invalid("OTEL_EXPORTER_OTLP_CERTIFICATE", &path, "OTEL_EXPORTER_OTLP_PROTOCOL=grpc (TLS files are not used over http/protobuf yet)"));
+            }
             let headers: HashMap<String, String> = config.headers.iter().cloned().collect();
             let mut builder = opentelemetry_otlp::SpanExporter::builder()
                 .with_http()
@@ -50,5 +91,5 @@ pub(crate) fn build(config: &OtlpConfig, runtime: &tokio::runtime::Runtime) -> R
             builder.build()
         }
     };
-    built.map_err(|e| InitError::Exporter(e.to_string()))
+    built.map_err(|e| InitError::Exporter(crate::secret::Secrets::of_otlp(config).scrub(&e.to_string())))
 }

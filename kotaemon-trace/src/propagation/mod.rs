@@ -13,7 +13,7 @@ use crate::global;
 use crate::span::Instrumented;
 use opentelemetry::propagation::{TextMapCompositePropagator, TextMapPropagator};
 use opentelemetry::{Context, ContextGuard};
-use opentelemetry_http::{HeaderExtractor, HeaderInjector};
+use opentelemetry_http::HeaderInjector;
 
 /// The parent context read from a request's headers. Attach it (sync) or instrument the handler's future
 /// with it (async), so the request's spans continue the caller's trace.
@@ -71,10 +71,35 @@ impl RemoteParent {
     }
 }
 
+/// The longest propagation header value read, in bytes: W3C baggage allows 8192 bytes, and every other
+/// format is far shorter (`traceparent` is 55). A longer value is ignored as if absent, so the work per
+/// request is bounded whatever a client sends.
+pub const MAX_HEADER_VALUE: usize = 8192;
+
+/// Hands the propagators only header values within [`MAX_HEADER_VALUE`].
+struct BoundedExtractor<'a>(&'a http::HeaderMap);
+
+impl opentelemetry::propagation::Extractor for BoundedExtractor<'_> {
+    fn get(&self, key: &str) -> Option<&str> {
+        self.0.get(key).and_then(|value| value.to_str().ok()).filter(|value| value.len() <= MAX_HEADER_VALUE)
+    }
+
+    fn keys(&self) -> Vec<&str> {
+        self.0.keys().map(http::HeaderName::as_str).collect()
+    }
+
+    fn get_all(&self, key: &str) -> Option<Vec<&str>> {
+        let values: Vec<&str> =
+            self.0.get_all(key).iter().filter_map(|v| v.to_str().ok()).filter(|v| v.len() <= MAX_HEADER_VALUE).collect();
+        (!values.is_empty()).then_some(values)
+    }
+}
+
 /// Reads the parent context from incoming headers with the configured propagators, and grants debug
-/// forcing when the debug header asks for it and the per-second cap allows.
+/// forcing when the debug header asks for it and the per-second cap allows. Header values longer than
+/// [`MAX_HEADER_VALUE`] are ignored.
 pub fn extract(headers: &http::HeaderMap) -> RemoteParent {
-    let mut cx = opentelemetry::global::get_text_map_propagator(|p| p.extract(&HeaderExtractor(headers)));
+    let mut cx = opentelemetry::global::get_text_map_propagator(|p| p.extract(&BoundedExtractor(headers)));
     if let Some(Some(forced)) = global::with_installed(|installed| installed.debug.check(headers, &cx)) {
         cx = cx.with_value(forced);
     }

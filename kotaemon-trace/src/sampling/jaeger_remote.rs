@@ -21,7 +21,7 @@ use std::time::Duration;
 /// Most operations tracked for per-operation strategies; later names share the default.
 const MAX_OPERATIONS: usize = 2000;
 /// Largest strategy document accepted (bytes).
-const MAX_BODY: usize = 1 << 20;
+pub(crate) const MAX_BODY: usize = 1 << 20;
 
 /// A strategy ready to apply.
 #[derive(Debug)]
@@ -294,7 +294,7 @@ pub(crate) fn start(poll: Poll, current: Arc<ArcSwap<Strategy>>) -> std::io::Res
                     reported = false;
                 }
                 Err(why) if !reported => {
-                    eprintln!("kotaemon-trace: jaeger_remote sampler: {why}; keeping the current strategy");
+                    eprintln!("kotaemon-trace: jaeger_remote sampler: {}; keeping the current strategy", crate::secret::mask_urls(&why.to_string()));
                     reported = true;
                 }
                 Err(_) => {}
@@ -325,7 +325,15 @@ async fn fetch(poll: &Poll) -> Result<Strategy, String> {
         if !response.status().is_success() {
             return Err(format!("{} answered {}", poll.endpoint, response.status()));
         }
-        let body = response.bytes().await.map_err(|e| e.to_string())?;
+        // Read at most one byte over the bound: a huge answer is refused without being downloaded.
+        let mut response = response;
+        let mut body = Vec::new();
+        while let Some(chunk) = response.chunk().await.map_err(|e| e.to_string())? {
+            body.extend_from_slice(&chunk[..chunk.len().min(MAX_BODY + 1 - body.len())]);
+            if body.len() > MAX_BODY {
+                break;
+            }
+        }
         parse_strategy(&body)
     }
 }

@@ -1,0 +1,226 @@
+//! OTLP/gRPC over TLS with a custom CA and client certificates, against a loopback TLS endpoint whose
+//! certificates the test generates (rcgen). The endpoint terminates TLS and forwards to the real Jaeger, so
+//! a span that arrives has crossed the TLS hop.
+
+use crate::exclusive;
+use kotaemon_trace::__private::fuzz::config_from_lookup;
+use kotaemon_trace::{init_with, Config, OtlpTls, Protocol};
+use kotaemon_trace_tests::jaeger::{unique_service, Jaeger};
+use opentelemetry::trace::{Span as _, Tracer as _};
+use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_rustls::rustls::{self, pki_types};
+
+/// A CA, a server certificate for `localhost` and 127.0.0.1, and a client certificate, as PEM files in a
+/// scratch directory removed on drop.
+struct Pki {
+    dir: PathBuf,
+    ca: PathBuf,
+    client_cert: PathBuf,
+    client_key: PathBuf,
+    ca_der: pki_types::CertificateDer<'static>,
+    server_der: pki_types::CertificateDer<'static>,
+    server_key: Vec<u8>,
+}
+
+impl Pki {
+    fn generate(label: &str) -> Pki {
+        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
+        let dir = std::env::temp_dir().join(format!("kotaemon-tls-{label}-{}-{nanos}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().unwrap()).unwrap();
+        let server_key = KeyPair::generate().unwrap();
+        let server = CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])
+            .unwrap()
+            .signed_by(&server_key, &ca)
+            .unwrap();
+        let client_key = KeyPair::generate().unwrap();
+        let client = CertificateParams::new(vec!["rag-api.client".to_owned()]).unwrap().signed_by(&client_key, &ca).unwrap();
+        let write = |name: &str, text: String| {
+            let path = dir.join(name);
+            std::fs::write(&path, text).unwrap();
+            path
+        };
+        Pki {
+            ca: write("ca.pem", ca.pem()),
+            client_cert: write("client.pem", client.pem()),
+            client_key: write("client.key", client_key.serialize_pem()),
+            ca_der: ca.der().clone(),
+            server_der: server.der().clone(),
+            server_key: server_key.serialize_der(),
+            dir,
+        }
+    }
+}
+
+impl Drop for Pki {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A loopback TLS endpoint forwarding each connection to `backend`; stops on drop.
+struct TlsProxy {
+    addr: SocketAddr,
+    handshakes_ok: Arc<AtomicUsize>,
+    handshakes_failed: Arc<AtomicUsize>,
+    runtime: Option<tokio::runtime::Runtime>,
+}
+
+impl TlsProxy {
+    fn start(pki: &Pki, backend: SocketAddr, require_client_certificate: bool) -> TlsProxy {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let builder = rustls::ServerConfig::builder_with_provider(provider.clone()).with_safe_default_protocol_versions().unwrap();
+        let builder = if require_client_certificate {
+            let mut roots = rustls::RootCertStore::empty();
+            roots.add(pki.ca_der.clone()).unwrap();
+            let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider).build().unwrap();
+            builder.with_client_cert_verifier(verifier)
+        } else {
+            builder.with_no_client_auth()
+        };
+        let key = pki_types::PrivateKeyDer::Pkcs8(pki_types::PrivatePkcs8KeyDer::from(pki.server_key.clone()));
+        let mut config = builder.with_single_cert(vec![pki.server_der.clone()], key).unwrap();
+        config.alpn_protocols = vec![b"h2".to_vec()];
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+        let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+        let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (ok, failed) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+        let (ok2, failed2) = (ok.clone(), failed.clone());
+        runtime.spawn(async move {
+            loop {
+                let Ok((tcp, _)) = listener.accept().await else { continue };
+                let (acceptor, ok, failed) = (acceptor.clone(), ok2.clone(), failed2.clone());
+                tokio::spawn(async move {
+                    match acceptor.accept(tcp).await {
+                        Ok(mut tls) => {
+                            ok.fetch_add(1, Ordering::Relaxed);
+                            if let Ok(mut upstream) = tokio::net::TcpStream::connect(backend).await {
+                                let _ = tokio::io::copy_bidirectional(&mut tls, &mut upstream).await;
+                            }
+                        }
+                        Err(_) => {
+                            failed.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                });
+            }
+        });
+        TlsProxy { addr, handshakes_ok: ok, handshakes_failed: failed, runtime: Some(runtime) }
+    }
+
+    fn endpoint(&self) -> String {
+        format!("https://localhost:{}", self.addr.port())
+    }
+}
+
+impl Drop for TlsProxy {
+    fn drop(&mut self) {
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
+
+fn backend(jaeger: &Jaeger) -> SocketAddr {
+    jaeger.otlp_grpc.trim_start_matches("http://").parse().expect("host:port of Jaeger's OTLP gRPC")
+}
+
+/// Exports one span through `proxy` with `tls`; the flush result and the service name.
+fn export_one(proxy: &TlsProxy, tls: OtlpTls) -> (Result<(), kotaemon_trace::ShutdownError>, String) {
+    let service = unique_service("tls");
+    let config = Config::builder()
+        .service_name(&service)
+        .protocol(Protocol::Grpc)
+        .otlp_endpoint(proxy.endpoint())
+        .otlp_timeout(Duration::from_secs(3))
+        .otlp_tls(tls)
+        .build();
+    let guard = init_with(config).expect("init");
+    opentelemetry::global::tracer("tls").start("over-tls").end();
+    let flushed = guard.force_flush();
+    let _ = guard.shutdown();
+    (flushed, service)
+}
+
+#[test]
+fn grpc_over_tls_with_a_custom_ca_reaches_jaeger() {
+    let _one = exclusive();
+    let Some(jaeger) = Jaeger::from_env_or_skip("grpc_over_tls_with_a_custom_ca_reaches_jaeger") else { return };
+    let pki = Pki::generate("ca");
+    let proxy = TlsProxy::start(&pki, backend(&jaeger), false);
+
+    let (flushed, service) = export_one(&proxy, OtlpTls { certificate: Some(pki.ca.clone()), ..OtlpTls::default() });
+    flushed.expect("the collector's certificate is trusted through the configured CA");
+    let traces = jaeger.traces(&service, 5, Duration::from_secs(20), |t| !t.is_empty());
+    assert_eq!(traces.len(), 1, "the span crossed the TLS hop into Jaeger");
+    assert!(proxy.handshakes_ok.load(Ordering::Relaxed) >= 1);
+
+    // Without the CA the same endpoint is refused: the certificate is what made it work.
+    let failed_before = proxy.handshakes_failed.load(Ordering::Relaxed);
+    let (flushed, _) = export_one(&proxy, OtlpTls::default());
+    assert!(flushed.is_err(), "an unknown issuer must be refused");
+    assert!(proxy.handshakes_failed.load(Ordering::Relaxed) > failed_before, "the TLS handshake is what failed");
+}
+
+#[test]
+fn mutual_tls_sends_the_client_certificate() {
+    let _one = exclusive();
+    let Some(jaeger) = Jaeger::from_env_or_skip("mutual_tls_sends_the_client_certificate") else { return };
+    let pki = Pki::generate("mtls");
+    let proxy = TlsProxy::start(&pki, backend(&jaeger), true);
+    let with_ca = OtlpTls { certificate: Some(pki.ca.clone()), ..OtlpTls::default() };
+
+    let (flushed, _) = export_one(&proxy, with_ca.clone());
+    assert!(flushed.is_err(), "the endpoint requires a client certificate");
+    let tls = OtlpTls { client_certificate: Some(pki.client_cert.clone()), client_key: Some(pki.client_key.clone()), ..with_ca };
+    let (flushed, service) = export_one(&proxy, tls);
+    flushed.expect("with the client certificate the handshake succeeds");
+    assert_eq!(jaeger.traces(&service, 5, Duration::from_secs(20), |t| !t.is_empty()).len(), 1);
+}
+
+#[test]
+fn missing_or_unreadable_certificate_files_are_named() {
+    let _one = exclusive();
+    let pki = Pki::generate("files");
+    let not_pem = pki.dir.join("not.pem");
+    std::fs::write(&not_pem, "hello").unwrap();
+    let lookup = |vars: Vec<(&'static str, String)>| {
+        move |name: &str| vars.iter().find(|(n, _)| *n == name).map(|(_, v)| v.clone())
+    };
+    let base = || vec![("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc".to_owned()), ("OTEL_EXPORTER_OTLP_ENDPOINT", "https://localhost:4317".to_owned())];
+
+    let mut vars = base();
+    vars.push(("OTEL_EXPORTER_OTLP_CERTIFICATE", "/nonexistent/ca.pem".into()));
+    vars.push(("OTEL_EXPORTER_OTLP_TRACES_CLIENT_CERTIFICATE", not_pem.display().to_string()));
+    let config = config_from_lookup(lookup(vars));
+    let texts: Vec<String> = config.problems().iter().map(ToString::to_string).collect();
+    assert!(texts[0].starts_with("OTEL_EXPORTER_OTLP_CERTIFICATE=\"/nonexistent/ca.pem\" is not valid: expected a readable PEM file"), "{texts:?}");
+    assert!(texts[1].starts_with(&format!("OTEL_EXPORTER_OTLP_TRACES_CLIENT_CERTIFICATE={:?}", not_pem.display().to_string())), "{texts:?}");
+    assert!(texts[1].contains("not a PEM file"), "{texts:?}");
+    assert_eq!(config.otlp().tls, OtlpTls::default());
+
+    // Good files are kept; a key without its certificate is named.
+    let mut vars = base();
+    vars.push(("OTEL_EXPORTER_OTLP_CERTIFICATE", pki.ca.display().to_string()));
+    vars.push(("OTEL_EXPORTER_OTLP_CLIENT_KEY", pki.client_key.display().to_string()));
+    let config = config_from_lookup(lookup(vars));
+    assert_eq!(config.otlp().tls.certificate.as_ref(), Some(&pki.ca));
+    assert_eq!(config.problems()[0].variable(), "OTEL_EXPORTER_OTLP_CLIENT_KEY");
+
+    // From the builder, a file that disappeared is an init error naming the variable and the path.
+    let config = Config::builder()
+        .protocol(Protocol::Grpc)
+        .otlp_endpoint("https://localhost:4317")
+        .otlp_tls(OtlpTls { certificate: Some("/nonexistent/ca.pem".into()), ..OtlpTls::default() })
+        .build();
+    let error = init_with(config).expect_err("the CA file is missing").to_string();
+    assert!(error.starts_with("OTEL_EXPORTER_OTLP_CERTIFICATE=\"/nonexistent/ca.pem\" is not valid"), "{error}");
+}
