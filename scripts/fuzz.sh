@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 seconds="${1:-20}"
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(otel_env propagation jaeger_strategy redactor)
+[ ${#targets[@]} -gt 0 ] || targets=(otel_env config_file propagation jaeger_strategy redactor)
 
 missing=""
 rustup toolchain list 2>/dev/null | grep -q '^nightly' || missing="the nightly toolchain"

@@ -237,6 +237,12 @@ pub mod __private {
             Ok(())
         }
 
+        /// Parses a `kotaemon-trace.toml` text and, when it is accepted, builds the configuration from it
+        /// (with an empty environment). `Err` is the refusal, as `init()` would print it.
+        pub fn config_file(text: &str) -> Result<crate::Config, crate::ConfigFileError> {
+            crate::config::parse_file_for_fuzzing(text)
+        }
+
         /// The longest body [`jaeger_strategy`] accepts, in bytes.
         pub const MAX_STRATEGY_BYTES: usize = crate::sampling::jaeger_remote::MAX_BODY;
         /// The longest value read from one `OTEL_*` variable, in bytes.
