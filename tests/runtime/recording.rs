@@ -2,14 +2,13 @@
 //! exporter must be what the SDK would have produced: limits and dropped counts, events, links, status,
 //! names, scope, parents and ids, drop counting.
 
-use super::{exclusive, Gate};
-use kotaemon_trace::{init_with, trace_with_otel, BatchConfig, Config, Limits, ShutdownError};
+use super::exclusive;
+use kotaemon_trace::{init_with, trace_with_otel, BatchConfig, Config, Limits};
 use opentelemetry::trace::{SpanContext, SpanId, Status, TraceContextExt as _, TraceFlags, TraceId, Tracer as _};
 use opentelemetry::{Context, KeyValue};
 use opentelemetry_sdk::trace::{InMemorySpanExporter, SpanData};
 use std::collections::{HashMap, HashSet};
-use std::sync::{mpsc, Arc, Mutex};
-use std::time::Duration;
+use std::sync::mpsc;
 
 fn tight_limits() -> Limits {
     Limits {
@@ -110,31 +109,9 @@ fn fast_dropped(i: u64) -> u64 {
 
 #[test]
 fn a_full_queue_drops_and_counts_annotated_spans_exactly() {
-    let _one = exclusive();
-    let (open, release) = mpsc::channel();
-    let gate = Gate { release: Arc::new(Mutex::new(release)), exported: Arc::default() };
-    let batch = BatchConfig {
-        max_queue_size: 8,
-        max_export_batch_size: 4,
-        schedule_delay: Duration::from_secs(60),
-        export_timeout: Duration::from_secs(30),
-    };
-    let guard = init_with(Config::builder().span_exporter(gate.clone()).batch(batch).build()).unwrap();
-    const CREATED: u64 = 200;
-    for i in 0..CREATED {
+    super::full_queue_drops_and_counts_exactly(|i| {
         fast_dropped(i);
-    }
-    for _ in 0..CREATED {
-        let _ = open.send(());
-    }
-    assert!(guard.stats().spans_dropped > 0, "the queue of 8 must overflow");
-    let result = guard.shutdown();
-    let exported = *gate.exported.lock().unwrap() as u64;
-    let Err(ShutdownError::SpansLost { dropped, failed }) = result else {
-        panic!("shutdown must report the dropped spans, got {result:?}");
-    };
-    assert_eq!(failed, 0);
-    assert_eq!(exported + dropped, CREATED, "every span is either exported or counted as dropped");
+    });
 }
 
 #[trace_with_otel("tree.outer")]
