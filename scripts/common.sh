@@ -30,3 +30,24 @@ stop_pid() {
   kill -9 "$pid" 2>/dev/null || true
   echo "$name: stopped"
 }
+
+# start_background NAME RUN_DIR READY_FN COMMAND...: runs COMMAND in the background with its output in
+# RUN_DIR/NAME.log and its pid in RUN_DIR/NAME.pid, then waits up to 60 s for READY_FN to succeed. A
+# process that exits meanwhile fails the start with its last log lines.
+start_background() {
+  local name="$1" dir="$2" ready_fn="$3" pid
+  shift 3
+  mkdir -p "$dir"
+  nohup "$@" >"$dir/$name.log" 2>&1 &
+  pid=$!
+  echo "$pid" >"$dir/$name.pid"
+  for _ in $(seq 1 120); do
+    if "$ready_fn"; then echo "$name: ready (pid $pid, log $dir/$name.log)"; return 0; fi
+    if ! kill -0 "$pid" 2>/dev/null; then
+      echo "$name: exited during start; last log lines:" >&2; tail -20 "$dir/$name.log" >&2; return 1
+    fi
+    sleep 0.5
+  done
+  echo "$name: not ready after 60 s; see $dir/$name.log" >&2
+  return 1
+}

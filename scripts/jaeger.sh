@@ -24,19 +24,8 @@ ready() { curl -fsS -o /dev/null "http://127.0.0.1:16686/api/services" 2>/dev/nu
 start() {
   build
   config="${1:-$here/jaeger-config.yaml}"
-  mkdir -p "$run_dir"
   if ready; then echo "jaeger: already answering on 127.0.0.1:16686"; return 0; fi
-  nohup "$bin" --config "$config" >"$run_dir/jaeger.log" 2>&1 &
-  echo $! >"$run_dir/jaeger.pid"
-  for _ in $(seq 1 120); do
-    if ready; then echo "jaeger: ready (pid $(cat "$run_dir/jaeger.pid"), log $run_dir/jaeger.log)"; return 0; fi
-    if ! kill -0 "$(cat "$run_dir/jaeger.pid")" 2>/dev/null; then
-      echo "jaeger: exited during start; last log lines:" >&2; tail -20 "$run_dir/jaeger.log" >&2; exit 1
-    fi
-    sleep 0.5
-  done
-  echo "jaeger: not ready after 60 s; see $run_dir/jaeger.log" >&2
-  exit 1
+  start_background jaeger "$run_dir" ready "$bin" --config "$config"
 }
 
 stop() {

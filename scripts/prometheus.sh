@@ -27,18 +27,8 @@ start() {
   mkdir -p "$run_dir/prometheus-data"
   ready() { curl -fsS -o /dev/null "http://127.0.0.1:$port/-/ready" 2>/dev/null; }
   if ready; then echo "prometheus: already answering on 127.0.0.1:$port"; return 0; fi
-  nohup "$bin" --config.file "$config" --web.listen-address "127.0.0.1:$port" \
-    --storage.tsdb.path "$run_dir/prometheus-data" --web.enable-otlp-receiver >"$run_dir/prometheus.log" 2>&1 &
-  echo $! >"$run_dir/prometheus.pid"
-  for _ in $(seq 1 120); do
-    if ready; then echo "prometheus: ready on 127.0.0.1:$port (pid $(cat "$run_dir/prometheus.pid"))"; return 0; fi
-    if ! kill -0 "$(cat "$run_dir/prometheus.pid")" 2>/dev/null; then
-      echo "prometheus: exited during start; last log lines:" >&2; tail -20 "$run_dir/prometheus.log" >&2; exit 1
-    fi
-    sleep 0.5
-  done
-  echo "prometheus: not ready after 60 s; see $run_dir/prometheus.log" >&2
-  exit 1
+  start_background prometheus "$run_dir" ready "$bin" --config.file "$config" --web.listen-address "127.0.0.1:$port" \
+    --storage.tsdb.path "$run_dir/prometheus-data" --web.enable-otlp-receiver
 }
 
 stop() {
