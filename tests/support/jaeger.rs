@@ -201,22 +201,7 @@ impl JaegerProcess {
         strategies: Option<&std::path::Path>,
         overlays: &[(&str, &[(&str, String)])],
     ) -> Option<JaegerProcess> {
-        let script = repo_root().join("scripts/jaeger.sh");
-        let path = std::process::Command::new("bash")
-            .arg(&script)
-            .arg("path")
-            .output()
-            .ok()
-            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
-            .filter(|p| std::path::Path::new(p).exists());
-        let Some(binary) = path else {
-            let message = format!("{test}: no Jaeger binary; build it with `scripts/jaeger.sh build`");
-            if std::env::var("CI").is_ok_and(|v| v == "true") {
-                panic!("{message} (CI=true requires it)");
-            }
-            skip_notice(&message);
-            return None;
-        };
+        let binary = cached_binary(test, "Jaeger", "jaeger.sh")?;
         let ports: Vec<u16> = (0..8).map(|_| free_port()).collect();
         let mut process = JaegerProcess {
             child: None,
@@ -227,7 +212,7 @@ impl JaegerProcess {
             },
             sampling_http: format!("http://127.0.0.1:{}", ports[2]),
             sampling_grpc: format!("http://127.0.0.1:{}", ports[3]),
-            binary: binary.into(),
+            binary,
             ports,
             strategies: strategies.map(|p| p.to_path_buf()),
             overlays: overlays
@@ -289,6 +274,26 @@ impl Drop for JaegerProcess {
     fn drop(&mut self) {
         self.kill();
     }
+}
+
+/// The binary `scripts/SCRIPT build` caches (`scripts/SCRIPT path`), or `None` with the reason printed
+/// when it is not built — a test failure under `CI=true`, where a missing service is never a skip.
+pub fn cached_binary(test: &str, what: &str, script: &str) -> Option<std::path::PathBuf> {
+    let path = std::process::Command::new("bash")
+        .arg(repo_root().join("scripts").join(script))
+        .arg("path")
+        .output()
+        .ok()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .filter(|p| std::path::Path::new(p).exists());
+    if path.is_none() {
+        let message = format!("{test}: no {what} binary; build it with `scripts/{script} build`");
+        if std::env::var("CI").is_ok_and(|v| v == "true") {
+            panic!("{message} (CI=true requires it)");
+        }
+        skip_notice(&message);
+    }
+    path.map(Into::into)
 }
 
 /// Prints why a test skips, straight to stderr: the test harness captures `eprintln!` of passing tests,

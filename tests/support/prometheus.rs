@@ -1,7 +1,7 @@
 //! A private Prometheus built by `scripts/prometheus.sh build`, scraping given targets every second on a
 //! free loopback port, with its data in a temporary directory; killed on drop.
 
-use crate::jaeger::skip_notice;
+use crate::jaeger::cached_binary;
 use serde_json::Value;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -13,29 +13,11 @@ pub struct PrometheusProcess {
     pub url: String,
 }
 
-fn repo_root() -> PathBuf {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("the workspace root").to_path_buf()
-}
-
 impl PrometheusProcess {
     /// Starts Prometheus scraping `targets` (`host:port`, path `/metrics`), or returns `None` with the
     /// reason printed (a failure under `CI=true`).
     pub fn spawn(test: &str, targets: &[String]) -> Option<PrometheusProcess> {
-        let binary = std::process::Command::new("bash")
-            .arg(repo_root().join("scripts/prometheus.sh"))
-            .arg("path")
-            .output()
-            .ok()
-            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
-            .filter(|p| std::path::Path::new(p).exists());
-        let Some(binary) = binary else {
-            let message = format!("{test}: no Prometheus binary; build it with `scripts/prometheus.sh build`");
-            if std::env::var("CI").is_ok_and(|v| v == "true") {
-                panic!("{message} (CI=true requires it)");
-            }
-            skip_notice(&message);
-            return None;
-        };
+        let binary = cached_binary(test, "Prometheus", "prometheus.sh")?;
         let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free port").port();
         let dir = std::env::temp_dir().join(format!("kotaemon-trace-prometheus-{}-{port}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
