@@ -198,13 +198,10 @@ impl FileSettings {
 }
 
 /// The file to read: `KOTAEMON_TRACE_CONFIG` (which must exist), else `./kotaemon-trace.toml` when present.
-pub(crate) fn locate(get_env: &impl Fn(&str) -> Option<String>) -> Option<(PathBuf, bool)> {
+pub(crate) fn locate(get_env: &impl Fn(&str) -> Option<String>) -> Option<PathBuf> {
     match get_env(PATH_VARIABLE).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty()) {
-        Some(named) => Some((PathBuf::from(named), true)),
-        None => {
-            let default = PathBuf::from(DEFAULT_PATH);
-            default.is_file().then_some((default, false))
-        }
+        Some(named) => Some(PathBuf::from(named)),
+        None => Some(PathBuf::from(DEFAULT_PATH)).filter(|default| default.is_file()),
     }
 }
 

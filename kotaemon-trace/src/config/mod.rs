@@ -647,8 +647,8 @@ impl Config {
     pub fn load() -> Result<Config, ConfigFileError> {
         let get = |name: &str| std::env::var(name).ok();
         let settings = match file::locate(&get) {
-            Some((path, named)) if named || path.is_file() => file::read(&path)?,
-            _ => file::FileSettings::default(),
+            Some(path) => file::read(&path)?,
+            None => file::FileSettings::default(),
         };
         Ok(file::load_with(get, settings))
     }
