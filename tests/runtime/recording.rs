@@ -192,3 +192,42 @@ fn a_span_ending_after_shutdown_is_not_exported() {
     worker.join().unwrap();
     assert!(exporter.get_finished_spans().unwrap_or_default().iter().all(|s| s.name != "late.ender"));
 }
+
+#[trace_with_otel("field.helper")]
+fn field_helper(i: usize) -> usize {
+    i * 2
+}
+
+#[trace_with_otel("field.user", fields(doubled = field_helper(n)))]
+fn field_user(n: usize) -> usize {
+    inner(n)
+}
+
+#[test]
+fn a_field_expression_that_makes_spans_records_both_in_the_callers_trace() {
+    // The attribute closure runs while the pipeline is being read; a span made inside it must start
+    // normally (as a sibling: the outer span is not current until its fields are recorded).
+    let _one = exclusive();
+    let exporter = InMemorySpanExporter::default();
+    let guard = init_with(Config::builder().span_exporter(exporter.clone()).build()).unwrap();
+    let root = kotaemon_trace::tracer().expect("installed").start("field.root");
+    let root_cx = Context::current_with_span(root);
+    {
+        let _attached = root_cx.clone().attach();
+        assert_eq!(field_user(21), 21);
+    }
+    root_cx.span().end();
+    guard.force_flush().unwrap();
+    let spans = exporter.get_finished_spans().unwrap();
+    let by_name = |name: &str| spans.iter().find(|s| s.name == name).unwrap_or_else(|| panic!("{name} exported"));
+    let (root, user, helper, child) =
+        (by_name("field.root"), by_name("field.user"), by_name("field.helper"), by_name("tree.inner"));
+    assert!(user.attributes.iter().any(|kv| kv.key.as_str() == "doubled" && kv.value.as_str() == "42"));
+    assert_eq!(helper.parent_span_id, root.span_context.span_id(), "helper runs before field.user is current");
+    assert_eq!(user.parent_span_id, root.span_context.span_id());
+    assert_eq!(child.parent_span_id, user.span_context.span_id());
+    for s in [user, helper, child] {
+        assert_eq!(s.span_context.trace_id(), root.span_context.trace_id());
+    }
+    guard.shutdown().unwrap();
+}
