@@ -36,6 +36,7 @@ pub mod metrics;
 mod pipeline;
 mod panics;
 mod processor;
+mod clock;
 mod recorder;
 pub mod propagation;
 pub mod redact;
@@ -201,6 +202,7 @@ pub fn init() -> Result<TraceGuard, InitError> {
 /// # Ok::<(), kotaemon_trace::InitError>(())
 /// ```
 pub fn init_with(config: Config) -> Result<TraceGuard, InitError> {
+    clock::warm_up();
     pipeline::start(config)
 }
 

@@ -90,6 +90,8 @@ pub(crate) struct BatchProcessor {
     /// Spans of annotated functions recorded by our own path (`recorder`): compact records, turned into
     /// `SpanData` on the export thread. Same capacity as `queue`, same drop counting.
     records: Arc<ArrayQueue<Record>>,
+    /// Attribute vectors of `records`, emptied on the export thread, for callers to fill again.
+    pub(crate) spares: Arc<crate::recorder::Spares>,
     /// Set when shutdown starts: spans ending later are discarded, as the SDK discards spans ending
     /// after its provider shut down.
     closed: AtomicBool,
@@ -127,13 +129,16 @@ impl BatchProcessor {
     ) -> std::io::Result<Self> {
         let queue = Arc::new(ArrayQueue::new(config.max_queue_size.max(1)));
         let records = Arc::new(ArrayQueue::new(config.max_queue_size.max(1)));
+        let spares = Arc::new(crate::recorder::Spares::new());
         // Room for a BatchReady plus control messages; senders of control messages wait for room.
         let (doorbell, signals) = mpsc::sync_channel(4);
         let rung = Arc::new(AtomicBool::new(false));
         let worker = Worker {
             queue: queue.clone(),
             records: records.clone(),
+            spares: spares.clone(),
             scope,
+            timeline: crate::clock::Timeline::new(),
             rung: rung.clone(),
             exporter: exporter.clone(),
             driver,
@@ -152,6 +157,7 @@ impl BatchProcessor {
         Ok(BatchProcessor {
             queue,
             records,
+            spares,
             closed: AtomicBool::new(false),
             doorbell,
             rung,
@@ -318,8 +324,11 @@ struct Pending {
 struct Worker {
     queue: Arc<ArrayQueue<SpanData>>,
     records: Arc<ArrayQueue<Record>>,
+    spares: Arc<crate::recorder::Spares>,
     /// The scope of the spans in `records` (the SDK's tracer adds it to its own spans).
     scope: InstrumentationScope,
+    /// Converts the records' counter readings to wall-clock time.
+    timeline: crate::clock::Timeline,
     rung: Arc<AtomicBool>,
     exporter: Arc<dyn DynExporter>,
     driver: Driver,
@@ -396,6 +405,7 @@ impl Worker {
     fn retry(&mut self, deadline: Option<Instant>) -> OTelSdkResult {
         let Some(pending) = self.pending.as_ref() else { return Ok(()) };
         if pending.spans.is_empty() {
+            self.timeline.advance();
             let mut spans = Vec::new();
             while spans.len() < self.max_batch {
                 match self.pop() {
@@ -452,7 +462,7 @@ impl Worker {
     /// callers' threads), then spans of the SDK path.
     fn pop(&self) -> Option<SpanData> {
         match self.records.pop() {
-            Some(record) => Some(record.into_span_data(&self.scope)),
+            Some(record) => Some(record.into_span_data(&self.scope, &self.timeline, &self.spares)),
             None => self.queue.pop(),
         }
     }
@@ -460,6 +470,7 @@ impl Worker {
     /// Exports everything queued now, in batches. After a failure no more is sent until the held batch
     /// goes through; the error is the result.
     fn drain(&mut self, batch: &mut Vec<SpanData>, deadline: Option<Instant>) -> OTelSdkResult {
+        self.timeline.advance();
         loop {
             while batch.len() < self.max_batch {
                 match self.pop() {

@@ -64,6 +64,9 @@ pub enum Semantic {
 }
 
 impl Semantic {
+    /// The most attributes [`Semantic::push_into`] adds.
+    const ATTRIBUTES: usize = 2;
+
     /// The OpenInference `openinference.span.kind` value.
     pub const fn openinference(self) -> &'static str {
         match self {
@@ -138,6 +141,9 @@ pub struct ActiveSpan {
     cx: Quiet<Context>,
     /// False when `cx` is the caller's context carried along (an unsampled parent), not a span of ours.
     owned: bool,
+    /// The span is ours (`recorder::FastSpan`): ended with `clock::END_NOW`, so the end time comes from
+    /// the counter rather than the system clock.
+    fast: bool,
     /// Set once the function returned: a span dropped before that was cancelled or panicked.
     completed: bool,
     /// Set when a panic was already recorded while polling.
@@ -187,7 +193,9 @@ impl ActiveSpan {
                             // memcpy, and returning it through this closure took four (measured: a sixth
                             // of the call). The attribute closure is user code; it may itself make spans,
                             // which read the pipeline through a shared borrow, as this lookup does.
-                            span.add_attributes(entry_attributes(site, installed.capture_arguments, record));
+                            let semantic = if site.semantic.is_some() { Semantic::ATTRIBUTES } else { 0 };
+                            let list = recorder.attribute_list(site.attributes + semantic);
+                            span.add_attributes(entry_attributes(site, installed.capture_arguments, record, list));
                             return Lookup::Recorded(parent.with_span(span));
                         }
                         Some(crate::recorder::Started::Dropped(sc)) => {
@@ -205,17 +213,17 @@ impl ActiveSpan {
             slot = Some(Box::new(installed.tracer.build_with_context(builder, &parent)));
             Lookup::Started { parent, capture_arguments: installed.capture_arguments, record }
         });
-        let mut cx = match (started, slot) {
-            (Some(Lookup::Recorded(cx)), _) => cx,
+        let (mut cx, fast) = match (started, slot) {
+            (Some(Lookup::Recorded(cx)), _) => (cx, true),
             (Some(Lookup::Started { parent, capture_arguments, record }), Some(mut span)) => {
                 use opentelemetry::trace::Span as _;
                 if span.is_recording() {
-                    let list = entry_attributes(site, capture_arguments, record);
+                    let list = entry_attributes(site, capture_arguments, record, Vec::with_capacity(site.attributes));
                     if !list.is_empty() {
                         span.set_attributes(list);
                     }
                 }
-                parent.with_span(*span)
+                (parent.with_span(*span), false)
             }
             (Some(Lookup::UnsampledRoot(cx)), _) => return ActiveSpan::unrecorded(Some(cx), timer),
             _ => return ActiveSpan::unrecorded(None, timer),
@@ -223,7 +231,7 @@ impl ActiveSpan {
         if let Some(call) = timer.as_ref().and_then(|t| t.gen_ai.clone()) {
             cx = cx.with_value(call);
         }
-        ActiveSpan { cx: Quiet::new(Some(cx)), owned: true, completed: false, panicked: false, timer: Quiet::new(timer) }
+        ActiveSpan { cx: Quiet::new(Some(cx)), owned: true, fast, completed: false, panicked: false, timer: Quiet::new(timer) }
     }
 
     /// A call with no span of its own: `cx` is the context it runs in (an unsampled root's), if any. A
@@ -233,7 +241,7 @@ impl ActiveSpan {
             Some(call) => Some(cx.unwrap_or_else(Context::current).with_value(call)),
             None => cx,
         };
-        ActiveSpan { cx: Quiet::new(cx), owned: false, completed: false, panicked: false, timer: Quiet::new(timer) }
+        ActiveSpan { cx: Quiet::new(cx), owned: false, fast: false, completed: false, panicked: false, timer: Quiet::new(timer) }
     }
 
     /// Whether the function body must run with `cx` current: its own span, an unsampled root's context
@@ -245,7 +253,7 @@ impl ActiveSpan {
 
     #[inline(always)]
     fn inert() -> Self {
-        ActiveSpan { cx: Quiet::new(None), owned: false, completed: false, panicked: false, timer: Quiet::new(None) }
+        ActiveSpan { cx: Quiet::new(None), owned: false, fast: false, completed: false, panicked: false, timer: Quiet::new(None) }
     }
 
     /// Runs `future` with this span current on every poll, and hands the span back with the output so
@@ -331,8 +339,8 @@ enum Lookup<R> {
 
 /// The attributes recorded at entry: the `kind` option's, then the macro's fields and arguments.
 #[inline]
-fn entry_attributes(site: &Callsite, capture_arguments: bool, record: impl FnOnce(&mut Attributes)) -> Vec<KeyValue> {
-    let mut attributes = Attributes { list: Vec::with_capacity(site.attributes), capture_arguments };
+fn entry_attributes(site: &Callsite, capture_arguments: bool, record: impl FnOnce(&mut Attributes), list: Vec<KeyValue>) -> Vec<KeyValue> {
+    let mut attributes = Attributes { list, capture_arguments };
     if let Some(semantic) = site.semantic {
         semantic.push_into(&mut attributes);
     }
@@ -519,6 +527,16 @@ impl ActiveSpan {
                 cx.span().set_attribute(KeyValue::new(crate::semconv::CANCELLED, true));
             }
         }
+        end_span(&cx, self.fast);
+    }
+}
+
+/// Ends the span in `cx`: ours by the counter (`fast`), the SDK's by its own clock read.
+#[inline]
+fn end_span(cx: &Context, fast: bool) {
+    if fast {
+        cx.span().end_with_timestamp(crate::clock::END_NOW);
+    } else {
         cx.span().end();
     }
 }
@@ -638,7 +656,7 @@ impl SpanGuard {
                 if std::thread::panicking() {
                     record_panic(&cx);
                 }
-                cx.span().end();
+                end_span(&cx, self.span.fast);
             }
         }
         // Restore the previous context only after the span ended while current.

@@ -231,3 +231,42 @@ fn a_field_expression_that_makes_spans_records_both_in_the_callers_trace() {
     }
     guard.shutdown().unwrap();
 }
+
+#[trace_with_otel("timed.step")]
+fn timed_step() {
+    std::thread::sleep(std::time::Duration::from_millis(3));
+}
+
+#[test]
+fn timestamps_read_from_the_cpu_counter_land_on_the_wall_clock() {
+    // Annotated spans take their times from the CPU counter and are converted on the export thread; the
+    // exported times must be the wall-clock times of the call (within a millisecond) and keep its length.
+    use std::time::{Duration, SystemTime};
+    let _one = exclusive();
+    let exporter = InMemorySpanExporter::default();
+    let guard = init_with(Config::builder().span_exporter(exporter.clone()).build()).unwrap();
+    let before = SystemTime::now();
+    timed_step();
+    let after = SystemTime::now();
+    // A span ended by hand with a time of its own keeps that time.
+    let given_end = after + Duration::from_secs(1);
+    {
+        #[trace_with_otel("ended.by.hand")]
+        fn ended_by_hand(end: SystemTime) {
+            use opentelemetry::trace::TraceContextExt as _;
+            Context::current().span().end_with_timestamp(end);
+        }
+        ended_by_hand(given_end);
+    }
+    guard.force_flush().unwrap();
+    let spans = exporter.get_finished_spans().unwrap();
+    let span = spans.iter().find(|s| s.name == "timed.step").expect("exported");
+    let slack = Duration::from_millis(1);
+    assert!(span.start_time + slack >= before && span.start_time <= after, "start {:?} not within the call", span.start_time);
+    assert!(span.end_time <= after + slack && span.end_time >= span.start_time);
+    let length = span.end_time.duration_since(span.start_time).unwrap();
+    assert!(length >= Duration::from_millis(3) && length < Duration::from_millis(3) + (after.duration_since(before).unwrap()));
+    let by_hand = spans.iter().find(|s| s.name == "ended.by.hand").expect("exported");
+    assert_eq!(by_hand.end_time, given_end);
+    guard.shutdown().unwrap();
+}

@@ -396,7 +396,7 @@ impl Exporters {
 #[derive(Debug)]
 pub(crate) struct CallTimer {
     site: &'static Callsite,
-    started: std::time::Instant,
+    started: crate::clock::Stamp,
     entry: bool,
     errored: std::cell::Cell<bool>,
     /// Model calls only: the labels their helpers set, carried in the call's context.
@@ -412,7 +412,7 @@ impl CallTimer {
             .filter(|s| matches!(s, crate::span::Semantic::Llm | crate::span::Semantic::Embedding))
             .and_then(|s| s.gen_ai_operation())
             .map(|operation| Arc::new(GenAiCall::new(operation)));
-        CallTimer { site, started: std::time::Instant::now(), entry, errored: std::cell::Cell::new(false), gen_ai }
+        CallTimer { site, started: crate::clock::now(), entry, errored: std::cell::Cell::new(false), gen_ai }
     }
 
     /// The call returned an error.
@@ -424,7 +424,7 @@ impl CallTimer {
     /// Records the call; `panicked` counts as an error.
     #[inline]
     pub(crate) fn finish(self, panicked: bool) {
-        let elapsed = self.started.elapsed();
+        let elapsed = crate::clock::now().saturating_duration_since(self.started);
         let nanos = u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX);
         record_call(self.site, self.entry, panicked || self.errored.get(), nanos);
         if let Some(call) = &self.gen_ai {
