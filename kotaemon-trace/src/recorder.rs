@@ -99,7 +99,7 @@ impl Recorder {
     /// Decides and starts a span named `name`, child of `parent`, exactly as the SDK's tracer would with
     /// the same sampler and limits. `None` when the SDK must handle it (telemetry suppressed, pipeline
     /// shutting down): its rules for those cases apply unchanged.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn start(&self, name: &'static str, kind: SpanKind, parent: &Context) -> Option<Started> {
         if parent.is_telemetry_suppressed() || self.processor.is_closed() {
             return None;
