@@ -94,6 +94,13 @@ fn single_calls(c: &mut Criterion) {
         b.iter(|| ours_4(black_box(7)))
     });
     {
+        // OTEL_SDK_DISABLED=true: the runtime switch that turns tracing off without a rebuild.
+        let config = kotaemon_trace::Config::builder().disabled(true).span_exporter(Discard).build();
+        let guard = kotaemon_trace::init_with(config).expect("init");
+        group.bench_function("ours/disabled", |b| b.iter(|| ours_4(black_box(7))));
+        guard.shutdown().ok();
+    }
+    {
         let guard = ours(Sampler::AlwaysOff);
         group.bench_function("ours/unsampled_root", |b| b.iter(|| ours_4(black_box(7))));
         guard.shutdown().ok();
