@@ -20,6 +20,8 @@ pub(crate) struct FastPath {
     pub(crate) unsampled_parent_drops: bool,
     /// A new root is never sampled (`always_off`, no tail sampling).
     pub(crate) roots_drop: bool,
+    /// The thread-local mirror of the current context is in effect (`current::install`).
+    pub(crate) mirrored: bool,
 }
 
 pub(crate) struct Installed {
@@ -40,15 +42,34 @@ pub(crate) struct Installed {
 }
 
 static INSTALLED: ArcSwapOption<Installed> = ArcSwapOption::const_empty();
-/// The `id` of the installed pipeline shifted left by two, its [`FastPath`] in the low bits; 0 when none
-/// is installed. One word, so the hot path reads the shortcuts of exactly the pipeline it sees installed.
+/// The `id` of the installed pipeline shifted left by [`FLAG_BITS`], its [`FastPath`] in the low bits; 0
+/// when none is installed. One word, so the hot path reads the shortcuts of exactly the pipeline it sees
+/// installed.
 static GENERATION: AtomicU64 = AtomicU64::new(0);
 
 const KEEP_PARENT: u64 = 1;
 const ROOTS_DROP: u64 = 2;
+const MIRRORED: u64 = 4;
+const FLAG_BITS: u32 = 3;
 
 fn encode(id: u64, fast: FastPath) -> u64 {
-    (id << 2) | if fast.unsampled_parent_drops { KEEP_PARENT } else { 0 } | if fast.roots_drop { ROOTS_DROP } else { 0 }
+    (id << FLAG_BITS)
+        | if fast.unsampled_parent_drops { KEEP_PARENT } else { 0 }
+        | if fast.roots_drop { ROOTS_DROP } else { 0 }
+        | if fast.mirrored { MIRRORED } else { 0 }
+}
+
+/// The installed word: 0 when nothing is installed.
+#[inline(always)]
+pub(crate) fn word() -> u64 {
+    GENERATION.load(Ordering::Relaxed)
+}
+
+/// Whether, by the installed word, a child of an unsampled parent is dropped and the thread-local mirror
+/// of the current context can tell that the parent is one. One load and a mask: inline in every call.
+#[inline(always)]
+pub(crate) fn mirror_keeps_unsampled_parents(word: u64) -> bool {
+    word & (KEEP_PARENT | MIRRORED) == KEEP_PARENT | MIRRORED
 }
 
 /// The shortcuts of the installed pipeline (none when nothing is installed), without touching its
@@ -56,7 +77,11 @@ fn encode(id: u64, fast: FastPath) -> u64 {
 #[inline]
 pub(crate) fn fast_path() -> FastPath {
     let word = GENERATION.load(Ordering::Relaxed);
-    FastPath { unsampled_parent_drops: word & KEEP_PARENT != 0, roots_drop: word & ROOTS_DROP != 0 }
+    FastPath {
+        unsampled_parent_drops: word & KEEP_PARENT != 0,
+        roots_drop: word & ROOTS_DROP != 0,
+        mirrored: word & MIRRORED != 0,
+    }
 }
 
 thread_local! {
@@ -66,7 +91,7 @@ thread_local! {
 /// Runs `f` with the installed pipeline, or returns `None` after a single atomic load.
 #[inline]
 pub(crate) fn with_installed<R>(f: impl FnOnce(&Installed) -> R) -> Option<R> {
-    let generation = GENERATION.load(Ordering::Acquire) >> 2;
+    let generation = GENERATION.load(Ordering::Acquire) >> FLAG_BITS;
     if generation == 0 {
         return None;
     }

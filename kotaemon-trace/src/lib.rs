@@ -37,6 +37,7 @@ mod pipeline;
 mod panics;
 mod processor;
 mod clock;
+mod current;
 mod recorder;
 pub mod propagation;
 pub mod redact;

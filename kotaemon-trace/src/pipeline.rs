@@ -147,7 +147,11 @@ fn fast_path(config: &Config) -> global::FastPath {
         other => (false, other),
     };
     let roots_drop = matches!(root, Sampler::AlwaysOff) || matches!(root, Sampler::TraceIdRatio(r) if *r <= 0.0);
-    global::FastPath { unsampled_parent_drops: parent_based || roots_drop, roots_drop }
+    let unsampled_parent_drops = parent_based || roots_drop;
+    // The mirror costs a call on every context change; it is only worth it when the shortcut it feeds
+    // applies.
+    let mirrored = unsampled_parent_drops && crate::current::install();
+    global::FastPath { unsampled_parent_drops, roots_drop, mirrored }
 }
 
 fn remote_settings(sampler: &Sampler) -> Option<&crate::config::JaegerRemote> {

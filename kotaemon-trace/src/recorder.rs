@@ -367,18 +367,31 @@ fn seed() -> u64 {
 /// uniqueness and uniform bits for ratio sampling, not secrecy).
 #[inline]
 fn next_u64() -> u64 {
+    with_generator(wyrand).unwrap_or_else(seed)
+}
+
+/// One step of wyrand on `state`.
+#[inline]
+fn wyrand(state: &mut u64) -> u64 {
+    *state = state.wrapping_add(0xa076_1d64_78bd_642f);
+    let t = u128::from(*state) * u128::from(*state ^ 0xe703_7ed1_a0b4_28db);
+    ((t >> 64) as u64) ^ (t as u64)
+}
+
+/// Runs `f` on this thread's generator state (seeded on first use); `None` while the thread is exiting.
+#[inline]
+fn with_generator<T>(f: impl FnOnce(&mut u64) -> T) -> Option<T> {
     ID_STATE
         .try_with(|state| {
             let mut s = state.get();
             if s == 0 {
                 s = seed();
             }
-            s = s.wrapping_add(0xa076_1d64_78bd_642f);
+            let out = f(&mut s);
             state.set(s);
-            let t = u128::from(s) * u128::from(s ^ 0xe703_7ed1_a0b4_28db);
-            ((t >> 64) as u64) ^ (t as u64)
+            out
         })
-        .unwrap_or_else(|_| seed())
+        .ok()
 }
 
 /// A new, valid (non-zero) span id.
@@ -390,6 +403,16 @@ pub(crate) fn new_span_id() -> SpanId {
             return SpanId::from(id);
         }
     }
+}
+
+/// A new trace id and span id for a root, from one visit to the thread's generator.
+#[inline]
+pub(crate) fn new_root_ids() -> (TraceId, SpanId) {
+    with_generator(|s| (wyrand(s), wyrand(s), wyrand(s)))
+        .filter(|&(high, low, span)| (high | low) != 0 && span != 0)
+        .map_or_else(|| (new_trace_id(), new_span_id()), |(high, low, span)| {
+            (TraceId::from((u128::from(high) << 64) | u128::from(low)), SpanId::from(span))
+        })
 }
 
 /// A new, valid (non-zero) trace id.
@@ -444,7 +467,12 @@ mod tests {
     #[test]
     fn ids_are_valid_and_distinct_across_threads() {
         let handles: Vec<_> = (0..4)
-            .map(|_| std::thread::spawn(|| (0..10_000).map(|_| (new_trace_id(), new_span_id())).collect::<Vec<_>>()))
+            .map(|_| {
+                // Both ways ids are made: one at a time, and a root's pair at once.
+                std::thread::spawn(|| {
+                    (0..10_000).map(|i| if i % 2 == 0 { (new_trace_id(), new_span_id()) } else { new_root_ids() }).collect::<Vec<_>>()
+                })
+            })
             .collect();
         let mut traces = HashSet::new();
         let mut spans = HashSet::new();
@@ -461,7 +489,7 @@ mod tests {
     #[test]
     fn trace_id_low_bits_are_uniform_enough_for_ratio_sampling() {
         let kept = (0..100_000)
-            .filter(|_| crate::sampling::jaeger_remote::ratio_keeps(0.25, new_trace_id()))
+            .filter(|i| crate::sampling::jaeger_remote::ratio_keeps(0.25, if i % 2 == 0 { new_trace_id() } else { new_root_ids().0 }))
             .count();
         assert!((23_000..27_000).contains(&kept), "{kept} of 100000 kept at ratio 0.25");
     }

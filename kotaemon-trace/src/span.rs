@@ -158,11 +158,13 @@ impl ActiveSpan {
     #[inline(always)]
     pub fn start(site: &'static Callsite, record: impl FnOnce(&mut Attributes)) -> Self {
         // Tracing off costs this one load; everything else is out of line.
-        if !global::is_installed() {
+        let word = global::word();
+        if word == 0 || keeps_unsampled_parent(word, site) {
             return ActiveSpan::inert();
         }
         match precheck(site) {
             Shortcut::Nothing => ActiveSpan::inert(),
+            Shortcut::UnsampledRoot(cx) if !crate::metrics::enabled() => ActiveSpan::unrecorded(Some(cx), None),
             shortcut => Self::start_installed(site, shortcut, record),
         }
     }
@@ -175,7 +177,7 @@ impl ActiveSpan {
         });
         match shortcut {
             Shortcut::Nothing | Shortcut::KeepParent => return ActiveSpan::unrecorded(None, timer),
-            Shortcut::UnsampledRoot => return ActiveSpan::unrecorded(Some(unsampled_root()), timer),
+            Shortcut::UnsampledRoot(cx) => return ActiveSpan::unrecorded(Some(cx), timer),
             Shortcut::None => {}
         }
         // The SDK's span, when that path is taken, is written into `slot`, not returned: the lookup's
@@ -364,7 +366,6 @@ fn span_kind(site: &Callsite, parent: &Context) -> SpanKind {
 }
 
 /// A decision the hot path can make without the SDK.
-#[derive(Clone, Copy)]
 enum Shortcut {
     /// Unsampled parent, children follow it, and no metrics to time: the call is the plain function.
     Nothing,
@@ -372,14 +373,25 @@ enum Shortcut {
     /// call is still timed for metrics).
     KeepParent,
     /// A root the sampler always drops: only a fresh unsampled context, so the decision still propagates.
-    UnsampledRoot,
+    UnsampledRoot(Context),
     None,
 }
 
+/// The child of an unsampled parent under a parent-based sampler, told by the thread-local mirror of the
+/// current context (`current.rs`): inline in every annotated function, a load, a mask and a
+/// thread-local byte. Calls that record metrics or carry a `sample` hint take the longer way.
+#[inline(always)]
+fn keeps_unsampled_parent(word: u64, site: &Callsite) -> bool {
+    global::mirror_keeps_unsampled_parents(word)
+        && crate::current::is_unsampled_span()
+        && site.sample == Sample::Default
+        && !crate::metrics::enabled()
+}
+
 /// The decisions that need no span and no pipeline state, read from the installed word without the
-/// thread's pipeline cache. Out of line and returning one byte: the unsampled child, the most frequent
-/// call under ratio sampling, returns to the caller's inline code, which builds the inert span in place
-/// rather than copying a span-sized value back (measured: half the cost of that path).
+/// thread's pipeline cache. Out of line and returning a few words: the unsampled child (when the mirror is
+/// not in effect) and the dropped root return to the caller's inline code, which builds the guard in
+/// place rather than copying a span-sized value back (measured: half the cost of those paths).
 #[inline(never)]
 fn precheck(site: &Callsite) -> Shortcut {
     match shortcut(global::fast_path(), site) {
@@ -394,6 +406,7 @@ fn shortcut(fast: global::FastPath, site: &Callsite) -> Shortcut {
         return Shortcut::None;
     }
     Context::map_current(|cx| {
+        crate::current::remember(cx);
         if cx.get::<crate::sampling::DebugForced>().is_some() {
             return Shortcut::None;
         }
@@ -404,25 +417,19 @@ fn shortcut(fast: global::FastPath, site: &Callsite) -> Shortcut {
                 return Shortcut::KeepParent;
             }
         } else if fast.roots_drop {
-            return Shortcut::UnsampledRoot;
+            // Made here, from the context just read: reading it again would cost another lookup.
+            return Shortcut::UnsampledRoot(unsampled_root(cx));
         }
         Shortcut::None
     })
 }
 
-/// A new trace id and span id, not sampled: what the SDK would make for a dropped root, without the
-/// span object behind it.
-#[cold]
-fn unsampled_root() -> Context {
+/// A new trace id and span id under `cx`, not sampled: what the SDK would make for a dropped root, without
+/// the span object behind it.
+fn unsampled_root(cx: &Context) -> Context {
     use opentelemetry::trace::{SpanContext, TraceFlags, TraceState};
-    let sc = SpanContext::new(
-        crate::recorder::new_trace_id(),
-        crate::recorder::new_span_id(),
-        TraceFlags::default(),
-        false,
-        TraceState::default(),
-    );
-    Context::map_current(|cx| cx.with_remote_span_context(sc))
+    let (trace_id, span_id) = crate::recorder::new_root_ids();
+    cx.with_remote_span_context(SpanContext::new(trace_id, span_id, TraceFlags::default(), false, TraceState::default()))
 }
 
 /// Applies `sample = "always" | "never"`: a priority attribute the sampler reads, and for "always" under
@@ -614,11 +621,16 @@ impl SpanGuard {
     /// Starts a span like [`ActiveSpan::start`] and makes it the current context until the guard drops.
     #[inline(always)]
     pub fn enter(site: &'static Callsite, record: impl FnOnce(&mut Attributes)) -> Self {
-        if !global::is_installed() {
+        let word = global::word();
+        if word == 0 || keeps_unsampled_parent(word, site) {
             return SpanGuard { span: ActiveSpan::inert(), attached: Quiet::new(None) };
         }
         match precheck(site) {
             Shortcut::Nothing => SpanGuard { span: ActiveSpan::inert(), attached: Quiet::new(None) },
+            // Not our span: the root's context is only made current, nothing is ended.
+            Shortcut::UnsampledRoot(cx) if !crate::metrics::enabled() => {
+                SpanGuard { span: ActiveSpan::inert(), attached: Quiet::new(Some(cx.attach())) }
+            }
             shortcut => Self::enter_installed(site, shortcut, record),
         }
     }

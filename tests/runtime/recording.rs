@@ -270,3 +270,82 @@ fn timestamps_read_from_the_cpu_counter_land_on_the_wall_clock() {
     assert_eq!(by_hand.end_time, given_end);
     guard.shutdown().unwrap();
 }
+
+#[trace_with_otel("mirror.outer", skip_all)]
+fn mirror_outer(switch_to: Option<Context>) {
+    match switch_to {
+        Some(cx) => {
+            let _attached = cx.attach();
+            mirror_inner();
+        }
+        None => mirror_inner(),
+    }
+}
+
+#[trace_with_otel("mirror.inner")]
+fn mirror_inner() {}
+
+#[test]
+fn children_follow_whichever_context_is_current_whoever_attached_it() {
+    // Under a parent-based sampler the hot path learns "the parent is not sampled" from a per-thread
+    // mirror of the current context that OpenTelemetry keeps up to date on every attach and detach; a
+    // context attached by user code in the middle of an unsampled trace must be seen at once.
+    let _one = exclusive();
+    let exporter = InMemorySpanExporter::default();
+    let guard = init_with(Config::builder().span_exporter(exporter.clone()).build()).unwrap();
+    let remote = |id: u64, sampled: bool| {
+        let flags = if sampled { TraceFlags::SAMPLED } else { TraceFlags::default() };
+        Context::new().with_remote_span_context(SpanContext::new(TraceId::from(u128::from(id)), SpanId::from(id), flags, true, Default::default()))
+    };
+    std::thread::spawn(move || {
+        let unsampled = remote(7, false).attach();
+        mirror_outer(None);
+        mirror_outer(Some(remote(8, true)));
+        mirror_outer(None);
+        drop(unsampled);
+        let _sampled = remote(9, true).attach();
+        mirror_outer(None);
+    })
+    .join()
+    .unwrap();
+    guard.force_flush().unwrap();
+    let spans = exporter.get_finished_spans().unwrap();
+    let parents: Vec<(&str, u64)> = spans.iter().map(|s| (s.name.as_ref(), u64::from_be_bytes(s.parent_span_id.to_bytes()))).collect();
+    assert_eq!(spans.len(), 3, "{parents:?}");
+    assert!(parents.contains(&("mirror.inner", 8)), "the child under the context user code attached: {parents:?}");
+    assert!(parents.contains(&("mirror.outer", 9)), "{parents:?}");
+    let outer = spans.iter().find(|s| s.name == "mirror.outer").unwrap();
+    assert!(spans.iter().any(|s| s.name == "mirror.inner" && s.parent_span_id == outer.span_context.span_id()));
+    guard.shutdown().unwrap();
+}
+
+#[trace_with_otel("dropped.root")]
+fn dropped_root() -> (SpanContext, SpanContext) {
+    use opentelemetry::trace::TraceContextExt as _;
+    (Context::current().span().span_context().clone(), dropped_child())
+}
+
+#[trace_with_otel("dropped.child")]
+fn dropped_child() -> SpanContext {
+    use opentelemetry::trace::TraceContextExt as _;
+    Context::current().span().span_context().clone()
+}
+
+#[test]
+fn a_root_the_sampler_drops_still_carries_a_fresh_unsampled_trace_to_its_children() {
+    // What propagators inject downstream: a valid trace id with the sampled flag off, so the next
+    // service follows the decision; one per root, shared by everything under it.
+    let _one = exclusive();
+    let exporter = InMemorySpanExporter::default();
+    let guard = init_with(Config::builder().sampler(kotaemon_trace::Sampler::AlwaysOff).span_exporter(exporter.clone()).build()).unwrap();
+    let (root, child) = dropped_root();
+    let (other_root, _) = dropped_root();
+    assert!(root.is_valid() && !root.is_sampled(), "{root:?}");
+    assert_eq!(child, root, "the child runs in its root's context");
+    assert_ne!(other_root.trace_id(), root.trace_id(), "each root mints its own trace id");
+    use opentelemetry::trace::TraceContextExt as _;
+    assert!(!Context::current().span().span_context().is_valid(), "the root's context is detached after it");
+    guard.force_flush().unwrap();
+    assert!(exporter.get_finished_spans().unwrap().is_empty());
+    guard.shutdown().unwrap();
+}
