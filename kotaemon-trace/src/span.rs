@@ -611,10 +611,20 @@ impl<F: Future> Future for Running<F> {
 /// A started span attached to the current thread for the length of a synchronous call.
 #[doc(hidden)]
 pub struct SpanGuard {
-    // Field order matters: the span ends (in `ActiveSpan`'s drop) while it is still current, then the
-    // previous context is restored.
-    span: ActiveSpan,
+    /// Dropped by `finish` (no drop glue), after the span ended while current and the previous context
+    /// was restored.
+    span: std::mem::ManuallyDrop<ActiveSpan>,
     attached: Quiet<ContextGuard>,
+    /// Anything to do on drop; false for the inert guard, so dropping it is one test of one byte.
+    live: bool,
+}
+
+impl SpanGuard {
+    #[inline(always)]
+    fn inert(attached: Option<ContextGuard>) -> Self {
+        let live = attached.is_some();
+        SpanGuard { span: std::mem::ManuallyDrop::new(ActiveSpan::inert()), attached: Quiet::new(attached), live }
+    }
 }
 
 impl SpanGuard {
@@ -623,14 +633,12 @@ impl SpanGuard {
     pub fn enter(site: &'static Callsite, record: impl FnOnce(&mut Attributes)) -> Self {
         let word = global::word();
         if word == 0 || keeps_unsampled_parent(word, site) {
-            return SpanGuard { span: ActiveSpan::inert(), attached: Quiet::new(None) };
+            return SpanGuard::inert(None);
         }
         match precheck(site) {
-            Shortcut::Nothing => SpanGuard { span: ActiveSpan::inert(), attached: Quiet::new(None) },
+            Shortcut::Nothing => SpanGuard::inert(None),
             // Not our span: the root's context is only made current, nothing is ended.
-            Shortcut::UnsampledRoot(cx) if !crate::metrics::enabled() => {
-                SpanGuard { span: ActiveSpan::inert(), attached: Quiet::new(Some(cx.attach())) }
-            }
+            Shortcut::UnsampledRoot(cx) if !crate::metrics::enabled() => SpanGuard::inert(Some(cx.attach())),
             shortcut => Self::enter_installed(site, shortcut, record),
         }
     }
@@ -646,14 +654,14 @@ impl SpanGuard {
             // Not our span: nothing reads the context after this, so it moves into the attachment.
             span.cx.take().map(Context::attach)
         };
-        SpanGuard { span, attached: Quiet::new(attached) }
+        SpanGuard { span: std::mem::ManuallyDrop::new(span), attached: Quiet::new(attached), live: true }
     }
 }
 
 impl Drop for SpanGuard {
     #[inline(always)]
     fn drop(&mut self) {
-        if self.span.owned || self.attached.is_some() {
+        if self.live {
             self.finish();
         }
     }
@@ -673,6 +681,8 @@ impl SpanGuard {
         }
         // Restore the previous context only after the span ended while current.
         self.attached.take();
+        // Then the rest of the span's drop (metrics); an inert span is left in its place.
+        drop(std::mem::replace(&mut *self.span, ActiveSpan::inert()));
     }
 }
 
