@@ -1,0 +1,161 @@
+//! Notices hot-path regressions: reads the single-call rows of the last `hot_path` run from criterion's
+//! output and checks them against bounds stated as differences from the baseline or ratios to the peers
+//! measured in the same run (absolute times move with the machine; these do not, much).
+//!
+//! ```text
+//! scripts/bench-check.sh            # runs the single-call rows, then this
+//! cargo run --release -p kotaemon-trace-benches --bin bench_check -- [CRITERION_DIR]
+//! ```
+//!
+//! The bounds are loose enough for a noisy two-core machine and tight enough to catch what has regressed
+//! before: the context mirror lost (+7 ns on an unsampled child), attribute vectors freed across threads
+//! again (+130 ns with four attributes), a span-sized copy or allocation back on the caller's thread.
+//! Exit status 1 names each bound that failed.
+#![forbid(unsafe_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+/// One bound on the rows of one run.
+struct Bound {
+    what: &'static str,
+    /// The measured quantity from the rows' medians (ns).
+    measure: fn(&dyn Fn(&str) -> f64) -> f64,
+    limit: f64,
+    unit: &'static str,
+}
+
+const BOUNDS: &[Bound] = &[
+    Bound { what: "no init(): ns over the baseline", measure: |r| r("ours_no_init") - r("baseline"), limit: 3.0, unit: "ns" },
+    Bound {
+        what: "unsampled child: ns over the baseline",
+        measure: |r| r("ours_unsampled_child") - r("baseline"),
+        limit: 4.0,
+        unit: "ns",
+    },
+    Bound {
+        what: "unsampled root ÷ SDK unsampled in_span",
+        measure: |r| r("ours_unsampled_root") / r("sdk_in_span_unsampled_0_attrs"),
+        limit: 0.8,
+        unit: "×",
+    },
+    Bound {
+        what: "sampled, 0 attributes ÷ SDK in_span",
+        measure: |r| r("ours_sampled_0_attrs") / r("sdk_in_span_sampled_0_attrs"),
+        limit: 1.15,
+        unit: "×",
+    },
+    Bound {
+        what: "sampled, 4 attributes ÷ SDK in_span",
+        measure: |r| r("ours_sampled_4_attrs") / r("sdk_in_span_sampled_4_attrs"),
+        limit: 1.0,
+        unit: "×",
+    },
+    Bound {
+        what: "sampled, 4 attributes ÷ tracing-opentelemetry",
+        measure: |r| r("ours_sampled_4_attrs") / r("tracing_otel_sampled_4_attrs"),
+        limit: 0.25,
+        unit: "×",
+    },
+];
+
+/// The median estimate (ns) criterion wrote for `row` of the `call` group.
+fn median(dir: &Path, row: &str) -> Result<f64, String> {
+    let path = dir.join("call").join(row).join("new").join("estimates.json");
+    let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e} (run the hot_path bench first)", path.display()))?;
+    let json: serde_json::Value = serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+    json["median"]["point_estimate"].as_f64().ok_or_else(|| format!("{}: no median.point_estimate", path.display()))
+}
+
+/// What [`check`] found.
+#[derive(Debug, PartialEq)]
+struct Verdict {
+    exceeded: usize,
+    missing: usize,
+}
+
+/// Checks every bound against the rows in `dir`, printing one line per bound.
+fn check(dir: &Path) -> Verdict {
+    let read = |row: &str| {
+        median(dir, row).unwrap_or_else(|e| {
+            eprintln!("bench_check: {e}");
+            f64::NAN
+        })
+    };
+    let mut verdict = Verdict { exceeded: 0, missing: 0 };
+    println!("{:<48} {:>10} {:>10}", "bound", "measured", "limit");
+    for bound in BOUNDS {
+        let value = (bound.measure)(&read);
+        let state = if value.is_nan() {
+            verdict.missing += 1;
+            "MISSING"
+        } else if value <= bound.limit {
+            "ok"
+        } else {
+            verdict.exceeded += 1;
+            "REGRESSED"
+        };
+        println!("{:<48} {:>8.2} {} {:>8.2} {}  {state}", bound.what, value, bound.unit, bound.limit, bound.unit);
+    }
+    verdict
+}
+
+fn main() -> ExitCode {
+    let dir = std::env::args_os().nth(1).map(PathBuf::from).unwrap_or_else(|| {
+        let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("target"));
+        target.join("criterion")
+    });
+    let verdict = check(&dir);
+    if verdict.missing > 0 {
+        eprintln!("bench_check: {} bound(s) could not be read from {}", verdict.missing, dir.display());
+        return ExitCode::FAILURE;
+    }
+    if verdict.exceeded > 0 {
+        eprintln!(
+            "bench_check: {} bound(s) exceeded; compare with BENCHMARKS.md and profile the rows named above",
+            verdict.exceeded
+        );
+        return ExitCode::FAILURE;
+    }
+    ExitCode::SUCCESS
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write_rows(dir: &Path, rows: &[(&str, f64)]) {
+        for (row, ns) in rows {
+            let path = dir.join("call").join(row).join("new");
+            std::fs::create_dir_all(&path).unwrap();
+            let json = serde_json::json!({ "median": { "point_estimate": ns } });
+            std::fs::write(path.join("estimates.json"), json.to_string()).unwrap();
+        }
+    }
+
+    const HEALTHY: &[(&str, f64)] = &[
+        ("baseline", 2.0),
+        ("ours_no_init", 3.4),
+        ("ours_unsampled_child", 3.6),
+        ("ours_unsampled_root", 95.0),
+        ("sdk_in_span_unsampled_0_attrs", 190.0),
+        ("ours_sampled_0_attrs", 290.0),
+        ("sdk_in_span_sampled_0_attrs", 330.0),
+        ("ours_sampled_4_attrs", 360.0),
+        ("sdk_in_span_sampled_4_attrs", 600.0),
+        ("tracing_otel_sampled_4_attrs", 2500.0),
+    ];
+
+    #[test]
+    fn healthy_rows_pass_and_a_lost_shortcut_is_named() {
+        let dir = std::env::temp_dir().join(format!("bench-check-{}", std::process::id()));
+        write_rows(&dir, HEALTHY);
+        assert_eq!(check(&dir), Verdict { exceeded: 0, missing: 0 });
+        // The unsampled child back to reading the context (+7 ns), four attributes freed across threads.
+        write_rows(&dir, &[("ours_unsampled_child", 10.0), ("ours_sampled_4_attrs", 700.0)]);
+        assert_eq!(check(&dir), Verdict { exceeded: 3, missing: 0 });
+        std::fs::remove_dir_all(dir.join("call").join("baseline")).unwrap();
+        assert_eq!(check(&dir).missing, 2, "both bounds on the baseline cannot be read");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
