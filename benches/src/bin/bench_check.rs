@@ -16,11 +16,14 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+/// A row's median (ns) by its name.
+type Rows<'a> = &'a dyn Fn(&str) -> f64;
+
 /// One bound on the rows of one run.
 struct Bound {
     what: &'static str,
     /// The measured quantity from the rows' medians (ns).
-    measure: fn(&dyn Fn(&str) -> f64) -> f64,
+    measure: fn(Rows) -> f64,
     limit: f64,
     unit: &'static str,
 }
