@@ -193,7 +193,7 @@ impl RedactedRecord {
     fn clean(&self, key: &str, value: AnyValue) -> AnyValue {
         let Some(redactor) = &self.redactor else { return value };
         match value {
-            AnyValue::String(text) => match redactor.redact(key, text.as_str()) {
+            AnyValue::String(text) => match redactor.redact_cached(key, text.as_str()) {
                 std::borrow::Cow::Borrowed(_) => AnyValue::String(text),
                 std::borrow::Cow::Owned(redacted) => AnyValue::String(redacted.into()),
             },
