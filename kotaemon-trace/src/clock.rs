@@ -23,7 +23,8 @@ pub(crate) fn now() -> Stamp {
     quanta::Instant::now()
 }
 
-/// Calibrates the counter now, on the caller of `init`, rather than on the first traced call.
+/// Calibrates the counter now, on the caller of `init` (not when tracing is disabled), rather than on the
+/// first traced call.
 pub(crate) fn warm_up() {
     let _ = now();
 }

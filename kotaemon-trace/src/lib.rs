@@ -203,7 +203,6 @@ pub fn init() -> Result<TraceGuard, InitError> {
 /// # Ok::<(), kotaemon_trace::InitError>(())
 /// ```
 pub fn init_with(config: Config) -> Result<TraceGuard, InitError> {
-    clock::warm_up();
     pipeline::start(config)
 }
 

@@ -23,6 +23,7 @@ pub(crate) fn start(config: Config) -> Result<TraceGuard, InitError> {
         return Ok(TraceGuard::disabled());
     }
     crate::panics::install_hook();
+    crate::clock::warm_up();
     let (exporter, driver) = exporter(&config)?;
     let stats = Arc::new(Stats::default());
     let redactor = Arc::new(
