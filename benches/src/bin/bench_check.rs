@@ -16,49 +16,59 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-/// A row's median (ns) by its name.
-type Rows<'a> = &'a dyn Fn(&str) -> f64;
+/// What a bound measures, from the rows' medians.
+enum Measure {
+    /// Nanoseconds the row takes over the baseline row.
+    OverBaseline(&'static str),
+    /// The first row's time as a multiple of the second's.
+    Ratio(&'static str, &'static str),
+}
 
 /// One bound on the rows of one run.
 struct Bound {
     what: &'static str,
-    /// The measured quantity from the rows' medians (ns).
-    measure: fn(Rows) -> f64,
+    measure: Measure,
     limit: f64,
-    unit: &'static str,
+}
+
+impl Bound {
+    fn value(&self, row: impl Fn(&str) -> f64) -> f64 {
+        match self.measure {
+            Measure::OverBaseline(name) => row(name) - row("baseline"),
+            Measure::Ratio(name, peer) => row(name) / row(peer),
+        }
+    }
+
+    fn unit(&self) -> &'static str {
+        match self.measure {
+            Measure::OverBaseline(_) => "ns",
+            Measure::Ratio(..) => "×",
+        }
+    }
 }
 
 const BOUNDS: &[Bound] = &[
-    Bound { what: "no init(): ns over the baseline", measure: |r| r("ours_no_init") - r("baseline"), limit: 3.0, unit: "ns" },
-    Bound {
-        what: "unsampled child: ns over the baseline",
-        measure: |r| r("ours_unsampled_child") - r("baseline"),
-        limit: 4.0,
-        unit: "ns",
-    },
+    Bound { what: "no init(): ns over the baseline", measure: Measure::OverBaseline("ours_no_init"), limit: 3.0 },
+    Bound { what: "unsampled child: ns over the baseline", measure: Measure::OverBaseline("ours_unsampled_child"), limit: 4.0 },
     Bound {
         what: "unsampled root ÷ SDK unsampled in_span",
-        measure: |r| r("ours_unsampled_root") / r("sdk_in_span_unsampled_0_attrs"),
+        measure: Measure::Ratio("ours_unsampled_root", "sdk_in_span_unsampled_0_attrs"),
         limit: 0.8,
-        unit: "×",
     },
     Bound {
         what: "sampled, 0 attributes ÷ SDK in_span",
-        measure: |r| r("ours_sampled_0_attrs") / r("sdk_in_span_sampled_0_attrs"),
+        measure: Measure::Ratio("ours_sampled_0_attrs", "sdk_in_span_sampled_0_attrs"),
         limit: 1.15,
-        unit: "×",
     },
     Bound {
         what: "sampled, 4 attributes ÷ SDK in_span",
-        measure: |r| r("ours_sampled_4_attrs") / r("sdk_in_span_sampled_4_attrs"),
+        measure: Measure::Ratio("ours_sampled_4_attrs", "sdk_in_span_sampled_4_attrs"),
         limit: 1.0,
-        unit: "×",
     },
     Bound {
         what: "sampled, 4 attributes ÷ tracing-opentelemetry",
-        measure: |r| r("ours_sampled_4_attrs") / r("tracing_otel_sampled_4_attrs"),
+        measure: Measure::Ratio("ours_sampled_4_attrs", "tracing_otel_sampled_4_attrs"),
         limit: 0.25,
-        unit: "×",
     },
 ];
 
@@ -88,7 +98,7 @@ fn check(dir: &Path) -> Verdict {
     let mut verdict = Verdict { exceeded: 0, missing: 0 };
     println!("{:<48} {:>10} {:>10}", "bound", "measured", "limit");
     for bound in BOUNDS {
-        let value = (bound.measure)(&read);
+        let value = bound.value(read);
         let state = if value.is_nan() {
             verdict.missing += 1;
             "MISSING"
@@ -98,7 +108,8 @@ fn check(dir: &Path) -> Verdict {
             verdict.exceeded += 1;
             "REGRESSED"
         };
-        println!("{:<48} {:>8.2} {} {:>8.2} {}  {state}", bound.what, value, bound.unit, bound.limit, bound.unit);
+        let unit = bound.unit();
+        println!("{:<48} {:>8.2} {unit} {:>8.2} {unit}  {state}", bound.what, value, bound.limit);
     }
     verdict
 }
