@@ -245,7 +245,7 @@ pub mod tool {
 /// assert_eq!(kotaemon_trace::current_trace_id(), None); // no span is current here
 /// ```
 pub fn current_trace_id() -> Option<String> {
-    Context::map_current(|cx| {
+    crate::current::map_current_trace(|cx| {
         let span = cx.span();
         let sc = span.span_context();
         sc.is_valid().then(|| sc.trace_id().to_string())
@@ -258,7 +258,7 @@ pub fn current_trace_id() -> Option<String> {
 /// assert_eq!(kotaemon_trace::current_span_id(), None);
 /// ```
 pub fn current_span_id() -> Option<String> {
-    Context::map_current(|cx| {
+    crate::current::map_current_trace(|cx| {
         let span = cx.span();
         let sc = span.span_context();
         sc.is_valid().then(|| sc.span_id().to_string())

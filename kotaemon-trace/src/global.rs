@@ -65,11 +65,26 @@ pub(crate) fn word() -> u64 {
     GENERATION.load(Ordering::Relaxed)
 }
 
-/// Whether, by the installed word, a child of an unsampled parent is dropped and the thread-local mirror
-/// of the current context can tell that the parent is one. One load and a mask: inline in every call.
+// The mirror's states that these flags make inert are the same bits (see `current.rs`).
+const _: () = assert!(crate::current::UNSAMPLED as u64 == KEEP_PARENT && crate::current::DROPPED_ROOT as u64 == ROOTS_DROP);
+
+/// Whether the thread-local mirror of the current context (`current.rs`) is in effect by the installed word.
 #[inline(always)]
-pub(crate) fn mirror_keeps_unsampled_parents(word: u64) -> bool {
-    word & (KEEP_PARENT | MIRRORED) == KEEP_PARENT | MIRRORED
+pub(crate) fn is_mirrored(word: u64) -> bool {
+    word & MIRRORED != 0
+}
+
+/// Whether an annotated call does nothing where the mirror reads `state`: under an unsampled parent whose
+/// children follow it, or inside a dropped root. A load, two masks: inline in every call.
+#[inline(always)]
+pub(crate) fn inert_in(word: u64, state: u8) -> bool {
+    u64::from(state) & word & (KEEP_PARENT | ROOTS_DROP) != 0
+}
+
+/// Whether an annotated call where the mirror reads `state` is a root the sampler drops.
+#[inline(always)]
+pub(crate) fn opens_dropped_root(word: u64, state: u8) -> bool {
+    word & ROOTS_DROP != 0 && state == crate::current::NO_SPAN
 }
 
 /// The shortcuts of the installed pipeline (none when nothing is installed), without touching its

@@ -91,7 +91,7 @@ pub(crate) fn start(config: Config) -> Result<TraceGuard, InitError> {
         id,
     });
     opentelemetry::global::set_tracer_provider(provider.clone());
-    opentelemetry::global::set_text_map_propagator(crate::propagation::composite(&config.propagators));
+    opentelemetry::global::set_text_map_propagator(crate::propagation::DroppedRootsToo(crate::propagation::composite(&config.propagators)));
     Ok(TraceGuard::active(crate::guard::Active {
         provider,
         processor,

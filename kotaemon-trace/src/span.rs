@@ -159,7 +159,9 @@ impl ActiveSpan {
     pub fn start(site: &'static Callsite, record: impl FnOnce(&mut Attributes)) -> Self {
         // Tracing off costs this one load; everything else is out of line.
         let word = global::word();
-        if word == 0 || keeps_unsampled_parent(word, site) {
+        // An async root the sampler drops takes the longer way: its future may be polled anywhere, so it
+        // carries a context of its own (`Shortcut::UnsampledRoot`).
+        if word == 0 || matches!(by_mirror(word, site), ByMirror::Inert) {
             return ActiveSpan::inert();
         }
         match precheck(site) {
@@ -377,15 +379,32 @@ enum Shortcut {
     None,
 }
 
-/// The child of an unsampled parent under a parent-based sampler, told by the thread-local mirror of the
-/// current context (`current.rs`): inline in every annotated function, a load, a mask and a
-/// thread-local byte. Calls that record metrics or carry a `sample` hint take the longer way.
+/// What the thread-local mirror of the current context (`current.rs`) decides for a call.
+enum ByMirror {
+    /// The call is the plain function: the child of an unsampled parent under a parent-based sampler, or
+    /// anything inside a dropped root.
+    Inert,
+    /// A root the sampler drops (`always_off`): a synchronous call opens it without making anything.
+    DroppedRoot,
+    /// Not decided here.
+    Ask,
+}
+
+/// Inline in every annotated function: a load, a mask and a thread-local byte. Calls that record metrics
+/// or carry a `sample` hint take the longer way.
 #[inline(always)]
-fn keeps_unsampled_parent(word: u64, site: &Callsite) -> bool {
-    global::mirror_keeps_unsampled_parents(word)
-        && crate::current::is_unsampled_span()
-        && site.sample == Sample::Default
-        && !crate::metrics::enabled()
+fn by_mirror(word: u64, site: &Callsite) -> ByMirror {
+    if !global::is_mirrored(word) || site.sample != Sample::Default || crate::metrics::enabled() {
+        return ByMirror::Ask;
+    }
+    let state = crate::current::state();
+    if global::inert_in(word, state) {
+        ByMirror::Inert
+    } else if global::opens_dropped_root(word, state) {
+        ByMirror::DroppedRoot
+    } else {
+        ByMirror::Ask
+    }
 }
 
 /// The decisions that need no span and no pipeline state, read from the installed word without the
@@ -435,10 +454,14 @@ fn unsampled_root(cx: &Context) -> Context {
 /// Applies `sample = "always" | "never"`: a priority attribute the sampler reads, and for "always" under
 /// an unsampled parent, a fresh root linked to that parent (its trace was not kept, this span must be).
 #[cold]
-fn with_sample_hint(builder: SpanBuilder, parent: Context, sample: Sample) -> (SpanBuilder, Context) {
+fn with_sample_hint(builder: SpanBuilder, mut parent: Context, sample: Sample) -> (SpanBuilder, Context) {
     let priority = i64::from(sample == Sample::Always);
     let builder = builder.with_attributes([KeyValue::new(crate::semconv::SAMPLING_PRIORITY, priority)]);
     if sample == Sample::Always {
+        // Inside a dropped root that made no ids yet, the trace to link to is that root's.
+        if let Some(root) = crate::current::dropped_root_context(&parent) {
+            parent = root;
+        }
         let sc = parent.span().span_context().clone();
         if sc.is_valid() && !sc.is_sampled() {
             let link = opentelemetry::trace::Link::with_context(sc);
@@ -615,15 +638,30 @@ pub struct SpanGuard {
     /// was restored.
     span: std::mem::ManuallyDrop<ActiveSpan>,
     attached: Quiet<ContextGuard>,
-    /// Anything to do on drop; false for the inert guard, so dropping it is one test of one byte.
-    live: bool,
+    /// What dropping it does; nothing for the inert guard, so dropping that is one test of one byte.
+    on_drop: OnDrop,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum OnDrop {
+    Nothing,
+    /// End the span, restore the context, finish the metrics.
+    Finish,
+    /// Close the dropped root the call opened (`current::enter_dropped_root`).
+    CloseDroppedRoot,
 }
 
 impl SpanGuard {
     #[inline(always)]
     fn inert(attached: Option<ContextGuard>) -> Self {
-        let live = attached.is_some();
-        SpanGuard { span: std::mem::ManuallyDrop::new(ActiveSpan::inert()), attached: Quiet::new(attached), live }
+        let on_drop = if attached.is_some() { OnDrop::Finish } else { OnDrop::Nothing };
+        SpanGuard { span: std::mem::ManuallyDrop::new(ActiveSpan::inert()), attached: Quiet::new(attached), on_drop }
+    }
+
+    #[inline(always)]
+    fn dropped_root() -> Self {
+        crate::current::enter_dropped_root();
+        SpanGuard { span: std::mem::ManuallyDrop::new(ActiveSpan::inert()), attached: Quiet::new(None), on_drop: OnDrop::CloseDroppedRoot }
     }
 }
 
@@ -632,8 +670,13 @@ impl SpanGuard {
     #[inline(always)]
     pub fn enter(site: &'static Callsite, record: impl FnOnce(&mut Attributes)) -> Self {
         let word = global::word();
-        if word == 0 || keeps_unsampled_parent(word, site) {
+        if word == 0 {
             return SpanGuard::inert(None);
+        }
+        match by_mirror(word, site) {
+            ByMirror::Inert => return SpanGuard::inert(None),
+            ByMirror::DroppedRoot => return SpanGuard::dropped_root(),
+            ByMirror::Ask => {}
         }
         match precheck(site) {
             Shortcut::Nothing => SpanGuard::inert(None),
@@ -654,15 +697,17 @@ impl SpanGuard {
             // Not our span: nothing reads the context after this, so it moves into the attachment.
             span.cx.take().map(Context::attach)
         };
-        SpanGuard { span: std::mem::ManuallyDrop::new(span), attached: Quiet::new(attached), live: true }
+        SpanGuard { span: std::mem::ManuallyDrop::new(span), attached: Quiet::new(attached), on_drop: OnDrop::Finish }
     }
 }
 
 impl Drop for SpanGuard {
     #[inline(always)]
     fn drop(&mut self) {
-        if self.live {
-            self.finish();
+        match self.on_drop {
+            OnDrop::Nothing => {}
+            OnDrop::Finish => self.finish(),
+            OnDrop::CloseDroppedRoot => crate::current::leave_dropped_root(),
         }
     }
 }
@@ -736,7 +781,8 @@ impl<F: Future> Future for Instrumented<F> {
 pub trait InCurrentSpan: Future + Sized {
     /// Wraps the future with the current context, attached on each poll.
     fn in_current_span(self) -> Instrumented<Self> {
-        let cx = global::is_installed().then(Context::current);
+        // Inside a dropped root, its ids are made now, so the future's calls stay in its trace.
+        let cx = global::is_installed().then(|| crate::current::map_current_trace(Context::clone));
         Instrumented { cx, inner: self }
     }
 }

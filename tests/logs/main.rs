@@ -185,3 +185,56 @@ fn otlp_log_records_are_redacted_and_carry_the_trace_and_span_ids() {
     assert_eq!(record.trace_id, span.span_context.trace_id().to_bytes().to_vec());
     assert_eq!(record.span_id, span.span_context.span_id().to_bytes().to_vec());
 }
+
+#[trace_with_otel("dropped.log_writer", skip_all)]
+fn log_in_dropped_root() -> (String, Option<String>) {
+    tracing::info!("written under a root the sampler dropped");
+    let mut headers = http::HeaderMap::new();
+    kotaemon_trace::propagation::inject(&mut headers);
+    (headers["traceparent"].to_str().unwrap().to_owned(), kotaemon_trace::current_trace_id())
+}
+
+#[test]
+fn logs_under_a_dropped_root_carry_the_trace_it_propagates() {
+    use kotaemon_trace::logs::OtlpLogs;
+    use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
+    use prost::Message as _;
+
+    let _one = PIPELINE.lock().unwrap_or_else(|e| e.into_inner());
+    let receiver = kotaemon_trace_tests::receiver::Receiver::start();
+    let config = Config::builder()
+        .sampler(kotaemon_trace::Sampler::AlwaysOff)
+        .span_exporter(InMemorySpanExporter::default())
+        .protocol(kotaemon_trace::Protocol::HttpProtobuf)
+        .otlp_logs(Some(format!("{}/v1/logs", receiver.endpoint())))
+        .build();
+    let guard = init_with(config.clone()).unwrap();
+    let logs = OtlpLogs::from_config(&config).unwrap().expect("OTEL_LOGS_EXPORTER=otlp asked for");
+    let json = Buffer::default();
+    let writer = json.clone();
+    let subscriber = tracing_subscriber::registry().with(logs.layer()).with(kotaemon_trace::logs::json(move || writer.clone()));
+    let calls: Vec<(String, Option<String>)> = tracing::subscriber::with_default(subscriber, || (0..3).map(|_| log_in_dropped_root()).collect());
+    logs.shutdown().unwrap();
+    guard.shutdown().unwrap();
+
+    let records: Vec<_> = receiver
+        .bodies()
+        .iter()
+        .filter_map(|body| ExportLogsServiceRequest::decode(body.as_slice()).ok())
+        .flat_map(|r| r.resource_logs)
+        .flat_map(|r| r.scope_logs)
+        .flat_map(|s| s.log_records)
+        .collect();
+    assert_eq!(records.len(), 3);
+    let lines = json.lines();
+    assert_eq!(lines.len(), 3);
+    for (i, (traceparent, current)) in calls.iter().enumerate() {
+        let trace_id = traceparent.split('-').nth(1).unwrap();
+        assert_eq!(current.as_deref(), Some(trace_id));
+        let hex: String = records[i].trace_id.iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(hex, trace_id, "OTLP record {i} carries the trace the root propagated");
+        assert_eq!(records[i].flags & 1, 0, "not sampled");
+        assert_eq!(lines[i]["trace_id"], trace_id, "JSON line {i} too");
+    }
+    assert_ne!(calls[1].0, calls[2].0, "one trace per root");
+}

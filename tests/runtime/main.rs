@@ -14,6 +14,7 @@ use std::sync::{mpsc, Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 mod child;
+mod dropped_root;
 mod recording;
 
 static PIPELINE: Mutex<()> = Mutex::new(());

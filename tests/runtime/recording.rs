@@ -318,34 +318,3 @@ fn children_follow_whichever_context_is_current_whoever_attached_it() {
     assert!(spans.iter().any(|s| s.name == "mirror.inner" && s.parent_span_id == outer.span_context.span_id()));
     guard.shutdown().unwrap();
 }
-
-#[trace_with_otel("dropped.root")]
-fn dropped_root() -> (SpanContext, SpanContext) {
-    use opentelemetry::trace::TraceContextExt as _;
-    (Context::current().span().span_context().clone(), dropped_child())
-}
-
-#[trace_with_otel("dropped.child")]
-fn dropped_child() -> SpanContext {
-    use opentelemetry::trace::TraceContextExt as _;
-    Context::current().span().span_context().clone()
-}
-
-#[test]
-fn a_root_the_sampler_drops_still_carries_a_fresh_unsampled_trace_to_its_children() {
-    // What propagators inject downstream: a valid trace id with the sampled flag off, so the next
-    // service follows the decision; one per root, shared by everything under it.
-    let _one = exclusive();
-    let exporter = InMemorySpanExporter::default();
-    let guard = init_with(Config::builder().sampler(kotaemon_trace::Sampler::AlwaysOff).span_exporter(exporter.clone()).build()).unwrap();
-    let (root, child) = dropped_root();
-    let (other_root, _) = dropped_root();
-    assert!(root.is_valid() && !root.is_sampled(), "{root:?}");
-    assert_eq!(child, root, "the child runs in its root's context");
-    assert_ne!(other_root.trace_id(), root.trace_id(), "each root mints its own trace id");
-    use opentelemetry::trace::TraceContextExt as _;
-    assert!(!Context::current().span().span_context().is_valid(), "the root's context is detached after it");
-    guard.force_flush().unwrap();
-    assert!(exporter.get_finished_spans().unwrap().is_empty());
-    guard.shutdown().unwrap();
-}

@@ -106,7 +106,8 @@ pub fn extract(headers: &http::HeaderMap) -> RemoteParent {
     RemoteParent { cx }
 }
 
-/// Writes the current context into outgoing headers.
+/// Writes the current context into outgoing headers. Inside a root the sampler dropped, that is the
+/// root's trace with the sampled flag off, so the called service does not record it either.
 ///
 /// ```
 /// let mut headers = http::HeaderMap::new();
@@ -116,9 +117,40 @@ pub fn inject(headers: &mut http::HeaderMap) {
     inject_context(&Context::current(), headers);
 }
 
-/// Writes `cx` into outgoing headers.
+/// Writes `cx` into outgoing headers. A context without a span, read inside a root the sampler dropped,
+/// is written as that root's trace (see [`inject`]).
+///
+/// ```
+/// let mut headers = http::HeaderMap::new();
+/// kotaemon_trace::propagation::inject_context(&opentelemetry::Context::current(), &mut headers);
+/// ```
 pub fn inject_context(cx: &Context, headers: &mut http::HeaderMap) {
+    let root = crate::current::dropped_root_context(cx);
+    let cx = root.as_ref().unwrap_or(cx);
     opentelemetry::global::get_text_map_propagator(|p| p.inject_context(cx, &mut HeaderInjector(headers)));
+}
+
+/// The configured propagators as installed globally: a context without a span, injected inside a root
+/// the sampler dropped, is written as that root's trace, so code that injects through
+/// `opentelemetry::global` directly propagates the decision too.
+#[derive(Debug)]
+pub(crate) struct DroppedRootsToo<P>(pub(crate) P);
+
+impl<P: TextMapPropagator> TextMapPropagator for DroppedRootsToo<P> {
+    fn inject_context(&self, cx: &Context, injector: &mut dyn opentelemetry::propagation::Injector) {
+        match crate::current::dropped_root_context(cx) {
+            Some(root) => self.0.inject_context(&root, injector),
+            None => self.0.inject_context(cx, injector),
+        }
+    }
+
+    fn extract_with_context(&self, cx: &Context, extractor: &dyn opentelemetry::propagation::Extractor) -> Context {
+        self.0.extract_with_context(cx, extractor)
+    }
+
+    fn fields(&self) -> opentelemetry::propagation::text_map_propagator::FieldIter<'_> {
+        self.0.fields()
+    }
 }
 
 /// The composite propagator for a configured list.
