@@ -9,6 +9,7 @@ use kotaemon_trace::{trace_with_otel, Sampler};
 use kotaemon_trace_benches::{created, lost_share, ours, ours_with_metrics, sdk, Discard};
 use opentelemetry::trace::{TraceContextExt as _, Tracer as _, TracerProvider as _};
 use opentelemetry::KeyValue;
+use std::future::Future as _;
 use std::hint::black_box;
 use tracing_subscriber::layer::SubscriberExt as _;
 
@@ -32,6 +33,39 @@ fn ours_0(x: u64) -> u64 {
 fn ours_4(x: u64) -> u64 {
     created();
     black_box(x).wrapping_mul(31)
+}
+
+#[trace_with_otel("bench.call", fields(model = "gpt-x", k = 4, score = 0.5))]
+#[inline(never)]
+async fn ours_async_4(x: u64) -> u64 {
+    created();
+    black_box(x).wrapping_mul(31)
+}
+
+/// One poll of `ours_async_4`'s future, which is ready at once: the async form's cost without an
+/// executor's.
+#[inline(never)]
+fn poll_ours_async_4(x: u64) -> u64 {
+    let mut future = std::pin::pin!(ours_async_4(x));
+    match future.as_mut().poll(&mut std::task::Context::from_waker(std::task::Waker::noop())) {
+        std::task::Poll::Ready(v) => v,
+        std::task::Poll::Pending => unreachable!("the body never waits"),
+    }
+}
+
+async fn plain_async(x: u64) -> u64 {
+    created();
+    black_box(x).wrapping_mul(31)
+}
+
+/// The same poll of an unannotated `async fn`: the baseline of the async row.
+#[inline(never)]
+fn poll_plain_async(x: u64) -> u64 {
+    let mut future = std::pin::pin!(plain_async(x));
+    match future.as_mut().poll(&mut std::task::Context::from_waker(std::task::Waker::noop())) {
+        std::task::Poll::Ready(v) => v,
+        std::task::Poll::Pending => unreachable!("the body never waits"),
+    }
 }
 
 #[tracing::instrument(name = "bench.call", skip_all)]
@@ -103,6 +137,9 @@ fn single_calls(c: &mut Criterion) {
     {
         let guard = ours(Sampler::AlwaysOff);
         group.bench_function("ours/unsampled_root", |b| b.iter(|| ours_4(black_box(7))));
+        // An async root makes its trace id at once: its future may be polled anywhere.
+        group.bench_function("ours/unsampled_root_async", |b| b.iter(|| poll_ours_async_4(black_box(7))));
+        group.bench_function("ours/no_span_async_baseline", |b| b.iter(|| poll_plain_async(black_box(7))));
         guard.shutdown().ok();
         let guard = ours(Sampler::ParentBased(Box::new(Sampler::AlwaysOn)));
         let unsampled_parent = opentelemetry::trace::SpanContext::new(

@@ -8,6 +8,10 @@
 //! or detaches it; the mirror keeps one byte per thread from those calls, so the hot path reads a plain
 //! thread-local byte instead.
 //!
+//! The same byte marks a root the sampler dropped ([`enter_dropped_root`]): a synchronous annotated call
+//! under `always_off` opens it instead of minting a trace id and attaching a context, and the ids are made
+//! only when something asks for the current trace ([`dropped_root_context`]).
+//!
 //! The observer slot is process-wide and can be taken once. If something else took it, the mirror is not
 //! in effect and the hot path reads the context as before. A thread that attached contexts before the
 //! mirror was installed reads as [`UNKNOWN`] until the next change, or until the hot path reads the
@@ -49,7 +53,7 @@ thread_local! {
 /// Roots do not nest: one opens only where the mirror reads [`NO_SPAN`], which it never does while one is
 /// open (a context without a span attached inside reads [`DROPPED_ROOT`]). A flag rather than a depth
 /// count: opening and closing are then plain stores, with no read-modify-write chained from one call to
-/// the next (measured: a count cost 4 ns a call).
+/// the next (measured: a count cost about 2 ns a call, half of what the whole dropped root costs now).
 struct Dropped {
     open: Cell<bool>,
     ids: Cell<Option<(TraceId, SpanId)>>,

@@ -166,7 +166,7 @@ impl ActiveSpan {
         }
         match precheck(site) {
             Shortcut::Nothing => ActiveSpan::inert(),
-            Shortcut::UnsampledRoot(cx) if !crate::metrics::enabled() => ActiveSpan::unrecorded(Some(cx), None),
+            Shortcut::RunIn(cx) => ActiveSpan::unrecorded(Some(cx), None),
             shortcut => Self::start_installed(site, shortcut, record),
         }
     }
@@ -179,7 +179,7 @@ impl ActiveSpan {
         });
         match shortcut {
             Shortcut::Nothing | Shortcut::KeepParent => return ActiveSpan::unrecorded(None, timer),
-            Shortcut::UnsampledRoot(cx) => return ActiveSpan::unrecorded(Some(cx), timer),
+            Shortcut::UnsampledRoot(cx) | Shortcut::RunIn(cx) => return ActiveSpan::unrecorded(Some(cx), timer),
             Shortcut::None => {}
         }
         // The SDK's span, when that path is taken, is written into `slot`, not returned: the lookup's
@@ -374,8 +374,12 @@ enum Shortcut {
     /// The parent is unsampled and its children follow it: make nothing, the parent stays current (the
     /// call is still timed for metrics).
     KeepParent,
-    /// A root the sampler always drops: only a fresh unsampled context, so the decision still propagates.
+    /// A root the sampler always drops: only a fresh unsampled context, so the decision still propagates
+    /// (the call is still timed for metrics).
     UnsampledRoot(Context),
+    /// The same root with no metrics to time: the call runs in that context and nothing else happens.
+    RunIn(Context),
+    /// Not decided: the pipeline decides.
     None,
 }
 
@@ -415,6 +419,7 @@ fn by_mirror(word: u64, site: &Callsite) -> ByMirror {
 fn precheck(site: &Callsite) -> Shortcut {
     match shortcut(global::fast_path(), site) {
         Shortcut::KeepParent if !crate::metrics::enabled() => Shortcut::Nothing,
+        Shortcut::UnsampledRoot(cx) if !crate::metrics::enabled() => Shortcut::RunIn(cx),
         other => other,
     }
 }
@@ -681,7 +686,7 @@ impl SpanGuard {
         match precheck(site) {
             Shortcut::Nothing => SpanGuard::inert(None),
             // Not our span: the root's context is only made current, nothing is ended.
-            Shortcut::UnsampledRoot(cx) if !crate::metrics::enabled() => SpanGuard::inert(Some(cx.attach())),
+            Shortcut::RunIn(cx) => SpanGuard::inert(Some(cx.attach())),
             shortcut => Self::enter_installed(site, shortcut, record),
         }
     }
