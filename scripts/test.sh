@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite: unit, integration, compile-fail (trybuild), doc tests, the feature-off crate,
 # the panic = "abort" crate, the fuzz targets for a bounded time (scripts/fuzz.sh, FUZZ_SECONDS each),
-# clippy with warnings denied, and the end-to-end tests against a real Jaeger started here.
+# clippy and rustdoc with warnings denied, and the end-to-end tests against a real Jaeger started here.
 #
 #   scripts/test.sh
 #
@@ -42,6 +42,9 @@ echo "== fuzz: every parser of outside data, ${FUZZ_SECONDS:-20}s per target fro
 scripts/fuzz.sh "${FUZZ_SECONDS:-20}" 2>&1 | tee -a "$log"
 echo "== clippy"
 cargo clippy --workspace --all-targets -q -- -D warnings
+echo "== rustdoc: no broken links or doc warnings, with and without the optional features"
+RUSTDOCFLAGS="-D warnings" cargo doc -q -p kotaemon-trace --no-deps
+RUSTDOCFLAGS="-D warnings" cargo doc -q -p kotaemon-trace --no-deps --all-features
 # One closing line for the whole suite, summed over every cargo test run above.
 passed=$(grep -o '[0-9]* passed' "$log" | awk '{s+=$1} END {print s+0}')
 failed=$(grep -o '[0-9]* failed' "$log" | awk '{s+=$1} END {print s+0}')

@@ -19,7 +19,7 @@
 //! span the current OpenTelemetry context. Records of the `log` crate reach these layers through
 //! `tracing-log` (tracing-subscriber's `init()` installs it).
 //!
-//! With the cargo feature `otlp-logs`, [`OtlpLogs`] also exports events as OTLP log records through the
+//! With the cargo feature `otlp-logs`, `OtlpLogs` also exports events as OTLP log records through the
 //! OpenTelemetry Logs SDK when `OTEL_LOGS_EXPORTER=otlp`, redacted like span data.
 
 use opentelemetry::trace::TraceContextExt as _;
