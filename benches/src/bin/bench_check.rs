@@ -1,10 +1,12 @@
-//! Notices hot-path regressions: reads the single-call rows of the last `hot_path` run from criterion's
-//! output and checks them against bounds stated as differences from the baseline or ratios to the peers
-//! measured in the same run (absolute times move with the machine; these do not, much).
+//! Notices hot-path regressions: reads the single-call rows of `hot_path` runs from criterion's output
+//! and checks them against bounds stated as differences from the baseline or ratios to the peers
+//! measured in the same run (absolute times move with the machine; these do not, much). Given several
+//! runs, each bound is computed per run and the median of those is checked, so one noisy run neither
+//! hides a regression nor raises a false one.
 //!
 //! ```text
-//! scripts/bench-check.sh            # runs the single-call rows, then this
-//! cargo run --release -p kotaemon-trace-benches --bin bench_check -- [CRITERION_DIR]
+//! scripts/bench-check.sh            # runs the single-call rows three times, then this
+//! cargo run --release -p kotaemon-trace-benches --bin bench_check -- [CRITERION_DIR ...]
 //! ```
 //!
 //! The bounds are loose enough for a noisy two-core machine and tight enough to catch what has regressed
@@ -83,18 +85,39 @@ struct Verdict {
     missing: usize,
 }
 
-/// Checks every bound against the rows in `dir`, printing one line per bound.
-fn check(dir: &Path) -> Verdict {
-    let read = |row: &str| {
-        median(dir, row).unwrap_or_else(|e| {
-            eprintln!("bench_check: {e}");
-            f64::NAN
-        })
-    };
+/// The median of `values`; NaN if any is NaN (a row could not be read).
+fn median_of(mut values: Vec<f64>) -> f64 {
+    if values.is_empty() || values.iter().any(|v| v.is_nan()) {
+        return f64::NAN;
+    }
+    values.sort_by(f64::total_cmp);
+    let middle = values.len() / 2;
+    if values.len() % 2 == 1 {
+        values[middle]
+    } else {
+        (values[middle - 1] + values[middle]) / 2.0
+    }
+}
+
+/// Checks every bound against the rows of the runs in `dirs` (the median over runs), printing one line
+/// per bound with each run's value.
+fn check(dirs: &[PathBuf]) -> Verdict {
     let mut verdict = Verdict { exceeded: 0, missing: 0 };
-    println!("{:<48} {:>10} {:>10}", "bound", "measured", "limit");
+    println!("{:<48} {:>10} {:>10}  runs", "bound", "measured", "limit");
     for bound in BOUNDS {
-        let value = bound.value(read);
+        let per_run: Vec<f64> = dirs
+            .iter()
+            .map(|dir| {
+                bound.value(|row: &str| {
+                    median(dir, row).unwrap_or_else(|e| {
+                        eprintln!("bench_check: {e}");
+                        f64::NAN
+                    })
+                })
+            })
+            .collect();
+        let runs = per_run.iter().map(|v| format!("{v:.2}")).collect::<Vec<_>>().join(" / ");
+        let value = median_of(per_run);
         let state = if value.is_nan() {
             verdict.missing += 1;
             "MISSING"
@@ -105,19 +128,21 @@ fn check(dir: &Path) -> Verdict {
             "REGRESSED"
         };
         let unit = bound.unit();
-        println!("{:<48} {:>8.2} {unit} {:>8.2} {unit}  {state}", bound.what, value, bound.limit);
+        println!("{:<48} {:>8.2} {unit} {:>8.2} {unit}  {state:<9}  {runs}", bound.what, value, bound.limit);
     }
     verdict
 }
 
 fn main() -> ExitCode {
-    let dir = std::env::args_os().nth(1).map(PathBuf::from).unwrap_or_else(|| {
+    let mut dirs: Vec<PathBuf> = std::env::args_os().skip(1).map(PathBuf::from).collect();
+    if dirs.is_empty() {
         let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("target"));
-        target.join("criterion")
-    });
-    let verdict = check(&dir);
+        dirs.push(target.join("criterion"));
+    }
+    let verdict = check(&dirs);
     if verdict.missing > 0 {
-        eprintln!("bench_check: {} bound(s) could not be read from {}", verdict.missing, dir.display());
+        let names: Vec<String> = dirs.iter().map(|d| d.display().to_string()).collect();
+        eprintln!("bench_check: {} bound(s) could not be read from {}", verdict.missing, names.join(", "));
         return ExitCode::FAILURE;
     }
     if verdict.exceeded > 0 {
@@ -160,15 +185,34 @@ mod tests {
     fn healthy_rows_pass_and_a_lost_shortcut_is_named() {
         let dir = std::env::temp_dir().join(format!("bench-check-{}", std::process::id()));
         write_rows(&dir, HEALTHY);
-        assert_eq!(check(&dir), Verdict { exceeded: 0, missing: 0 });
+        assert_eq!(check(std::slice::from_ref(&dir)), Verdict { exceeded: 0, missing: 0 });
         // The unsampled child back to reading the context (+7 ns), four attributes freed across threads.
         write_rows(&dir, &[("ours_unsampled_child", 10.0), ("ours_sampled_4_attrs", 700.0)]);
-        assert_eq!(check(&dir), Verdict { exceeded: 3, missing: 0 });
+        assert_eq!(check(std::slice::from_ref(&dir)), Verdict { exceeded: 3, missing: 0 });
         // A dropped root making its ids and attaching them again.
         write_rows(&dir, &[("ours_unsampled_root", 95.0)]);
-        assert_eq!(check(&dir), Verdict { exceeded: 4, missing: 0 });
+        assert_eq!(check(std::slice::from_ref(&dir)), Verdict { exceeded: 4, missing: 0 });
         std::fs::remove_dir_all(dir.join("call").join("baseline")).unwrap();
-        assert_eq!(check(&dir).missing, 3, "the three bounds on the baseline cannot be read");
+        assert_eq!(check(std::slice::from_ref(&dir)).missing, 3, "the three bounds on the baseline cannot be read");
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn over_several_runs_the_median_decides() {
+        let base = std::env::temp_dir().join(format!("bench-check-runs-{}", std::process::id()));
+        let dirs: Vec<PathBuf> = (0..3).map(|i| base.join(format!("run{i}"))).collect();
+        for dir in &dirs {
+            write_rows(dir, HEALTHY);
+        }
+        // One noisy run: the peer measured fast, so ours looks slow next to it.
+        write_rows(&dirs[0], &[("tracing_otel_sampled_4_attrs", 1000.0)]);
+        assert_eq!(check(&dirs), Verdict { exceeded: 0, missing: 0 }, "one run of three does not decide");
+        // The same in a second run: now the median says it.
+        write_rows(&dirs[1], &[("tracing_otel_sampled_4_attrs", 1000.0)]);
+        assert_eq!(check(&dirs), Verdict { exceeded: 1, missing: 0 });
+        std::fs::remove_dir_all(dirs[2].join("call").join("baseline")).unwrap();
+        assert_eq!(check(&dirs).missing, 3, "a row missing from any run makes its bounds unreadable");
+        std::fs::remove_dir_all(&base).unwrap();
+        assert_eq!(median_of(vec![3.0, 1.0, 2.0, 10.0]), 2.5);
     }
 }
