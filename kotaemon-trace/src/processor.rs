@@ -84,6 +84,10 @@ enum Signal {
     Shutdown(SyncSender<OTelSdkResult>, Instant),
 }
 
+/// How often (in pushes, per thread) a caller checks whether a batch is waiting; see
+/// `BatchProcessor::pushed`.
+const LENGTH_CHECK_EVERY: u32 = 16;
+
 #[derive(Debug)]
 pub(crate) struct BatchProcessor {
     queue: Arc<ArrayQueue<SpanData>>,
@@ -240,7 +244,7 @@ impl BatchProcessor {
         // Not boxed: an allocation here freed on the export thread makes the two threads' allocators
         // fight, which measured slower than moving the ~360-byte span (benches/hot_path).
         match self.queue.push(span) {
-            Ok(()) => self.pushed(self.queue.len()),
+            Ok(()) => self.pushed(&self.queue),
             Err(_) => self.full(),
         }
     }
@@ -252,7 +256,7 @@ impl BatchProcessor {
             return;
         }
         match self.records.push(record) {
-            Ok(()) => self.pushed(self.records.len()),
+            Ok(()) => self.pushed(&self.records),
             Err(_) => self.full(),
         }
     }
@@ -263,11 +267,32 @@ impl BatchProcessor {
         self.closed.load(Ordering::Relaxed)
     }
 
+    /// After a push to `queue`: wakes the export thread when a batch is waiting. A caller looks at the
+    /// queue's length only on every [`LENGTH_CHECK_EVERY`]th push of its thread: the length reads the
+    /// queue's head, which the export thread writes on every span it takes, so reading it on every push
+    /// cost a cache-line transfer per span whenever the export thread kept pace (measured: a sampled call
+    /// 320-390 ns in alternating runs, against 295-315 ns reading it every 16th push). A queue that
+    /// fills between checks rings from [`BatchProcessor::full`]; the timer exports the rest.
     #[inline]
-    fn pushed(&self, waiting: usize) {
-        // `waiting` is the length of the queue just pushed to; a batch can also fill across both queues,
-        // which the timer or the next push to either one notices.
-        if waiting >= self.max_batch && !self.rung.load(Ordering::Relaxed) && !self.rung.swap(true, Ordering::Relaxed) {
+    fn pushed<T>(&self, queue: &ArrayQueue<T>) {
+        thread_local! {
+            static PUSHES: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+        }
+        let pushes = PUSHES.with(|p| {
+            let n = p.get().wrapping_add(1);
+            p.set(n);
+            n
+        });
+        // A batch can also fill across both queues, which the timer or the next check notices.
+        if pushes % LENGTH_CHECK_EVERY == 0 && queue.len() >= self.max_batch {
+            self.ring();
+        }
+    }
+
+    /// Wakes the export thread unless a wake is already in flight.
+    #[inline]
+    fn ring(&self) {
+        if !self.rung.load(Ordering::Relaxed) && !self.rung.swap(true, Ordering::Relaxed) {
             // A full doorbell means the export thread is already being woken.
             let _ = self.doorbell.try_send(Signal::BatchReady);
         }
@@ -275,6 +300,8 @@ impl BatchProcessor {
 
     #[cold]
     fn full(&self) {
+        // The export thread may not have been told yet (lengths are checked every few pushes).
+        self.ring();
         self.stats.dropped.fetch_add(1, Ordering::Relaxed);
         if !self.stats.warned_full.swap(true, Ordering::Relaxed) {
             eprintln!(
