@@ -9,7 +9,7 @@ use kotaemon_trace::{trace_with_otel, Sampler};
 use kotaemon_trace_benches::{created, lost_share, ours, ours_with_metrics, sdk, Discard};
 use opentelemetry::trace::{TraceContextExt as _, Tracer as _, TracerProvider as _};
 use opentelemetry::KeyValue;
-use std::future::Future as _;
+use std::future::Future;
 use std::hint::black_box;
 use tracing_subscriber::layer::SubscriberExt as _;
 
@@ -42,15 +42,20 @@ async fn ours_async_4(x: u64) -> u64 {
     black_box(x).wrapping_mul(31)
 }
 
-/// One poll of `ours_async_4`'s future, which is ready at once: the async form's cost without an
-/// executor's.
-#[inline(never)]
-fn poll_ours_async_4(x: u64) -> u64 {
-    let mut future = std::pin::pin!(ours_async_4(x));
+/// Polls a future that is ready at once, once: an async form's cost without an executor's.
+#[inline(always)]
+fn poll_once<F: Future>(future: F) -> F::Output {
+    let mut future = std::pin::pin!(future);
     match future.as_mut().poll(&mut std::task::Context::from_waker(std::task::Waker::noop())) {
         std::task::Poll::Ready(v) => v,
         std::task::Poll::Pending => unreachable!("the body never waits"),
     }
+}
+
+/// One poll of `ours_async_4`'s future.
+#[inline(never)]
+fn poll_ours_async_4(x: u64) -> u64 {
+    poll_once(ours_async_4(x))
 }
 
 async fn plain_async(x: u64) -> u64 {
@@ -61,11 +66,7 @@ async fn plain_async(x: u64) -> u64 {
 /// The same poll of an unannotated `async fn`: the baseline of the async row.
 #[inline(never)]
 fn poll_plain_async(x: u64) -> u64 {
-    let mut future = std::pin::pin!(plain_async(x));
-    match future.as_mut().poll(&mut std::task::Context::from_waker(std::task::Waker::noop())) {
-        std::task::Poll::Ready(v) => v,
-        std::task::Poll::Pending => unreachable!("the body never waits"),
-    }
+    poll_once(plain_async(x))
 }
 
 #[tracing::instrument(name = "bench.call", skip_all)]

@@ -122,6 +122,20 @@ fn tracing_spans_and_annotated_functions_nest_in_either_order() {
     assert!(spans.iter().all(|s| s.span_context.trace_id() == top.span_context.trace_id()));
 }
 
+/// Every log record the OTLP receiver was sent, in order.
+fn log_records(receiver: &kotaemon_trace_tests::receiver::Receiver) -> Vec<opentelemetry_proto::tonic::logs::v1::LogRecord> {
+    use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
+    use prost::Message as _;
+    receiver
+        .bodies()
+        .iter()
+        .filter_map(|body| ExportLogsServiceRequest::decode(body.as_slice()).ok())
+        .flat_map(|r| r.resource_logs)
+        .flat_map(|r| r.scope_logs)
+        .flat_map(|s| s.log_records)
+        .collect()
+}
+
 #[trace_with_otel("send_reset_link", skip_all)]
 fn send_reset_link() {
     tracing::info!(
@@ -135,9 +149,7 @@ fn send_reset_link() {
 #[test]
 fn otlp_log_records_are_redacted_and_carry_the_trace_and_span_ids() {
     use kotaemon_trace::logs::OtlpLogs;
-    use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
     use opentelemetry_proto::tonic::common::v1::any_value::Value as Any;
-    use prost::Message as _;
 
     let _one = PIPELINE.lock().unwrap_or_else(|e| e.into_inner());
     let receiver = kotaemon_trace_tests::receiver::Receiver::start();
@@ -156,14 +168,7 @@ fn otlp_log_records_are_redacted_and_carry_the_trace_and_span_ids() {
     let spans = finished(guard, &spans);
     let span = spans.iter().find(|s| s.name == "send_reset_link").unwrap();
 
-    let records: Vec<_> = receiver
-        .bodies()
-        .iter()
-        .filter_map(|body| ExportLogsServiceRequest::decode(body.as_slice()).ok())
-        .flat_map(|r| r.resource_logs)
-        .flat_map(|r| r.scope_logs)
-        .flat_map(|s| s.log_records)
-        .collect();
+    let records = log_records(&receiver);
     assert_eq!(records.len(), 1, "one event, one record");
     let record = &records[0];
     let text = |v: &Option<opentelemetry_proto::tonic::common::v1::AnyValue>| match v.as_ref().and_then(|v| v.value.as_ref()) {
@@ -197,8 +202,6 @@ fn log_in_dropped_root() -> (String, Option<String>) {
 #[test]
 fn logs_under_a_dropped_root_carry_the_trace_it_propagates() {
     use kotaemon_trace::logs::OtlpLogs;
-    use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
-    use prost::Message as _;
 
     let _one = PIPELINE.lock().unwrap_or_else(|e| e.into_inner());
     let receiver = kotaemon_trace_tests::receiver::Receiver::start();
@@ -217,14 +220,7 @@ fn logs_under_a_dropped_root_carry_the_trace_it_propagates() {
     logs.shutdown().unwrap();
     guard.shutdown().unwrap();
 
-    let records: Vec<_> = receiver
-        .bodies()
-        .iter()
-        .filter_map(|body| ExportLogsServiceRequest::decode(body.as_slice()).ok())
-        .flat_map(|r| r.resource_logs)
-        .flat_map(|r| r.scope_logs)
-        .flat_map(|s| s.log_records)
-        .collect();
+    let records = log_records(&receiver);
     assert_eq!(records.len(), 3);
     let lines = json.lines();
     assert_eq!(lines.len(), 3);
