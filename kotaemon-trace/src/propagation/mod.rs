@@ -125,6 +125,8 @@ pub fn inject(headers: &mut http::HeaderMap) {
 /// kotaemon_trace::propagation::inject_context(&opentelemetry::Context::current(), &mut headers);
 /// ```
 pub fn inject_context(cx: &Context, headers: &mut http::HeaderMap) {
+    // Also here, not only in the global wrapper (`DroppedRootsToo`): an application may install a
+    // global propagator of its own after `init`, and this function must still send the root's trace.
     let root = crate::current::dropped_root_context(cx);
     let cx = root.as_ref().unwrap_or(cx);
     opentelemetry::global::get_text_map_propagator(|p| p.inject_context(cx, &mut HeaderInjector(headers)));
