@@ -2,6 +2,7 @@
 //! what it prints goes to the process's stderr. The parent re-runs this test binary on one ignored
 //! "child" test with the variables set and inspects its output.
 
+use super::dropped_root::injected;
 use std::process::{Command, Output};
 
 fn run_child(test: &str, vars: &[(&str, &str)]) -> Output {
@@ -97,17 +98,13 @@ impl opentelemetry::context::ContextObserver for AppObserver {
 #[kotaemon_trace::trace_with_otel("fallback.root")]
 fn fallback_root() -> (bool, Option<String>, Option<String>) {
     use opentelemetry::trace::TraceContextExt as _;
-    let mut headers = http::HeaderMap::new();
-    kotaemon_trace::propagation::inject(&mut headers);
     let raw = opentelemetry::Context::current().span().span_context().is_valid();
-    (raw, headers.get("traceparent").map(|v| v.to_str().unwrap().to_owned()), fallback_child())
+    (raw, injected(), fallback_child())
 }
 
 #[kotaemon_trace::trace_with_otel("fallback.child")]
 fn fallback_child() -> Option<String> {
-    let mut headers = http::HeaderMap::new();
-    kotaemon_trace::propagation::inject(&mut headers);
-    headers.get("traceparent").map(|v| v.to_str().unwrap().to_owned())
+    injected()
 }
 
 /// The application installed its own context observer first: the slot is process-wide, so the mirror

@@ -15,7 +15,7 @@ fn always_off() -> (TraceGuard, InMemorySpanExporter) {
 }
 
 /// The `traceparent` that `propagation::inject` writes where it is called, if any.
-fn injected() -> Option<String> {
+pub(crate) fn injected() -> Option<String> {
     let mut headers = http::HeaderMap::new();
     propagation::inject(&mut headers);
     headers.get("traceparent").map(|v| v.to_str().unwrap().to_owned())
