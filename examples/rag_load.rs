@@ -22,7 +22,7 @@
 //! part of the mix), 1 when some did not (connection refused, timeout), 2 for bad arguments.
 #![forbid(unsafe_code)]
 
-use kotaemon_trace::{propagation, record, trace_with_otel, Config, ConfigFileError, Origin};
+use kotaemon_trace::{Config, ConfigFileError, Origin, propagation, record, trace_with_otel};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -30,11 +30,11 @@ use std::time::{Duration, Instant};
 
 /// The questions, in order; see the table in `rag_service.rs` for what each one does there.
 const QUESTIONS: [&str; 6] = [
-    "Where is my order ORD-1042?",         // fast: get_order_status, small model
-    "Is ORD-2077 packed yet?",             // fast: get_order_status, small model
-    "How long do refunds take?",           // slow: the large model dominates
-    "Status of order ORD-9999",            // fails: get_order_status does not know the order (502)
-    "Please start a return for ORD-1042",  // fast: create_return, small model
+    "Where is my order ORD-1042?",           // fast: get_order_status, small model
+    "Is ORD-2077 packed yet?",               // fast: get_order_status, small model
+    "How long do refunds take?",             // slow: the large model dominates
+    "Status of order ORD-9999",              // fails: get_order_status does not know the order (502)
+    "Please start a return for ORD-1042",    // fast: create_return, small model
     "How long does standard shipping take?", // fast: no tool, small model
 ];
 
@@ -52,7 +52,10 @@ const USAGE: &str = "usage: rag_load [--url URL] [--requests N] [--concurrency C
 
 fn parse_args() -> Result<Args, String> {
     let mut args = Args {
-        url: std::env::var("RAG_SERVICE_URL").ok().filter(|v| !v.is_empty()).unwrap_or_else(|| "http://127.0.0.1:8080".to_owned()),
+        url: std::env::var("RAG_SERVICE_URL")
+            .ok()
+            .filter(|v| !v.is_empty())
+            .unwrap_or_else(|| "http://127.0.0.1:8080".to_owned()),
         requests: 60,
         concurrency: 4,
         pause: Duration::ZERO,
@@ -101,12 +104,14 @@ async fn ask(client: &reqwest::Client, url: &str, question: &'static str, debug:
     let body = serde_json::json!({ "question": question, "user_phone": "+1 415 555 0100" });
     let started = Instant::now();
     let sent = client.post(url).headers(headers).body(body.to_string()).send().await;
-    let mut outcome = Outcome { question, status: Err(String::new()), latency: Duration::ZERO, trace_id: None, debug_forced: false };
+    let mut outcome =
+        Outcome { question, status: Err(String::new()), latency: Duration::ZERO, trace_id: None, debug_forced: false };
     match sent {
         Ok(response) => {
             let status = response.status().as_u16();
             record("http.response.status_code", status);
-            let answer: serde_json::Value = response.bytes().await.ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default();
+            let answer: serde_json::Value =
+                response.bytes().await.ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default();
             outcome.status = Ok(status);
             outcome.trace_id = answer["trace_id"].as_str().map(str::to_owned);
             outcome.debug_forced = answer["debug_forced"] == true;
@@ -141,7 +146,8 @@ async fn run(args: &Args) -> Result<(Vec<Outcome>, Duration), String> {
     let mut workers = Vec::new();
     for _ in 0..args.concurrency.min(args.requests.max(1)) {
         let (client, next, outcomes) = (client.clone(), Arc::clone(&next), Arc::clone(&outcomes));
-        let (url, total, pause, debug_every) = (format!("{}/ask", args.url), args.requests, args.pause, args.debug_every);
+        let (url, total, pause, debug_every) =
+            (format!("{}/ask", args.url), args.requests, args.pause, args.debug_every);
         workers.push(tokio::spawn(async move {
             loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
@@ -176,7 +182,8 @@ fn percentile(sorted_ms: &[f64], p: f64) -> f64 {
 fn summary(args: &Args, outcomes: &[Outcome], elapsed: Duration) -> serde_json::Value {
     let ok = outcomes.iter().filter(|o| o.status.as_ref().is_ok_and(|s| (200..300).contains(s))).count();
     let http_errors = outcomes.iter().filter(|o| o.status.as_ref().is_ok_and(|s| !(200..300).contains(s))).count();
-    let transport_errors: Vec<&str> = outcomes.iter().filter_map(|o| o.status.as_ref().err().map(String::as_str)).collect();
+    let transport_errors: Vec<&str> =
+        outcomes.iter().filter_map(|o| o.status.as_ref().err().map(String::as_str)).collect();
     let mut latencies: Vec<f64> = outcomes.iter().map(|o| o.latency.as_secs_f64() * 1000.0).collect();
     latencies.sort_by(f64::total_cmp);
     let slowest = outcomes.iter().max_by_key(|o| o.latency);
@@ -185,7 +192,8 @@ fn summary(args: &Args, outcomes: &[Outcome], elapsed: Duration) -> serde_json::
         let of: Vec<&Outcome> = outcomes.iter().filter(|o| o.question == question).collect();
         let mut ms: Vec<f64> = of.iter().map(|o| o.latency.as_secs_f64() * 1000.0).collect();
         ms.sort_by(f64::total_cmp);
-        let statuses: Vec<String> = of.iter().map(|o| o.status.as_ref().map_or_else(|_| "error".to_owned(), u16::to_string)).collect();
+        let statuses: Vec<String> =
+            of.iter().map(|o| o.status.as_ref().map_or_else(|_| "error".to_owned(), u16::to_string)).collect();
         let mut distinct = statuses.clone();
         distinct.sort();
         distinct.dedup();
@@ -221,23 +229,39 @@ fn round(x: f64) -> f64 {
 fn print_text(s: &serde_json::Value) {
     use std::fmt::Write as _;
     let mut out = String::new();
-    let _ = writeln!(out, 
+    let _ = writeln!(
+        out,
         "rag_load: {} requests to {}/ask, concurrency {}, in {:.2} s ({} req/s)",
-        s["requests"], s["url"].as_str().unwrap_or_default(), s["concurrency"], s["elapsed_ms"].as_f64().unwrap_or(0.0) / 1000.0, s["requests_per_second"]
+        s["requests"],
+        s["url"].as_str().unwrap_or_default(),
+        s["concurrency"],
+        s["elapsed_ms"].as_f64().unwrap_or(0.0) / 1000.0,
+        s["requests_per_second"]
     );
-    let _ = writeln!(out, 
+    let _ = writeln!(
+        out,
         "  ok {}, HTTP errors {} (the failing tool), transport errors {}, debug-forced traces {}",
         s["ok"], s["http_errors"], s["transport_errors"], s["debug_forced"]
     );
     let _ = writeln!(out, "  latency: p50 {} ms, p95 {} ms, max {} ms", s["p50_ms"], s["p95_ms"], s["max_ms"]);
     if let Some(slowest) = s["slowest"].as_object() {
-        let _ = writeln!(out, "  slowest: {} ms {} trace {}", slowest["ms"], slowest["question"], slowest["trace_id"].as_str().unwrap_or("-"));
+        let _ = writeln!(
+            out,
+            "  slowest: {} ms {} trace {}",
+            slowest["ms"],
+            slowest["question"],
+            slowest["trace_id"].as_str().unwrap_or("-")
+        );
     }
     if let Some(error) = s["first_transport_error"].as_str() {
         let _ = writeln!(out, "  first transport error: {error}");
     }
     for (question, q) in s["per_question"].as_object().into_iter().flatten() {
-        let _ = writeln!(out, "  {:>4} × {question:<40} p50 {:>7} ms  status {}", q["requests"], q["p50_ms"], q["statuses"]);
+        let _ = writeln!(
+            out,
+            "  {:>4} × {question:<40} p50 {:>7} ms  status {}",
+            q["requests"], q["p50_ms"], q["statuses"]
+        );
     }
     print_raw(&out);
 }
@@ -251,7 +275,9 @@ fn print_raw(text: &str) {
 /// `OTEL_*` as usual; the service name defaults to `rag-load`.
 fn config() -> Result<Config, ConfigFileError> {
     let config = Config::load()?;
-    if matches!(config.origin("OTEL_SERVICE_NAME"), Origin::Default) && matches!(config.origin("OTEL_RESOURCE_ATTRIBUTES"), Origin::Default) {
+    if matches!(config.origin("OTEL_SERVICE_NAME"), Origin::Default)
+        && matches!(config.origin("OTEL_RESOURCE_ATTRIBUTES"), Origin::Default)
+    {
         return Ok(config.into_builder().service_name("rag-load").build());
     }
     Ok(config)
@@ -265,13 +291,15 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let guard = match config().map_err(|e| e.to_string()).and_then(|c| kotaemon_trace::init_with(c).map_err(|e| e.to_string())) {
-        Ok(guard) => guard,
-        Err(error) => {
-            eprintln!("rag_load: tracing could not start: {error}");
-            return ExitCode::FAILURE;
-        }
-    };
+    let guard =
+        match config().map_err(|e| e.to_string()).and_then(|c| kotaemon_trace::init_with(c).map_err(|e| e.to_string()))
+        {
+            Ok(guard) => guard,
+            Err(error) => {
+                eprintln!("rag_load: tracing could not start: {error}");
+                return ExitCode::FAILURE;
+            }
+        };
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(error) => {
@@ -292,11 +320,7 @@ fn main() -> ExitCode {
             } else {
                 print_text(&s);
             }
-            if s["transport_errors"] == 0 {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::FAILURE
-            }
+            if s["transport_errors"] == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE }
         }
         Err(error) => {
             eprintln!("rag_load: {error}");

@@ -18,12 +18,14 @@
 //! traces appear in Jaeger under the service `rag-example`. Everything is deterministic and offline: the
 //! "LLM" is a template and the "tool" a lookup table.
 
-use kotaemon_trace::{llm, record, trace_with_otel, Config, ExporterKind};
+use kotaemon_trace::{Config, ExporterKind, llm, record, trace_with_otel};
 use std::time::Duration;
 
 #[path = "shared/rag_steps.rs"]
 mod rag_steps;
-use rag_steps::{extract_intent, get_order_status, rerank, retrieve, retrieve_customer_history, Doc, Intent, ToolError};
+use rag_steps::{
+    Doc, Intent, ToolError, extract_intent, get_order_status, rerank, retrieve, retrieve_customer_history,
+};
 
 #[trace_with_otel("generate.response", kind = "llm", skip_all)]
 async fn generate(user_query: &str, docs: &[Doc], order_status: Option<&str>) -> String {
@@ -79,7 +81,8 @@ fn config() -> Result<Config, kotaemon_trace::ConfigFileError> {
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let guard = kotaemon_trace::init_with(config()?)?;
-    let queries = ["Where is my order ORD-1042?", "How long do refunds take after a return?", "Status of order ORD-9999"];
+    let queries =
+        ["Where is my order ORD-1042?", "How long do refunds take after a return?", "Status of order ORD-9999"];
     for user_query in queries {
         match handle_user_query("+1 415 555 0100", user_query).await {
             Ok(answer) => println!("Q: {user_query}\nA: {answer}\n"),

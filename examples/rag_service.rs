@@ -45,18 +45,20 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use kotaemon_trace::{llm, propagation, record, tool, trace_with_otel, Config, ConfigFileError, MetricsConfig, Origin};
+use kotaemon_trace::{Config, ConfigFileError, MetricsConfig, Origin, llm, propagation, record, tool, trace_with_otel};
 
 #[path = "shared/rag_steps.rs"]
 mod rag_steps;
-use rag_steps::{extract_intent, get_order_status, rerank, retrieve, retrieve_customer_history, Doc, Intent, ToolError};
+use rag_steps::{
+    Doc, Intent, ToolError, extract_intent, get_order_status, rerank, retrieve, retrieve_customer_history,
+};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::io::Write as _;
 use std::net::SocketAddr;
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 use tokio::sync::watch;
 
@@ -146,7 +148,8 @@ async fn ask_pipeline(user_phone: &str, question: &str, slow: Duration) -> Resul
         Some(Ok(result)) => Some(result),
         None => None,
     };
-    let (model, latency) = if intent == Intent::Refunds { (LARGE_MODEL, slow) } else { (SMALL_MODEL, Duration::from_millis(20)) };
+    let (model, latency) =
+        if intent == Intent::Refunds { (LARGE_MODEL, slow) } else { (SMALL_MODEL, Duration::from_millis(20)) };
     let answer = generate(question, &docs, tool_result, model, latency).await;
     tracing::info!(model, "answered");
     record("http.response.status_code", 200);
@@ -193,7 +196,8 @@ async fn ask(State(app): State<Arc<App>>, headers: HeaderMap, Json(request): Jso
             (StatusCode::OK, Json(body)).into_response()
         }
         Err(Failed { error, trace_id }) => {
-            let body = AskResponse { answer: None, model: None, error: Some(error.to_string()), trace_id, debug_forced };
+            let body =
+                AskResponse { answer: None, model: None, error: Some(error.to_string()), trace_id, debug_forced };
             (StatusCode::BAD_GATEWAY, Json(body)).into_response()
         }
     };
@@ -236,10 +240,14 @@ fn parse_args() -> Result<Args, String> {
         }
     }
     let max_requests = match max_requests {
-        Some(n) => Some(n.parse::<u64>().ok().filter(|&n| n > 0).ok_or(format!("--max-requests: {n:?} is not a count above 0"))?),
+        Some(n) => Some(
+            n.parse::<u64>().ok().filter(|&n| n > 0).ok_or(format!("--max-requests: {n:?} is not a count above 0"))?,
+        ),
         None => None,
     };
-    let slow = Duration::from_millis(slow_ms.parse().map_err(|_| format!("--slow-ms: {slow_ms:?} is not a number of milliseconds"))?);
+    let slow = Duration::from_millis(
+        slow_ms.parse().map_err(|_| format!("--slow-ms: {slow_ms:?} is not a number of milliseconds"))?,
+    );
     Ok(Args { listen, max_requests, slow, log_file })
 }
 
@@ -299,10 +307,8 @@ async fn serve(args: &Args, app: Arc<App>) -> std::io::Result<u64> {
     let listener = tokio::net::TcpListener::bind(&args.listen).await?;
     let address: SocketAddr = listener.local_addr()?;
     say(&format!("listening on http://{address} (POST /ask, GET /healthz)"));
-    let router = Router::new()
-        .route("/ask", post(ask))
-        .route("/healthz", get(|| async { "ok" }))
-        .with_state(Arc::clone(&app));
+    let router =
+        Router::new().route("/ask", post(ask)).route("/healthz", get(|| async { "ok" })).with_state(Arc::clone(&app));
     let (reason_tx, reason_rx) = tokio::sync::oneshot::channel();
     let stop = stop_signal(app.done.subscribe());
     axum::serve(listener, router)
@@ -330,13 +336,15 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let guard = match config().map_err(|e| e.to_string()).and_then(|c| kotaemon_trace::init_with(c).map_err(|e| e.to_string())) {
-        Ok(guard) => guard,
-        Err(error) => {
-            eprintln!("rag_service: tracing could not start: {error}");
-            return ExitCode::FAILURE;
-        }
-    };
+    let guard =
+        match config().map_err(|e| e.to_string()).and_then(|c| kotaemon_trace::init_with(c).map_err(|e| e.to_string()))
+        {
+            Ok(guard) => guard,
+            Err(error) => {
+                eprintln!("rag_service: tracing could not start: {error}");
+                return ExitCode::FAILURE;
+            }
+        };
     if let Some(address) = guard.prometheus_address() {
         say(&format!("metrics on http://{address}/metrics"));
     }

@@ -4,11 +4,11 @@
 //! `cargo bench -p kotaemon-trace-benches --bench hot_path`
 //! (`--no-default-features` for the row with the macro compiled out).
 
-use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
-use kotaemon_trace::{trace_with_otel, Sampler};
-use kotaemon_trace_benches::{created, lost_share, ours, ours_with_metrics, sdk, Discard};
-use opentelemetry::trace::{TraceContextExt as _, Tracer as _, TracerProvider as _};
+use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
+use kotaemon_trace::{Sampler, trace_with_otel};
+use kotaemon_trace_benches::{Discard, created, lost_share, ours, ours_with_metrics, sdk};
 use opentelemetry::KeyValue;
+use opentelemetry::trace::{TraceContextExt as _, Tracer as _, TracerProvider as _};
 use std::future::Future;
 use std::hint::black_box;
 use tracing_subscriber::layer::SubscriberExt as _;
@@ -194,7 +194,8 @@ fn single_calls(c: &mut Criterion) {
     for sampled in [false, true] {
         let provider = sdk(sampled);
         lost_share();
-        let subscriber = tracing_subscriber::registry().with(tracing_opentelemetry::layer().with_tracer(provider.tracer("bench")));
+        let subscriber =
+            tracing_subscriber::registry().with(tracing_opentelemetry::layer().with_tracer(provider.tracer("bench")));
         let label = if sampled { "sampled" } else { "unsampled" };
         tracing::subscriber::with_default(subscriber, || {
             group.bench_function(format!("tracing_otel/{label}_0_attrs"), |b| b.iter(|| tracing_0(black_box(7))));
@@ -269,9 +270,12 @@ fn trees(c: &mut Criterion) {
         }
         {
             let provider = sdk(true);
-            let subscriber = tracing_subscriber::registry().with(tracing_opentelemetry::layer().with_tracer(provider.tracer("bench")));
+            let subscriber = tracing_subscriber::registry()
+                .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("bench")));
             tracing::subscriber::with_default(subscriber, || {
-                group.bench_with_input(BenchmarkId::new("tracing_otel", children), &children, |b, &n| b.iter(|| tracing_root(n)));
+                group.bench_with_input(BenchmarkId::new("tracing_otel", children), &children, |b, &n| {
+                    b.iter(|| tracing_root(n))
+                });
             });
             provider.shutdown().ok();
         }

@@ -5,7 +5,7 @@
 //!
 //! `cargo bench -p kotaemon-trace-benches --bench redaction`
 
-use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use kotaemon_trace::redact::Redactor;
 use std::hint::black_box;
 
@@ -30,7 +30,9 @@ fn redaction(c: &mut Criterion) {
     group.bench_function("clean/prompt_2kb", |b| b.iter(|| redactor.redact("input.value", black_box(&prompt))));
     group.bench_function("secret_key/short", |b| b.iter(|| redactor.redact("db.password", black_box(short))));
     group.bench_function("email/short", |b| b.iter(|| redactor.redact("note", black_box(with_email))));
-    group.bench_function("secrets/prompt_2kb", |b| b.iter(|| redactor.redact("input.value", black_box(&prompt_with_secrets))));
+    group.bench_function("secrets/prompt_2kb", |b| {
+        b.iter(|| redactor.redact("input.value", black_box(&prompt_with_secrets)))
+    });
     group.finish();
 
     // Each pattern starts a detector's match again and again without completing it (or completes it
@@ -48,7 +50,9 @@ fn redaction(c: &mut Criterion) {
         for size in [64 * 1024, 1024 * 1024] {
             let text = unit.repeat(size / unit.len() + 1)[..size].to_owned();
             group.throughput(Throughput::Bytes(size as u64));
-            group.bench_with_input(BenchmarkId::new(name, size / 1024), &text, |b, text| b.iter(|| redactor.redact("input.value", black_box(text))));
+            group.bench_with_input(BenchmarkId::new(name, size / 1024), &text, |b, text| {
+                b.iter(|| redactor.redact("input.value", black_box(text)))
+            });
         }
     }
     group.finish();

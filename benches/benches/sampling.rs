@@ -2,10 +2,10 @@
 //!
 //! `cargo bench -p kotaemon-trace-benches --bench sampling`
 
-use criterion::{criterion_group, criterion_main, Criterion};
+use criterion::{Criterion, criterion_group, criterion_main};
 use kotaemon_trace::{JaegerRemote, Sampler};
-use opentelemetry::trace::{SpanContext, SpanId, SpanKind, TraceContextExt as _, TraceFlags, TraceId, TraceState};
 use opentelemetry::Context;
+use opentelemetry::trace::{SpanContext, SpanId, SpanKind, TraceContextExt as _, TraceFlags, TraceId, TraceState};
 use opentelemetry_sdk::trace::ShouldSample;
 use std::hint::black_box;
 
@@ -33,11 +33,27 @@ fn decisions(c: &mut Criterion) {
         group.bench_function(format!("{name}/root"), |b| {
             b.iter(|| {
                 id = id.wrapping_mul(0x9E37_79B9_7F4A_7C15_F39C_C060_5CED_C835).wrapping_add(1);
-                black_box(sampler.should_sample(Some(&root), TraceId::from(id), "retrieve", &SpanKind::Internal, &[], &[]))
+                black_box(sampler.should_sample(
+                    Some(&root),
+                    TraceId::from(id),
+                    "retrieve",
+                    &SpanKind::Internal,
+                    &[],
+                    &[],
+                ))
             })
         });
         group.bench_function(format!("{name}/child_of_sampled"), |b| {
-            b.iter(|| black_box(sampler.should_sample(Some(&sampled_parent), TraceId::from(7), "retrieve", &SpanKind::Internal, &[], &[])))
+            b.iter(|| {
+                black_box(sampler.should_sample(
+                    Some(&sampled_parent),
+                    TraceId::from(7),
+                    "retrieve",
+                    &SpanKind::Internal,
+                    &[],
+                    &[],
+                ))
+            })
         });
     }
     group.finish();

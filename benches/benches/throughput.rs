@@ -6,12 +6,12 @@
 //!
 //! `cargo bench -p kotaemon-trace-benches --bench throughput`
 
-use kotaemon_trace::{trace_with_otel, Config, Sampler};
+use kotaemon_trace::{Config, Sampler, trace_with_otel};
 use opentelemetry::trace::{Tracer as _, TracerProvider as _};
 use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::trace::{SdkTracerProvider, SpanData, SpanExporter};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 #[derive(Debug, Default, Clone)]
@@ -97,7 +97,9 @@ fn report(name: &str, created: u64, exported: u64, seconds: f64) {
 
 fn ours_run(load: impl FnOnce() -> u64) -> (u64, u64) {
     let count = Count::default();
-    let guard = kotaemon_trace::init_with(Config::builder().sampler(Sampler::AlwaysOn).span_exporter(count.clone()).build()).unwrap();
+    let guard =
+        kotaemon_trace::init_with(Config::builder().sampler(Sampler::AlwaysOn).span_exporter(count.clone()).build())
+            .unwrap();
     let created = load();
     let _ = guard.shutdown();
     (created, count.0.load(Ordering::Relaxed))
@@ -116,9 +118,11 @@ fn main() {
     // `cargo bench` passes `--bench`; a filter argument is accepted and ignored.
     let flood_for = Duration::from_secs(2);
     println!("two threads, as fast as they can, {} s, default queue (2048) and batch (512):", flood_for.as_secs());
-    let (created, exported) = ours_run(|| flood(flood_for, |n| {
-        ours_call(n);
-    }));
+    let (created, exported) = ours_run(|| {
+        flood(flood_for, |n| {
+            ours_call(n);
+        })
+    });
     report("ours #[trace_with_otel]", created, exported, flood_for.as_secs_f64());
     let (created, exported) = sdk_run(|tracer| flood(flood_for, |n| sdk_call(tracer, n)));
     report("opentelemetry_sdk in_span", created, exported, flood_for.as_secs_f64());
@@ -126,9 +130,11 @@ fn main() {
     let rate = 100_000;
     let paced_for = Duration::from_secs(10);
     println!("\none thread paced at {rate} spans/s for {} s, default settings:", paced_for.as_secs());
-    let (created, exported) = ours_run(|| paced(rate, paced_for, |n| {
-        ours_call(n);
-    }));
+    let (created, exported) = ours_run(|| {
+        paced(rate, paced_for, |n| {
+            ours_call(n);
+        })
+    });
     report("ours #[trace_with_otel]", created, exported, paced_for.as_secs_f64());
     let (created, exported) = sdk_run(|tracer| paced(rate, paced_for, |n| sdk_call(tracer, n)));
     report("opentelemetry_sdk in_span", created, exported, paced_for.as_secs_f64());

@@ -52,6 +52,10 @@ pub fn ours_with_metrics(sampler: kotaemon_trace::Sampler) -> kotaemon_trace::Tr
 
 /// The raw SDK: the SDK's own batch span processor in front of the discarding exporter.
 pub fn sdk(sampled: bool) -> SdkTracerProvider {
-    let sampler = if sampled { opentelemetry_sdk::trace::Sampler::AlwaysOn } else { opentelemetry_sdk::trace::Sampler::AlwaysOff };
+    let sampler = if sampled {
+        opentelemetry_sdk::trace::Sampler::AlwaysOn
+    } else {
+        opentelemetry_sdk::trace::Sampler::AlwaysOff
+    };
     SdkTracerProvider::builder().with_sampler(sampler).with_batch_exporter(Discard).build()
 }

@@ -28,7 +28,8 @@ const KNOWN: &[&str] = &[
 fn pipeline() -> &'static TraceGuard {
     static GUARD: OnceLock<TraceGuard> = OnceLock::new();
     GUARD.get_or_init(|| {
-        let all = [Propagator::TraceContext, Propagator::Baggage, Propagator::B3, Propagator::B3Multi, Propagator::Jaeger];
+        let all =
+            [Propagator::TraceContext, Propagator::Baggage, Propagator::B3, Propagator::B3Multi, Propagator::Jaeger];
         init_with(Config::builder().exporter(ExporterKind::None).propagators(all).build()).expect("init")
     })
 }
@@ -46,7 +47,9 @@ fuzz_target!(|data: &[u8]| {
     let mut headers = http::HeaderMap::new();
     for line in text.lines() {
         let Some((name, value)) = line.split_once(':') else { continue };
-        let (Ok(name), Ok(value)) = (http::HeaderName::from_bytes(name.trim().as_bytes()), http::HeaderValue::from_str(value.trim())) else {
+        let (Ok(name), Ok(value)) =
+            (http::HeaderName::from_bytes(name.trim().as_bytes()), http::HeaderValue::from_str(value.trim()))
+        else {
             continue;
         };
         headers.append(name, value);

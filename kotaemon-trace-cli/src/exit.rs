@@ -53,7 +53,9 @@ impl From<crate::jaeger::Error> for Fail {
     fn from(e: crate::jaeger::Error) -> Fail {
         Fail::new(
             JAEGER,
-            format!("Jaeger's query API failed: {e}\n  (set --jaeger-url or KOTAEMON_TRACE_JAEGER_URL; `kotaemon-trace doctor` checks the setup)"),
+            format!(
+                "Jaeger's query API failed: {e}\n  (set --jaeger-url or KOTAEMON_TRACE_JAEGER_URL; `kotaemon-trace doctor` checks the setup)"
+            ),
         )
     }
 }

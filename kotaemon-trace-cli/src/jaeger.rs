@@ -23,14 +23,20 @@ pub struct FileValue {
 pub fn jaeger_url_from_config() -> Option<FileValue> {
     let config = kotaemon_trace::Config::load().ok()?;
     match config.origin(URL_ENV) {
-        kotaemon_trace::Origin::File { path, .. } => Some(FileValue { value: config.jaeger_query_url()?.to_owned(), path }),
+        kotaemon_trace::Origin::File { path, .. } => {
+            Some(FileValue { value: config.jaeger_query_url()?.to_owned(), path })
+        }
         _ => None,
     }
 }
 
 /// The query API address: `--jaeger-url`, else `KOTAEMON_TRACE_JAEGER_URL`, else the config file, else
 /// `http://127.0.0.1:16686`; with where it came from. A trailing `/` is dropped.
-pub fn resolve_url(flag: Option<&str>, env: impl Fn(&str) -> Option<String>, file: Option<FileValue>) -> (String, Source) {
+pub fn resolve_url(
+    flag: Option<&str>,
+    env: impl Fn(&str) -> Option<String>,
+    file: Option<FileValue>,
+) -> (String, Source) {
     let clean = |url: &str| url.trim().trim_end_matches('/').to_owned();
     if let Some(url) = flag.filter(|u| !u.trim().is_empty()) {
         return (clean(url), Source::Flag("--jaeger-url"));
@@ -80,11 +86,8 @@ pub struct Search<'a> {
 
 impl Client {
     pub fn new(url: &str, timeout: Duration) -> Client {
-        let agent = ureq::Agent::config_builder()
-            .timeout_global(Some(timeout))
-            .http_status_as_error(false)
-            .build()
-            .into();
+        let agent =
+            ureq::Agent::config_builder().timeout_global(Some(timeout)).http_status_as_error(false).build().into();
         Client { url: url.trim_end_matches('/').to_owned(), agent }
     }
 
@@ -107,9 +110,9 @@ impl Client {
             let body: String = body.chars().take(300).collect();
             return Err(Error::Bad(format!("{url} answered {status}: {body}")));
         }
-        serde_json::from_str(&body)
-            .map(Some)
-            .map_err(|e| Error::Bad(format!("{url} did not answer with Jaeger's JSON ({e}); is this Jaeger's query port (16686)?")))
+        serde_json::from_str(&body).map(Some).map_err(|e| {
+            Error::Bad(format!("{url} did not answer with Jaeger's JSON ({e}); is this Jaeger's query port (16686)?"))
+        })
     }
 
     /// The service names Jaeger knows; also the reachability check.
@@ -165,10 +168,7 @@ pub fn ui_link(url: &str, trace_id: &str) -> String {
 
 /// Microseconds since the Unix epoch, now.
 pub fn now_us() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_micros() as i64)
-        .unwrap_or_default()
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_micros() as i64).unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -188,7 +188,10 @@ mod tests {
     #[test]
     fn flag_beats_env_beats_file_beats_default() {
         let e = env(&[(URL_ENV, "http://from-env:16686/")]);
-        assert_eq!(resolve_url(Some("http://flag:1/"), &e, file()), ("http://flag:1".into(), Source::Flag("--jaeger-url")));
+        assert_eq!(
+            resolve_url(Some("http://flag:1/"), &e, file()),
+            ("http://flag:1".into(), Source::Flag("--jaeger-url"))
+        );
         assert_eq!(resolve_url(None, &e, file()), ("http://from-env:16686".into(), Source::Env(URL_ENV.into())));
         assert_eq!(
             resolve_url(None, env(&[]), file()),

@@ -145,9 +145,11 @@ fn main() -> ExitCode {
             commands::slow::run(&client, &commands::slow::Args { service, min_duration, limit, lookback, json })
         }
         Command::Doctor { wait } => commands::doctor::run(&client, &source, wait),
-        Command::Debug { service, otlp_endpoint, wait, stop_jaeger, command } => {
-            commands::debug::run(&url, &source, &commands::debug::Args { command, service, otlp_endpoint, wait, stop_jaeger })
-        }
+        Command::Debug { service, otlp_endpoint, wait, stop_jaeger, command } => commands::debug::run(
+            &url,
+            &source,
+            &commands::debug::Args { command, service, otlp_endpoint, wait, stop_jaeger },
+        ),
     };
     match result {
         Ok(code) => ExitCode::from(code),
@@ -174,7 +176,17 @@ mod tests {
 
     #[test]
     fn arguments_parse_into_commands() {
-        let cli = Cli::try_parse_from(["kotaemon-trace", "slow", "--service", "rag", "--min-duration", "1.5s", "--jaeger-url", "http://j:1"]).unwrap();
+        let cli = Cli::try_parse_from([
+            "kotaemon-trace",
+            "slow",
+            "--service",
+            "rag",
+            "--min-duration",
+            "1.5s",
+            "--jaeger-url",
+            "http://j:1",
+        ])
+        .unwrap();
         assert_eq!(cli.jaeger_url.as_deref(), Some("http://j:1"));
         match cli.command {
             Command::Slow { service, min_duration, limit, .. } => {
@@ -190,7 +202,8 @@ mod tests {
         let err = Cli::try_parse_from(["kotaemon-trace", "explain", "not-hex"]).unwrap_err();
         assert_eq!(err.exit_code(), i32::from(exit::USAGE));
         assert!(err.to_string().contains("invalid trace id"), "{err}");
-        let err = Cli::try_parse_from(["kotaemon-trace", "slow", "--service", "s", "--min-duration", "soon"]).unwrap_err();
+        let err =
+            Cli::try_parse_from(["kotaemon-trace", "slow", "--service", "s", "--min-duration", "soon"]).unwrap_err();
         assert!(err.to_string().contains("invalid duration"), "{err}");
         assert!(Cli::try_parse_from(["kotaemon-trace", "debug"]).is_err(), "debug needs a command");
     }

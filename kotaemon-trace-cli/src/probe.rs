@@ -143,9 +143,11 @@ pub fn classify(bytes: &[u8]) -> Wire {
     if bytes.starts_with(b"HTTP/1.") {
         let text = String::from_utf8_lossy(bytes);
         let status = text.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
-        let content_type = text
-            .lines()
-            .find_map(|l| l.split_once(':').filter(|(k, _)| k.trim().eq_ignore_ascii_case("content-type")).map(|(_, v)| v.trim().to_owned()));
+        let content_type = text.lines().find_map(|l| {
+            l.split_once(':')
+                .filter(|(k, _)| k.trim().eq_ignore_ascii_case("content-type"))
+                .map(|(_, v)| v.trim().to_owned())
+        });
         return Wire::Http1 { status, content_type };
     }
     // An HTTP/2 frame header: 3 bytes length, 1 byte type (0x4 = SETTINGS, 0x7 = GOAWAY), flags, stream 0.
@@ -212,7 +214,10 @@ mod tests {
             request
         });
         let open = Endpoint::parse(&format!("http://{addr}/v1/traces")).unwrap();
-        assert_eq!(probe(&open, Duration::from_secs(2)), Ok(Wire::Http1 { status: 200, content_type: Some("text/html".into()) }));
+        assert_eq!(
+            probe(&open, Duration::from_secs(2)),
+            Ok(Wire::Http1 { status: 200, content_type: Some("text/html".into()) })
+        );
         let request = server.join().unwrap();
         assert!(request.starts_with("POST /v1/traces HTTP/1.1\r\n"), "{request}");
     }

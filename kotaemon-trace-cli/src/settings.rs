@@ -135,7 +135,10 @@ pub fn effective(config: &Config, lookup: &dyn Fn(&str) -> Option<String>) -> Ve
     push("debug traces per second", debug.per_second.to_string(), source_of(&["KOTAEMON_TRACE_DEBUG_PER_SECOND"]));
     push(
         "tail sampling",
-        config.tail().map(|t| format!("keep traces ≥ {} ms, errors", t.latency_threshold.as_millis())).unwrap_or_else(|| "off".into()),
+        config
+            .tail()
+            .map(|t| format!("keep traces ≥ {} ms, errors", t.latency_threshold.as_millis()))
+            .unwrap_or_else(|| "off".into()),
         source_of(&["KOTAEMON_TRACE_TAIL_LATENCY_MS"]),
     );
     push("redaction", if redaction.enabled { "on" } else { "OFF" }.into(), source_of(&["KOTAEMON_TRACE_REDACT"]));
@@ -288,10 +291,14 @@ mod tests {
 
     #[test]
     fn masks_urls_and_secret_resource_attributes() {
-        assert_eq!(mask_url("https://user:pa55@collector:4318/v1/traces?token=abc"), "https://user:***@collector:4318/v1/traces?***");
+        assert_eq!(
+            mask_url("https://user:pa55@collector:4318/v1/traces?token=abc"),
+            "https://user:***@collector:4318/v1/traces?***"
+        );
         assert_eq!(mask_url("http://tok3n@collector:4318"), "http://***@collector:4318");
         assert_eq!(mask_url("http://127.0.0.1:4317"), "http://127.0.0.1:4317");
-        let masked = mask_key_values("team=search,api_key=sk-proj-abcdefghijklmnopqrstuvwx,deployment.environment=prod");
+        let masked =
+            mask_key_values("team=search,api_key=sk-proj-abcdefghijklmnopqrstuvwx,deployment.environment=prod");
         assert!(masked.starts_with("team=search,api_key=[REDACTED"), "{masked}");
         assert!(masked.ends_with("deployment.environment=prod"), "{masked}");
         assert!(!masked.contains("sk-proj-abcdefghijklmnopqrstuvwx"), "{masked}");

@@ -107,14 +107,16 @@ impl Trace {
         let trace_id = json["traceID"].as_str().ok_or("Jaeger's answer has no traceID")?.to_owned();
         let processes = json["processes"].as_object();
         let service_of = |pid: &str| -> String {
-            processes
-                .and_then(|p| p.get(pid))
-                .and_then(|p| p["serviceName"].as_str())
-                .unwrap_or("?")
-                .to_owned()
+            processes.and_then(|p| p.get(pid)).and_then(|p| p["serviceName"].as_str()).unwrap_or("?").to_owned()
         };
         let mut resources: Vec<(String, Vec<(String, Value)>)> = processes
-            .map(|p| p.values().map(|process| (process["serviceName"].as_str().unwrap_or("?").to_owned(), key_values(&process["tags"]))).collect())
+            .map(|p| {
+                p.values()
+                    .map(|process| {
+                        (process["serviceName"].as_str().unwrap_or("?").to_owned(), key_values(&process["tags"]))
+                    })
+                    .collect()
+            })
             .unwrap_or_default();
         resources.sort_by(|a, b| a.0.cmp(&b.0));
         resources.dedup_by(|a, b| a.0 == b.0);
@@ -139,7 +141,11 @@ impl Trace {
                 tags: key_values(&s["tags"]),
                 events: s["logs"]
                     .as_array()
-                    .map(|logs| logs.iter().map(|l| (l["timestamp"].as_i64().unwrap_or_default(), key_values(&l["fields"]))).collect())
+                    .map(|logs| {
+                        logs.iter()
+                            .map(|l| (l["timestamp"].as_i64().unwrap_or_default(), key_values(&l["fields"])))
+                            .collect()
+                    })
                     .unwrap_or_default(),
             });
         }
@@ -286,10 +292,7 @@ impl Trace {
 fn key_values(list: &Value) -> Vec<(String, Value)> {
     list.as_array()
         .map(|items| {
-            items
-                .iter()
-                .filter_map(|kv| Some((kv["key"].as_str()?.to_owned(), kv["value"].clone())))
-                .collect()
+            items.iter().filter_map(|kv| Some((kv["key"].as_str()?.to_owned(), kv["value"].clone()))).collect()
         })
         .unwrap_or_default()
 }
@@ -331,10 +334,7 @@ pub(crate) mod tests {
         ]);
         assert_eq!(names(&t, t.roots.clone()), ["handle"]);
         let walk: Vec<(String, usize)> = t.walk().into_iter().map(|(i, d)| (t.spans[i].name.clone(), d)).collect();
-        assert_eq!(
-            walk,
-            [("handle".into(), 0), ("retrieve".into(), 1), ("embed".into(), 2), ("generate".into(), 1)]
-        );
+        assert_eq!(walk, [("handle".into(), 0), ("retrieve".into(), 1), ("embed".into(), 2), ("generate".into(), 1)]);
         assert_eq!(t.orphans, 0);
     }
 
@@ -349,9 +349,9 @@ pub(crate) mod tests {
     fn self_time_subtracts_children_once_even_when_they_overlap() {
         let t = trace(vec![
             span("a", None, "root", 0, 100),
-            span("b", Some("a"), "x", 10, 30),  // 10..40
-            span("c", Some("a"), "y", 20, 40),  // 20..60, overlaps b
-            span("d", Some("a"), "z", 90, 20),  // 90..110, overruns the parent: clipped to 90..100
+            span("b", Some("a"), "x", 10, 30), // 10..40
+            span("c", Some("a"), "y", 20, 40), // 20..60, overlaps b
+            span("d", Some("a"), "z", 90, 20), // 90..110, overruns the parent: clipped to 90..100
         ]);
         let root = t.spans.iter().position(|s| s.name == "root").unwrap();
         assert_eq!(t.self_time_us(root), (100 - 50 - 10) * 1000);
@@ -379,7 +379,7 @@ pub(crate) mod tests {
         let t = trace(vec![
             span("r", None, "root", 0, 1000),
             span("s", Some("r"), "slow_search", 0, 600),
-            span("l", Some("r"), "llm", 100, 700),     // 100..800
+            span("l", Some("r"), "llm", 100, 700),       // 100..800
             span("t", Some("r"), "fast_tool", 800, 150), // 800..950
         ]);
         let time = t.critical_time_us();

@@ -5,7 +5,7 @@
 use crate::parse::{Args, Sample};
 use crate::validate::Plan;
 use proc_macro2::{Span, TokenStream};
-use quote::{quote, quote_spanned, ToTokens as _};
+use quote::{ToTokens as _, quote, quote_spanned};
 use syn::spanned::Spanned as _;
 use syn::visit::Visit;
 use syn::{Block, Expr, ItemFn, ReturnType, Stmt, Type};

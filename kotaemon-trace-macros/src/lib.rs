@@ -75,11 +75,7 @@ pub fn trace_with_otel(args: TokenStream, item: TokenStream) -> TokenStream {
         Ok(plan) => plan,
         Err(error) => return with_item(error, item),
     };
-    if cfg!(feature = "enabled") {
-        expand::expand(&args, &plan, function).into()
-    } else {
-        item
-    }
+    if cfg!(feature = "enabled") { expand::expand(&args, &plan, function).into() } else { item }
 }
 
 /// The error for an item that is not a function with a body, at its first tokens.

@@ -94,7 +94,10 @@ impl Parse for Field {
     fn parse(input: ParseStream) -> syn::Result<Self> {
         let key: FieldKey = input.parse()?;
         if !input.peek(Token![=]) {
-            return Err(syn::Error::new(key.span, format!("`{}` needs a value: `{} = <expression>`", key.text, key.text)));
+            return Err(syn::Error::new(
+                key.span,
+                format!("`{}` needs a value: `{} = <expression>`", key.text, key.text),
+            ));
         }
         input.parse::<Token![=]>()?;
         let value: Expr = input.parse()?;
@@ -176,9 +179,9 @@ impl Parse for Opt {
         } else if lookahead.peek(kw::name) {
             let kw: kw::name = input.parse()?;
             input.parse::<Token![=]>()?;
-            let lit = input
-                .parse::<LitStr>()
-                .map_err(|e| syn::Error::new(e.span(), "the span name is a string literal: name = \"retriever.invoke\""))?;
+            let lit = input.parse::<LitStr>().map_err(|e| {
+                syn::Error::new(e.span(), "the span name is a string literal: name = \"retriever.invoke\"")
+            })?;
             Ok(Opt::Name(lit, kw.span))
         } else if lookahead.peek(kw::skip_all) {
             Ok(Opt::SkipAll(input.parse::<kw::skip_all>()?.span))
@@ -283,7 +286,8 @@ impl Parse for Args {
                     let (keyword, span) = opt.keyword();
                     if seen.contains(&keyword) {
                         let message = if keyword == "name" {
-                            "duplicate option `name`: the span name is given once, as \"...\" or name = \"...\"".to_owned()
+                            "duplicate option `name`: the span name is given once, as \"...\" or name = \"...\""
+                                .to_owned()
                         } else {
                             format!("duplicate option `{keyword}`: each option may appear once")
                         };

@@ -125,7 +125,9 @@ pub(crate) fn validate(args: &Args, function: &ItemFn) -> syn::Result<Plan> {
         // A field named like an argument replaces the argument's automatic record.
         names
             .into_iter()
-            .filter(|n| !skipped.contains(&n) && !pseudonyms.contains(n) && !keys.contains(&n.unraw().to_string().as_str()))
+            .filter(|n| {
+                !skipped.contains(&n) && !pseudonyms.contains(n) && !keys.contains(&n.unraw().to_string().as_str())
+            })
             .collect()
     };
     errors.finish(Plan { recorded, pseudonyms })

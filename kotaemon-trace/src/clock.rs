@@ -81,11 +81,7 @@ impl Timeline {
             return 1.0;
         }
         let rate = walked.as_nanos() as f64 / counted;
-        if (rate - 1.0).abs() > MAX_DRIFT {
-            1.0
-        } else {
-            rate
-        }
+        if (rate - 1.0).abs() > MAX_DRIFT { 1.0 } else { rate }
     }
 
     /// The wall-clock time of `stamp`.
@@ -98,11 +94,7 @@ impl Timeline {
     }
 
     fn scale(&self, counted: Duration) -> Duration {
-        if self.rate == 1.0 {
-            counted
-        } else {
-            Duration::from_nanos((counted.as_nanos() as f64 * self.rate) as u64)
-        }
+        if self.rate == 1.0 { counted } else { Duration::from_nanos((counted.as_nanos() as f64 * self.rate) as u64) }
     }
 }
 

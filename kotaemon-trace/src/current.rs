@@ -17,9 +17,9 @@
 //! mirror was installed reads as [`UNKNOWN`] until the next change, or until the hot path reads the
 //! context itself and records what it saw.
 
+use opentelemetry::Context;
 use opentelemetry::context::{ContextObserver, GlobalContextObserver};
 use opentelemetry::trace::{SpanContext, SpanId, TraceContextExt as _, TraceFlags, TraceId, TraceState};
-use opentelemetry::Context;
 use std::cell::Cell;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Once};
@@ -174,7 +174,13 @@ pub(crate) fn dropped_root_context(cx: &Context) -> Option<Context> {
             (trace_id, span_id)
         }
     };
-    Some(cx.with_remote_span_context(SpanContext::new(trace_id, span_id, TraceFlags::default(), false, TraceState::default())))
+    Some(cx.with_remote_span_context(SpanContext::new(
+        trace_id,
+        span_id,
+        TraceFlags::default(),
+        false,
+        TraceState::default(),
+    )))
 }
 
 /// Records the current context's state read by the slow path, for a thread the mirror has not seen
@@ -201,7 +207,13 @@ mod tests {
 
     fn remote(sampled: bool) -> Context {
         let flags = if sampled { TraceFlags::SAMPLED } else { TraceFlags::default() };
-        Context::new().with_remote_span_context(SpanContext::new(TraceId::from(5), SpanId::from(6), flags, true, TraceState::default()))
+        Context::new().with_remote_span_context(SpanContext::new(
+            TraceId::from(5),
+            SpanId::from(6),
+            flags,
+            true,
+            TraceState::default(),
+        ))
     }
 
     #[test]
@@ -229,7 +241,13 @@ mod tests {
             assert_eq!(state(), NO_SPAN);
             let forced = Context::new()
                 .with_value(crate::sampling::DebugForced { debug_id: None })
-                .with_remote_span_context(SpanContext::new(TraceId::from(5), SpanId::from(6), TraceFlags::default(), true, TraceState::default()))
+                .with_remote_span_context(SpanContext::new(
+                    TraceId::from(5),
+                    SpanId::from(6),
+                    TraceFlags::default(),
+                    true,
+                    TraceState::default(),
+                ))
                 .attach();
             assert_eq!(state(), FORCED, "a forced debug trace is never skipped");
             drop(forced);
@@ -266,7 +284,11 @@ mod tests {
                 drop(sampled);
                 assert_eq!(state(), DROPPED_ROOT);
             }
-            assert_eq!(state(), DROPPED_ROOT, "detached back to the root's own context: never NO_SPAN, so no root opens inside");
+            assert_eq!(
+                state(),
+                DROPPED_ROOT,
+                "detached back to the root's own context: never NO_SPAN, so no root opens inside"
+            );
             leave_dropped_root();
             assert_eq!(state(), NO_SPAN, "closed");
             let _again = Context::new().attach();

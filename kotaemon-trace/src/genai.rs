@@ -139,7 +139,12 @@ pub mod llm {
     /// Why generation stopped: `gen_ai.response.finish_reasons`.
     pub fn finish_reason(reason: &str) {
         let reason = reason.to_owned();
-        set(|| vec![KeyValue::new("gen_ai.response.finish_reasons", opentelemetry::Value::Array(vec![opentelemetry::StringValue::from(reason)].into()))]);
+        set(|| {
+            vec![KeyValue::new(
+                "gen_ai.response.finish_reasons",
+                opentelemetry::Value::Array(vec![opentelemetry::StringValue::from(reason)].into()),
+            )]
+        });
     }
 
     /// The prompt text (`input.value`), only with content capture on; cut and redacted.

@@ -10,8 +10,8 @@
 use arc_swap::ArcSwapOption;
 use opentelemetry_sdk::trace::SdkTracer;
 use std::cell::RefCell;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Shortcuts the hot path may take without asking the SDK, derived from the sampler once at `init`.
 #[derive(Debug, Clone, Copy, Default)]
@@ -66,7 +66,8 @@ pub(crate) fn word() -> u64 {
 }
 
 // The mirror's states that these flags make inert are the same bits (see `current.rs`).
-const _: () = assert!(crate::current::UNSAMPLED as u64 == KEEP_PARENT && crate::current::DROPPED_ROOT as u64 == ROOTS_DROP);
+const _: () =
+    assert!(crate::current::UNSAMPLED as u64 == KEEP_PARENT && crate::current::DROPPED_ROOT as u64 == ROOTS_DROP);
 
 /// Whether the thread-local mirror of the current context (`current.rs`) is in effect by the installed word.
 #[inline(always)]

@@ -7,8 +7,8 @@ use crate::sampling::jaeger_remote::Poller;
 use crate::sampling::tail::TailSampler;
 use opentelemetry_sdk::error::OTelSdkError;
 use opentelemetry_sdk::trace::SdkTracerProvider;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 /// Counters of the export pipeline since `init`.
@@ -162,7 +162,9 @@ impl Active {
         match result {
             // The export error was printed when it happened; the counts are what the caller can act on.
             Err(OTelSdkError::Timeout(_)) => Err(ShutdownError::Timeout(self.timeout)),
-            Ok(()) | Err(_) if lost => Err(ShutdownError::SpansLost { dropped: stats.spans_dropped, failed: stats.spans_failed }),
+            Ok(()) | Err(_) if lost => {
+                Err(ShutdownError::SpansLost { dropped: stats.spans_dropped, failed: stats.spans_failed })
+            }
             Ok(()) => Ok(()),
             Err(error) => Err(convert(error, self.timeout)),
         }

@@ -21,7 +21,9 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod clock;
 mod config;
+mod current;
 mod error;
 mod export;
 mod finish;
@@ -33,13 +35,11 @@ pub mod logs;
 #[cfg(feature = "otlp-logs")]
 mod logs_otlp;
 pub mod metrics;
-mod pipeline;
 mod panics;
+mod pipeline;
 mod processor;
-mod clock;
-mod current;
-mod recorder;
 pub mod propagation;
+mod recorder;
 pub mod redact;
 mod sampling;
 mod secret;
@@ -159,8 +159,8 @@ pub use guard::{ExportStats, TraceGuard};
 /// # Ok::<(), kotaemon_trace::InitError>(())
 /// ```
 pub use kotaemon_trace_macros::trace_with_otel;
-pub use span::{record, InCurrentSpan, Instrumented};
-pub use value::{debug, DebugValue, TypedValue};
+pub use span::{InCurrentSpan, Instrumented, record};
+pub use value::{DebugValue, TypedValue, debug};
 
 /// The installed tracer, for `tracing_opentelemetry::layer().with_tracer(...)`, so `tracing` spans
 /// join the same traces; `None` before `init`.
@@ -214,8 +214,8 @@ pub mod __private {
     pub use crate::metrics::CallsiteMetrics;
     pub use crate::span::{ActiveSpan, Attributes, Callsite, ErrResult, Running, Sample, Semantic, SpanGuard};
     pub use crate::value::{Probe, ViaDebug, ViaNothing, ViaTyped};
-    pub use opentelemetry::trace::SpanKind;
     pub use opentelemetry::Value;
+    pub use opentelemetry::trace::SpanKind;
 
     /// The sampler `init` would install for `sampler`, for the decision-cost benchmark.
     pub fn sampler_for_bench(sampler: &crate::Sampler) -> impl opentelemetry_sdk::trace::ShouldSample {

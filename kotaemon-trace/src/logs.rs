@@ -31,9 +31,9 @@ use std::sync::Mutex;
 pub use crate::logs_otlp::OtlpLogs;
 use tracing::field::{Field, Visit};
 use tracing::{Event, Subscriber};
+use tracing_subscriber::Layer;
 use tracing_subscriber::layer::Context as LayerContext;
 use tracing_subscriber::registry::LookupSpan;
-use tracing_subscriber::Layer;
 
 /// Collects an event's fields: the message apart, the rest typed.
 #[derive(Default)]

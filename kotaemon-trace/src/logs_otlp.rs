@@ -55,7 +55,8 @@ impl OtlpLogs {
             return Ok(None);
         }
         let redactor = if config.redaction.enabled {
-            let built = config.redaction.build().map_err(|e| InitError::invalid(e.option(), e.value(), e.accepted()))?;
+            let built =
+                config.redaction.build().map_err(|e| InitError::invalid(e.option(), e.value(), e.accepted()))?;
             Some(Arc::new(built))
         } else {
             None
@@ -113,7 +114,9 @@ impl OnOwnRuntime {
             Protocol::Grpc => {
                 let mut headers = http::HeaderMap::new();
                 for (name, value) in &otlp.headers {
-                    if let (Ok(k), Ok(v)) = (http::HeaderName::from_bytes(name.as_bytes()), http::HeaderValue::from_str(value)) {
+                    if let (Ok(k), Ok(v)) =
+                        (http::HeaderName::from_bytes(name.as_bytes()), http::HeaderValue::from_str(value))
+                    {
                         headers.insert(k, v);
                     }
                 }
@@ -206,12 +209,16 @@ impl RedactedRecord {
                 std::borrow::Cow::Borrowed(_) => AnyValue::String(text),
                 std::borrow::Cow::Owned(redacted) => AnyValue::String(redacted.into()),
             },
-            AnyValue::ListAny(items) => AnyValue::ListAny(Box::new(items.into_iter().map(|v| self.clean(key, v)).collect())),
+            AnyValue::ListAny(items) => {
+                AnyValue::ListAny(Box::new(items.into_iter().map(|v| self.clean(key, v)).collect()))
+            }
             AnyValue::Map(map) => AnyValue::Map(Box::new(
-                map.into_iter().map(|(k, v)| {
-                    let cleaned = self.clean(k.as_str(), v);
-                    (k, cleaned)
-                }).collect(),
+                map.into_iter()
+                    .map(|(k, v)| {
+                        let cleaned = self.clean(k.as_str(), v);
+                        (k, cleaned)
+                    })
+                    .collect(),
             )),
             other => other,
         }

@@ -1,17 +1,17 @@
 //! Builds the provider, processor and exporter from a [`Config`] and installs them process-wide.
 
 use crate::config::{Config, ExporterKind, Sampler};
-use crate::export::{self, console::ConsoleExporter, DynExporter};
+use crate::export::{self, DynExporter, console::ConsoleExporter};
 use crate::finish::Finisher;
 use crate::processor::{BatchProcessor, Driver, SharedProcessor, Stats};
-use crate::sampling::{jaeger_remote, tail::TailSampler, DebugPolicy, ProductSampler};
-use crate::{global, InitError, TraceGuard};
+use crate::sampling::{DebugPolicy, ProductSampler, jaeger_remote, tail::TailSampler};
+use crate::{InitError, TraceGuard, global};
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry::{InstrumentationScope, KeyValue};
-use opentelemetry_sdk::trace::{SdkTracerProvider, SpanLimits};
 use opentelemetry_sdk::Resource;
-use std::sync::atomic::{AtomicU64, Ordering};
+use opentelemetry_sdk::trace::{SdkTracerProvider, SpanLimits};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
@@ -26,12 +26,11 @@ pub(crate) fn start(config: Config) -> Result<TraceGuard, InitError> {
     crate::clock::warm_up();
     let (exporter, driver) = exporter(&config)?;
     let stats = Arc::new(Stats::default());
-    let redactor = Arc::new(
-        config
-            .redaction
-            .build()
-            .map_err(|e| InitError::Invalid { option: e.option().into(), value: e.value().into(), accepted: e.accepted().into() })?,
-    );
+    let redactor = Arc::new(config.redaction.build().map_err(|e| InitError::Invalid {
+        option: e.option().into(),
+        value: e.value().into(),
+        accepted: e.accepted().into(),
+    })?);
     let finisher = Finisher {
         value_length: config.limits.attribute_value_length,
         redactor: config.redaction.enabled.then(|| redactor.clone()),
@@ -39,7 +38,8 @@ pub(crate) fn start(config: Config) -> Result<TraceGuard, InitError> {
         secrets: crate::secret::Secrets::of(&config),
     };
     let scope = InstrumentationScope::builder("kotaemon-trace").with_version(env!("CARGO_PKG_VERSION")).build();
-    let processor = Arc::new(BatchProcessor::new(exporter, driver, finisher, &config.batch, stats.clone(), scope.clone())?);
+    let processor =
+        Arc::new(BatchProcessor::new(exporter, driver, finisher, &config.batch, stats.clone(), scope.clone())?);
     let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
     let metrics = {
         let stats = stats.clone();
@@ -91,7 +91,9 @@ pub(crate) fn start(config: Config) -> Result<TraceGuard, InitError> {
         id,
     });
     opentelemetry::global::set_tracer_provider(provider.clone());
-    opentelemetry::global::set_text_map_propagator(crate::propagation::DroppedRootsToo(crate::propagation::composite(&config.propagators)));
+    opentelemetry::global::set_text_map_propagator(crate::propagation::DroppedRootsToo(crate::propagation::composite(
+        &config.propagators,
+    )));
     Ok(TraceGuard::active(crate::guard::Active {
         provider,
         processor,

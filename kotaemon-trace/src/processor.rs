@@ -9,12 +9,12 @@ use crate::export::DynExporter;
 use crate::finish::{Finisher, Limited};
 use crate::recorder::Record;
 use crate::sampling::tail::TailSampler;
+use crossbeam_queue::ArrayQueue;
 use opentelemetry::{Context, InstrumentationScope};
+use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::error::{OTelSdkError, OTelSdkResult};
 use opentelemetry_sdk::trace::{Span, SpanData, SpanProcessor};
-use opentelemetry_sdk::Resource;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use crossbeam_queue::ArrayQueue;
 use std::sync::mpsc::{self, RecvTimeoutError, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -155,9 +155,8 @@ impl BatchProcessor {
             pending: None,
             last_failure_report: None,
         };
-        let handle = std::thread::Builder::new()
-            .name("kotaemon-trace-export".into())
-            .spawn(move || worker.run(signals))?;
+        let handle =
+            std::thread::Builder::new().name("kotaemon-trace-export".into()).spawn(move || worker.run(signals))?;
         Ok(BatchProcessor {
             queue,
             records,
@@ -562,7 +561,8 @@ impl Worker {
         if spans.is_empty() {
             return Ok(());
         }
-        let timeout = deadline.map_or(self.export_timeout, |d| d.saturating_duration_since(Instant::now()).min(self.export_timeout));
+        let timeout = deadline
+            .map_or(self.export_timeout, |d| d.saturating_duration_since(Instant::now()).min(self.export_timeout));
         let future = self.exporter.export(spans);
         let result = self.driver.0.block_on(async move {
             tokio::time::timeout(timeout, future).await.unwrap_or(Err(OTelSdkError::Timeout(timeout)))
@@ -618,8 +618,21 @@ mod tests {
         let exporter = crate::export::boxed(Refuse(attempts.clone()));
         let driver = Driver::current_thread().unwrap();
         let window = Duration::from_millis(300);
-        let processor = Arc::new(BatchProcessor::with_retry_for(exporter, driver, Finisher::default(), &config, stats.clone(), InstrumentationScope::builder("test").build(), window).unwrap());
-        let provider = SdkTracerProvider::builder().with_span_processor(SharedProcessor { batch: processor.clone(), tail: None }).build();
+        let processor = Arc::new(
+            BatchProcessor::with_retry_for(
+                exporter,
+                driver,
+                Finisher::default(),
+                &config,
+                stats.clone(),
+                InstrumentationScope::builder("test").build(),
+                window,
+            )
+            .unwrap(),
+        );
+        let provider = SdkTracerProvider::builder()
+            .with_span_processor(SharedProcessor { batch: processor.clone(), tail: None })
+            .build();
         let tracer = provider.tracer("retry");
         let spans = |n: usize| (0..n).for_each(|_| tracer.start("s").end());
 

@@ -14,10 +14,10 @@
 use crate::clock::{Stamp, Timeline};
 use crate::processor::BatchProcessor;
 use crate::sampling::ProductSampler;
+use crossbeam_queue::ArrayQueue;
 use opentelemetry::trace::{
     Event, Link, SpanContext, SpanId, SpanKind, Status, TraceContextExt as _, TraceFlags, TraceId,
 };
-use crossbeam_queue::ArrayQueue;
 use opentelemetry::{Context, InstrumentationScope, KeyValue};
 use opentelemetry_sdk::trace::{SamplingDecision, ShouldSample as _, SpanData, SpanEvents, SpanLimits, SpanLinks};
 use std::borrow::Cow;
@@ -323,7 +323,8 @@ impl opentelemetry::trace::Span for FastSpan {
 
     fn end_with_timestamp(&mut self, timestamp: SystemTime) {
         // `END_NOW` is how our entry points end the span without reading the system clock.
-        let end = if timestamp == crate::clock::END_NOW { End::Stamp(crate::clock::now()) } else { End::Wall(timestamp) };
+        let end =
+            if timestamp == crate::clock::END_NOW { End::Stamp(crate::clock::now()) } else { End::Wall(timestamp) };
         self.finish(end);
     }
 }
@@ -410,9 +411,10 @@ pub(crate) fn new_span_id() -> SpanId {
 pub(crate) fn new_root_ids() -> (TraceId, SpanId) {
     with_generator(|s| (wyrand(s), wyrand(s), wyrand(s)))
         .filter(|&(high, low, span)| (high | low) != 0 && span != 0)
-        .map_or_else(|| (new_trace_id(), new_span_id()), |(high, low, span)| {
-            (TraceId::from((u128::from(high) << 64) | u128::from(low)), SpanId::from(span))
-        })
+        .map_or_else(
+            || (new_trace_id(), new_span_id()),
+            |(high, low, span)| (TraceId::from((u128::from(high) << 64) | u128::from(low)), SpanId::from(span)),
+        )
 }
 
 /// A new, valid (non-zero) trace id.
@@ -470,7 +472,9 @@ mod tests {
             .map(|_| {
                 // Both ways ids are made: one at a time, and a root's pair at once.
                 std::thread::spawn(|| {
-                    (0..10_000).map(|i| if i % 2 == 0 { (new_trace_id(), new_span_id()) } else { new_root_ids() }).collect::<Vec<_>>()
+                    (0..10_000)
+                        .map(|i| if i % 2 == 0 { (new_trace_id(), new_span_id()) } else { new_root_ids() })
+                        .collect::<Vec<_>>()
                 })
             })
             .collect();
@@ -489,7 +493,12 @@ mod tests {
     #[test]
     fn trace_id_low_bits_are_uniform_enough_for_ratio_sampling() {
         let kept = (0..100_000)
-            .filter(|i| crate::sampling::jaeger_remote::ratio_keeps(0.25, if i % 2 == 0 { new_trace_id() } else { new_root_ids().0 }))
+            .filter(|i| {
+                crate::sampling::jaeger_remote::ratio_keeps(
+                    0.25,
+                    if i % 2 == 0 { new_trace_id() } else { new_root_ids().0 },
+                )
+            })
             .count();
         assert!((23_000..27_000).contains(&kept), "{kept} of 100000 kept at ratio 0.25");
     }

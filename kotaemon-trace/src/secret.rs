@@ -81,7 +81,9 @@ pub(crate) fn mask_urls(text: &str) -> Cow<'_, str> {
         let (head, tail) = rest.split_at(i + 3);
         out.push_str(head);
         // The authority ends at the first character no URL authority contains.
-        let end = tail.find(|c: char| matches!(c, '/' | '?' | '#') || c.is_whitespace() || c == '"' || c == '\'').unwrap_or(tail.len());
+        let end = tail
+            .find(|c: char| matches!(c, '/' | '?' | '#') || c.is_whitespace() || c == '"' || c == '\'')
+            .unwrap_or(tail.len());
         let authority = &tail[..end];
         match authority.rfind('@') {
             Some(at) => {
@@ -122,7 +124,8 @@ mod tests {
             .otlp_endpoint("https://user:hunter22@collector:4318")
             .build();
         let secrets = Secrets::of(&config);
-        let text = secrets.scrub("rejected Bearer abcdef123 for https://user:hunter22@collector:4318/v1/traces; pw hunter22; ab");
+        let text = secrets
+            .scrub("rejected Bearer abcdef123 for https://user:hunter22@collector:4318/v1/traces; pw hunter22; ab");
         assert_eq!(text, "rejected *** for https://***@collector:4318/v1/traces; pw ***; ab");
         assert_eq!(format!("{secrets:?}"), "Secrets(2 hidden)");
     }
@@ -136,7 +139,10 @@ mod tests {
             let driver = crate::processor::Driver::with_io().unwrap();
             let exporter = crate::export::otlp::build(&config.otlp, driver.runtime()).unwrap();
             if protocol == crate::Protocol::HttpProtobuf {
-                assert!(format!("{exporter:?}").contains("hdr-s3cr3t-value"), "the SDK's own Debug leaks: why this matters");
+                assert!(
+                    format!("{exporter:?}").contains("hdr-s3cr3t-value"),
+                    "the SDK's own Debug leaks: why this matters"
+                );
             }
             let boxed = crate::export::boxed(exporter);
             let text = format!("{boxed:?}");

@@ -249,7 +249,14 @@ impl ActiveSpan {
         if let Some(call) = timer.as_ref().and_then(|t| t.gen_ai.clone()) {
             cx = cx.with_value(call);
         }
-        ActiveSpan { cx: Quiet::new(Some(cx)), owned: true, fast, completed: false, panicked: false, timer: Quiet::new(timer) }
+        ActiveSpan {
+            cx: Quiet::new(Some(cx)),
+            owned: true,
+            fast,
+            completed: false,
+            panicked: false,
+            timer: Quiet::new(timer),
+        }
     }
 
     /// A call with no span of its own: `cx` is the context it runs in (an unsampled root's), if any. A
@@ -259,7 +266,14 @@ impl ActiveSpan {
             Some(call) => Some(cx.unwrap_or_else(Context::current).with_value(call)),
             None => cx,
         };
-        ActiveSpan { cx: Quiet::new(cx), owned: false, fast: false, completed: false, panicked: false, timer: Quiet::new(timer) }
+        ActiveSpan {
+            cx: Quiet::new(cx),
+            owned: false,
+            fast: false,
+            completed: false,
+            panicked: false,
+            timer: Quiet::new(timer),
+        }
     }
 
     /// Whether the function body must run with `cx` current: its own span, an unsampled root's context
@@ -271,7 +285,14 @@ impl ActiveSpan {
 
     #[inline(always)]
     fn inert() -> Self {
-        ActiveSpan { cx: Quiet::new(None), owned: false, fast: false, completed: false, panicked: false, timer: Quiet::new(None) }
+        ActiveSpan {
+            cx: Quiet::new(None),
+            owned: false,
+            fast: false,
+            completed: false,
+            panicked: false,
+            timer: Quiet::new(None),
+        }
     }
 
     /// Runs `future` with this span current on every poll, and hands the span back with the output so
@@ -357,7 +378,12 @@ enum Lookup<R> {
 
 /// The attributes recorded at entry: the `kind` option's, then the macro's fields and arguments.
 #[inline]
-fn entry_attributes(site: &Callsite, capture_arguments: bool, record: impl FnOnce(&mut Attributes), list: Vec<KeyValue>) -> Vec<KeyValue> {
+fn entry_attributes(
+    site: &Callsite,
+    capture_arguments: bool,
+    record: impl FnOnce(&mut Attributes),
+    list: Vec<KeyValue>,
+) -> Vec<KeyValue> {
     let mut attributes = Attributes { list, capture_arguments };
     if let Some(semantic) = site.semantic {
         semantic.push_into(&mut attributes);
@@ -467,7 +493,13 @@ fn shortcut(fast: global::FastPath, site: &Callsite) -> Shortcut {
 fn unsampled_root(cx: &Context) -> Context {
     use opentelemetry::trace::{SpanContext, TraceFlags, TraceState};
     let (trace_id, span_id) = crate::recorder::new_root_ids();
-    cx.with_remote_span_context(SpanContext::new(trace_id, span_id, TraceFlags::default(), false, TraceState::default()))
+    cx.with_remote_span_context(SpanContext::new(
+        trace_id,
+        span_id,
+        TraceFlags::default(),
+        false,
+        TraceState::default(),
+    ))
 }
 
 /// Applies `sample = "always" | "never"`: a priority attribute the sampler reads, and for "always" under
@@ -680,7 +712,11 @@ impl SpanGuard {
     #[inline(always)]
     fn dropped_root() -> Self {
         crate::current::enter_dropped_root();
-        SpanGuard { span: std::mem::ManuallyDrop::new(ActiveSpan::inert()), attached: Quiet::new(None), on_drop: OnDrop::CloseDroppedRoot }
+        SpanGuard {
+            span: std::mem::ManuallyDrop::new(ActiveSpan::inert()),
+            attached: Quiet::new(None),
+            on_drop: OnDrop::CloseDroppedRoot,
+        }
     }
 }
 

@@ -51,7 +51,13 @@ header = "x-force-trace"
 "#;
 
 fn clear_env() {
-    for name in ["KOTAEMON_TRACE_CONFIG", "OTEL_SERVICE_NAME", "OTEL_TRACES_SAMPLER", "OTEL_TRACES_SAMPLER_ARG", "OTEL_TRACES_EXPORTER"] {
+    for name in [
+        "KOTAEMON_TRACE_CONFIG",
+        "OTEL_SERVICE_NAME",
+        "OTEL_TRACES_SAMPLER",
+        "OTEL_TRACES_SAMPLER_ARG",
+        "OTEL_TRACES_EXPORTER",
+    ] {
         std::env::remove_var(name);
     }
 }
@@ -69,7 +75,10 @@ fn init_reads_the_file_under_the_environment_and_refuses_a_wrong_one() {
     assert_eq!(file_error.path(), bad.as_path());
     assert_eq!((file_error.line(), file_error.key()), (5, "sampler.name"));
     let text = error.to_string();
-    assert!(text.contains("bad.toml:5:8: sampler.name: \"sometimes\" is not valid: expected one of always_on"), "{text}");
+    assert!(
+        text.contains("bad.toml:5:8: sampler.name: \"sometimes\" is not valid: expected one of always_on"),
+        "{text}"
+    );
 
     // An unknown key is refused too, with the keys its section accepts.
     let typo = scratch.write("typo.toml", "[exporter]\nendpiont = \"http://127.0.0.1:4317\"\n");
@@ -92,7 +101,10 @@ fn init_reads_the_file_under_the_environment_and_refuses_a_wrong_one() {
     assert_eq!(config.service_name(), "from-env");
     assert_eq!(config.origin("OTEL_SERVICE_NAME"), Origin::Env);
     assert_eq!(config.sampler(), &Sampler::ParentBased(Box::new(Sampler::TraceIdRatio(0.25))));
-    assert_eq!(config.origin("OTEL_TRACES_SAMPLER"), Origin::File { path: good.clone(), key: "sampler.name", line: 14 });
+    assert_eq!(
+        config.origin("OTEL_TRACES_SAMPLER"),
+        Origin::File { path: good.clone(), key: "sampler.name", line: 14 }
+    );
     assert_eq!(config.otlp().timeout, std::time::Duration::from_secs(3));
     assert_eq!(config.debug().header, "x-force-trace");
     assert_eq!(config.batch().max_queue_size, 2048, "not in the file nor the env: the default");

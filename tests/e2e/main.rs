@@ -85,7 +85,10 @@ fn run_pipeline_once(jaeger: &Jaeger, protocol: Protocol) {
         .find(|fields| fields.iter().any(|(k, v)| *k == "event" && *v == &Value::from("exception")))
         .unwrap_or_else(|| panic!("an exception event on the failed tool span: {:#?}", tool.0));
     assert!(exception.contains(&("exception.message", &json!("order 7 was not found"))), "{exception:?}");
-    assert!(exception.iter().any(|(k, v)| *k == "exception.type" && v.as_str().is_some_and(|t| t.ends_with("ToolError"))), "{exception:?}");
+    assert!(
+        exception.iter().any(|(k, v)| *k == "exception.type" && v.as_str().is_some_and(|t| t.ends_with("ToolError"))),
+        "{exception:?}"
+    );
     assert_eq!(root.tag("error"), None, "the root handled the error and succeeded");
 }
 
@@ -116,7 +119,11 @@ fn no_span_ended_before_shutdown_is_lost_at_thousands_per_second() {
     let Some(jaeger) = Jaeger::from_env_or_skip("burst e2e") else { return };
     let _one = PIPELINE.lock().unwrap_or_else(|e| e.into_inner());
     let service = unique_service("e2e-burst");
-    let config = Config::builder().service_name(&service).protocol(Protocol::Grpc).otlp_endpoint(jaeger.otlp_grpc.clone()).build();
+    let config = Config::builder()
+        .service_name(&service)
+        .protocol(Protocol::Grpc)
+        .otlp_endpoint(jaeger.otlp_grpc.clone())
+        .build();
     let guard = init_with(config).unwrap();
     const TRACES: usize = 300;
     for t in 0..TRACES {
@@ -145,7 +152,11 @@ fn a_log_line_carries_the_trace_id_jaeger_returns_its_span_under() {
     let _one = PIPELINE.lock().unwrap_or_else(|e| e.into_inner());
     use tracing_subscriber::layer::SubscriberExt as _;
     let service = unique_service("e2e-logs");
-    let config = Config::builder().service_name(&service).protocol(Protocol::Grpc).otlp_endpoint(jaeger.otlp_grpc.clone()).build();
+    let config = Config::builder()
+        .service_name(&service)
+        .protocol(Protocol::Grpc)
+        .otlp_endpoint(jaeger.otlp_grpc.clone())
+        .build();
     let guard = init_with(config).unwrap();
     let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::<u8>::new()));
     let sink = lines.clone();

@@ -138,7 +138,8 @@ fn a_flood_is_bounded_in_memory_never_blocks_and_is_counted_exactly() {
     assert_eq!(failed, 0, "nothing failed: the exporter only got slow");
     assert!(dropped > 0 && exported > 0);
     assert!(
-        during_hang.spans_dropped >= created_hung.saturating_sub(batch.max_queue_size as u64 + batch.max_export_batch_size as u64),
+        during_hang.spans_dropped
+            >= created_hung.saturating_sub(batch.max_queue_size as u64 + batch.max_export_batch_size as u64),
         "with the exporter hung, all but a queue and a batch are dropped: {during_hang:?}"
     );
     assert!(growth < RSS_GROWTH_CAP, "resident memory grew by {growth} bytes, over the cap of {RSS_GROWTH_CAP}");

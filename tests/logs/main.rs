@@ -71,7 +71,8 @@ fn events_become_span_events_and_json_lines_carry_the_ids() {
     });
     let spans = finished(guard, &exporter);
     let span = spans.iter().find(|s| s.name == "extract_intent").unwrap();
-    let event = span.events.events.iter().find(|e| e.name == "intent extracted").expect("the tracing event on the span");
+    let event =
+        span.events.events.iter().find(|e| e.name == "intent extracted").expect("the tracing event on the span");
     let field = |k: &str| event.attributes.iter().find(|kv| kv.key.as_str() == k).map(|kv| kv.value.clone());
     assert_eq!(field("words"), Some(Value::I64(4)));
     assert_eq!(field("confident"), Some(Value::Bool(true)));
@@ -85,7 +86,10 @@ fn events_become_span_events_and_json_lines_carry_the_ids() {
     assert_eq!(info["span_id"], span_id.as_str());
     assert_eq!(info["level"], "INFO");
     assert_eq!(info["fields"]["words"], 4);
-    let from_log = lines.iter().find(|l| l["message"].as_str().is_some_and(|m| m.starts_with("low confidence"))).expect("the log record");
+    let from_log = lines
+        .iter()
+        .find(|l| l["message"].as_str().is_some_and(|m| m.starts_with("low confidence")))
+        .expect("the log record");
     assert_eq!(from_log["trace_id"], trace_id.as_str(), "log crate records carry the ids too");
     let outside = lines.iter().find(|l| l["message"] == "outside any span").unwrap();
     assert!(outside.get("trace_id").is_none());
@@ -115,7 +119,8 @@ fn tracing_spans_and_annotated_functions_nest_in_either_order() {
     });
     let spans = finished(guard, &exporter);
     let by_name = |n: &str| spans.iter().find(|s| s.name == n).unwrap_or_else(|| panic!("no {n}"));
-    let (top, outer, middle, inner) = (by_name("tracing.top"), by_name("ours.outer"), by_name("tracing.middle"), by_name("ours.inner"));
+    let (top, outer, middle, inner) =
+        (by_name("tracing.top"), by_name("ours.outer"), by_name("tracing.middle"), by_name("ours.inner"));
     assert_eq!(outer.parent_span_id, top.span_context.span_id(), "ours inside a tracing span");
     assert_eq!(middle.parent_span_id, outer.span_context.span_id(), "a tracing span inside ours");
     assert_eq!(inner.parent_span_id, middle.span_context.span_id(), "ours inside that again");
@@ -123,7 +128,9 @@ fn tracing_spans_and_annotated_functions_nest_in_either_order() {
 }
 
 /// Every log record the OTLP receiver was sent, in order.
-fn log_records(receiver: &kotaemon_trace_tests::receiver::Receiver) -> Vec<opentelemetry_proto::tonic::logs::v1::LogRecord> {
+fn log_records(
+    receiver: &kotaemon_trace_tests::receiver::Receiver,
+) -> Vec<opentelemetry_proto::tonic::logs::v1::LogRecord> {
     use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
     use prost::Message as _;
     receiver
@@ -171,7 +178,10 @@ fn otlp_log_records_are_redacted_and_carry_the_trace_and_span_ids() {
     let records = log_records(&receiver);
     assert_eq!(records.len(), 1, "one event, one record");
     let record = &records[0];
-    let text = |v: &Option<opentelemetry_proto::tonic::common::v1::AnyValue>| match v.as_ref().and_then(|v| v.value.as_ref()) {
+    let text = |v: &Option<opentelemetry_proto::tonic::common::v1::AnyValue>| match v
+        .as_ref()
+        .and_then(|v| v.value.as_ref())
+    {
         Some(Any::StringValue(s)) => s.clone(),
         other => format!("{other:?}"),
     };
@@ -215,8 +225,10 @@ fn logs_under_a_dropped_root_carry_the_trace_it_propagates() {
     let logs = OtlpLogs::from_config(&config).unwrap().expect("OTEL_LOGS_EXPORTER=otlp asked for");
     let json = Buffer::default();
     let writer = json.clone();
-    let subscriber = tracing_subscriber::registry().with(logs.layer()).with(kotaemon_trace::logs::json(move || writer.clone()));
-    let calls: Vec<(String, Option<String>)> = tracing::subscriber::with_default(subscriber, || (0..3).map(|_| log_in_dropped_root()).collect());
+    let subscriber =
+        tracing_subscriber::registry().with(logs.layer()).with(kotaemon_trace::logs::json(move || writer.clone()));
+    let calls: Vec<(String, Option<String>)> =
+        tracing::subscriber::with_default(subscriber, || (0..3).map(|_| log_in_dropped_root()).collect());
     logs.shutdown().unwrap();
     guard.shutdown().unwrap();
 

@@ -133,7 +133,10 @@ fn parse_count(text: &str) -> Result<u32, std::num::ParseIntError> {
 }
 
 trait Reranker {
-    fn rerank<'a>(&'a self, query: &'a str) -> Pin<Box<dyn Future<Output = Result<u32, std::num::ParseIntError>> + Send + 'a>>;
+    fn rerank<'a>(
+        &'a self,
+        query: &'a str,
+    ) -> Pin<Box<dyn Future<Output = Result<u32, std::num::ParseIntError>> + Send + 'a>>;
     fn rerank_later(&self, query: &str) -> impl Future<Output = Result<u32, std::num::ParseIntError>> + Send;
     async fn rerank_native(&self, query: &str) -> Result<u32, std::num::ParseIntError>;
 }
@@ -143,7 +146,10 @@ struct Cross;
 impl Reranker for Cross {
     // Statements before the returned future run inside the span; `?` inside the future with `ret`/`err`.
     #[trace_with_otel("rerank.boxed", ret, err)]
-    fn rerank<'a>(&'a self, query: &'a str) -> Pin<Box<dyn Future<Output = Result<u32, std::num::ParseIntError>> + Send + 'a>> {
+    fn rerank<'a>(
+        &'a self,
+        query: &'a str,
+    ) -> Pin<Box<dyn Future<Output = Result<u32, std::num::ParseIntError>> + Send + 'a>> {
         let prepared = prepare(query);
         Box::pin(async move {
             tokio::task::yield_now().await;
@@ -171,7 +177,11 @@ impl Reranker for Cross {
     }
 }
 
-fn child_of<'a>(spans: &'a [opentelemetry_sdk::trace::SpanData], name: &str, parent: &str) -> Option<&'a opentelemetry_sdk::trace::SpanData> {
+fn child_of<'a>(
+    spans: &'a [opentelemetry_sdk::trace::SpanData],
+    name: &str,
+    parent: &str,
+) -> Option<&'a opentelemetry_sdk::trace::SpanData> {
     let parent = named(spans, parent);
     spans.iter().find(|s| s.name == name && s.parent_span_id == parent.span_context.span_id())
 }
@@ -202,9 +212,10 @@ async fn returned_futures_with_ret_and_err() {
     assert_eq!(failed.status, Status::error("invalid digit found in string"));
     assert_eq!(attr(failed, "output.value"), None);
     assert_eq!(failed.events.events[0].name, "exception");
-    assert!(spans.iter().filter(|s| s.name == "prepare").all(|p| spans
+    assert!(spans
         .iter()
-        .any(|r| r.name.starts_with("rerank.") && r.span_context.span_id() == p.parent_span_id)));
+        .filter(|s| s.name == "prepare")
+        .all(|p| spans.iter().any(|r| r.name.starts_with("rerank.") && r.span_context.span_id() == p.parent_span_id)));
 }
 
 #[trace_with_otel(ret)]

@@ -29,7 +29,11 @@ fn exception_field(span: &opentelemetry_sdk::trace::SpanData, key: &str) -> Opti
 fn a_sync_panic_ends_the_span_as_an_error_and_keeps_unwinding() {
     let (caught, spans) = capture(|| std::panic::catch_unwind(|| explode(7)));
     let payload = caught.expect_err("the panic propagates");
-    assert_eq!(payload.downcast_ref::<String>().map(String::as_str), Some("retriever index corrupted (code 7)"), "payload unchanged");
+    assert_eq!(
+        payload.downcast_ref::<String>().map(String::as_str),
+        Some("retriever index corrupted (code 7)"),
+        "payload unchanged"
+    );
     let span = named(&spans, "explode");
     assert_eq!(span.status, Status::error("panicked: retriever index corrupted (code 7)"));
     assert_eq!(exception_field(span, "exception.escaped"), Some(Value::Bool(true)));

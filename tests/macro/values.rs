@@ -36,7 +36,21 @@ fn typed(
 #[test]
 fn arguments_are_recorded_with_their_types() {
     let ((), spans) = capture(|| {
-        typed(-7, u64::MAX, 0.5, true, "q", "o".into(), Cow::Borrowed("c"), Some(3), None, Doc { id: 1 }, &[Doc { id: 2 }], NoDebug, &&"n")
+        typed(
+            -7,
+            u64::MAX,
+            0.5,
+            true,
+            "q",
+            "o".into(),
+            Cow::Borrowed("c"),
+            Some(3),
+            None,
+            Doc { id: 1 },
+            &[Doc { id: 2 }],
+            NoDebug,
+            &&"n",
+        )
     });
     let span = named(&spans, "typed");
     assert_eq!(attr(span, "small"), Some(&Value::I64(-7)));

@@ -21,7 +21,12 @@ fn pipeline(sampler: Sampler, max_series: usize) -> (MutexGuard<'static, ()>, Tr
 /// A pipeline, for a caller that already holds `ONE_PIPELINE`.
 fn start(sampler: Sampler, max_series: usize) -> TraceGuard {
     let metrics = MetricsConfig { prometheus: Some("127.0.0.1:0".into()), max_series, ..MetricsConfig::default() };
-    let config = Config::builder().service_name("metrics-test").exporter(ExporterKind::None).sampler(sampler).metrics(metrics).build();
+    let config = Config::builder()
+        .service_name("metrics-test")
+        .exporter(ExporterKind::None)
+        .sampler(sampler)
+        .metrics(metrics)
+        .build();
     init_with(config).unwrap()
 }
 
@@ -118,11 +123,28 @@ fn every_call_counts_with_its_kind_and_status_and_errors_are_errors() {
     let service = ("service_name", "metrics-test");
     // handle_err is the entry span: SERVER; 2 of its 10 calls returned Err under `err`.
     let server = ("span_kind", "SPAN_KIND_SERVER");
-    assert_eq!(counter(&scrape, calls, &[service, ("span_name", "red.handle_err"), server, ("status_code", "STATUS_CODE_UNSET")]), 8.0);
-    assert_eq!(counter(&scrape, calls, &[service, ("span_name", "red.handle_err"), server, ("status_code", "STATUS_CODE_ERROR")]), 2.0);
+    assert_eq!(
+        counter(
+            &scrape,
+            calls,
+            &[service, ("span_name", "red.handle_err"), server, ("status_code", "STATUS_CODE_UNSET")]
+        ),
+        8.0
+    );
+    assert_eq!(
+        counter(
+            &scrape,
+            calls,
+            &[service, ("span_name", "red.handle_err"), server, ("status_code", "STATUS_CODE_ERROR")]
+        ),
+        2.0
+    );
     // handle has no `err` option: its Err is not recorded as an error. It and lookup are INTERNAL children.
     let internal = ("span_kind", "SPAN_KIND_INTERNAL");
-    assert_eq!(counter(&scrape, calls, &[("span_name", "red.handle"), internal, ("status_code", "STATUS_CODE_UNSET")]), 10.0);
+    assert_eq!(
+        counter(&scrape, calls, &[("span_name", "red.handle"), internal, ("status_code", "STATUS_CODE_UNSET")]),
+        10.0
+    );
     assert_eq!(counter(&scrape, calls, &[("span_name", "red.lookup"), internal]), 10.0);
     // A panic is an error.
     assert_eq!(counter(&scrape, calls, &[("span_name", "red.explode"), ("status_code", "STATUS_CODE_ERROR")]), 1.0);
@@ -182,7 +204,11 @@ fn model_calls_feed_the_gen_ai_histograms_sampled_or_not() {
             generate(&model, 1200).await;
         });
         let scrape = scrape(&guard);
-        let labels = [("gen_ai_operation_name", "chat"), ("gen_ai_request_model", model.as_str()), ("gen_ai_provider_name", "openai")];
+        let labels = [
+            ("gen_ai_operation_name", "chat"),
+            ("gen_ai_request_model", model.as_str()),
+            ("gen_ai_provider_name", "openai"),
+        ];
         let (count, _, _) = histogram_count(&scrape, "gen_ai_client_operation_duration_seconds", &labels);
         assert_eq!(count, 2, "{}", sampler.name());
         let input = [labels.as_slice(), &[("gen_ai_token_type", "input")]].concat();
@@ -192,10 +218,12 @@ fn model_calls_feed_the_gen_ai_histograms_sampled_or_not() {
         assert_eq!(histogram_count(&scrape, "gen_ai_client_token_usage", &output).1, 200.0);
         // The LLM span is a CLIENT span in the RED metrics.
         let client = [("span_name", "generate.response"), ("span_kind", "SPAN_KIND_SERVER")];
-        let entry_calls = |s: &Scrape| find(s, "traces_span_metrics_calls_total", &client).first().map_or(0.0, |s| match s.value {
-            Value::Counter(v) | Value::Untyped(v) => v,
-            _ => 0.0,
-        });
+        let entry_calls = |s: &Scrape| {
+            find(s, "traces_span_metrics_calls_total", &client).first().map_or(0.0, |s| match s.value {
+                Value::Counter(v) | Value::Untyped(v) => v,
+                _ => 0.0,
+            })
+        };
         assert_eq!(entry_calls(&scrape) - entry_calls(&before), 0.0, "an explicit kind keeps CLIENT even at the root");
         let client = [("span_name", "generate.response"), ("span_kind", "SPAN_KIND_CLIENT")];
         assert!(counter(&scrape, "traces_span_metrics_calls_total", &client) >= 2.0);
@@ -239,9 +267,17 @@ fn the_series_cap_folds_further_call_sites_into_one_overflow_series_and_counts_t
         .filter(|name| !find(&scrape, "traces_span_metrics_calls_total", &[("span_name", name)]).is_empty())
         .collect();
     assert_eq!(registered, ["cap.first"], "only one site fits under the cap");
-    let overflow = counter(&scrape, "traces_span_metrics_calls_total", &[("otel_metric_overflow", "true"), ("status_code", "STATUS_CODE_UNSET")]);
+    let overflow = counter(
+        &scrape,
+        "traces_span_metrics_calls_total",
+        &[("otel_metric_overflow", "true"), ("status_code", "STATUS_CODE_UNSET")],
+    );
     assert!(overflow >= 3.0, "the calls beyond the cap are still counted, in the overflow series: {overflow}");
-    assert_eq!(counter(&scrape, "kotaemon_trace_metrics_overflow_total", &[]) - overflowed_before, 2.0, "two sites folded");
+    assert_eq!(
+        counter(&scrape, "kotaemon_trace_metrics_overflow_total", &[]) - overflowed_before,
+        2.0,
+        "two sites folded"
+    );
     guard.shutdown().unwrap();
 }
 

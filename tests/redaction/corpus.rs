@@ -1,13 +1,14 @@
-//! `shared/redaction-corpus/dev.jsonl` under a neutral key: every secret part gone, every benign value
+//! The development set in `data/dev.jsonl` (format in `data/README.md`) under a neutral key: every secret part gone, every benign value
 //! byte-identical. Prints recall and the benign-kept ratio.
 
 use kotaemon_trace::redact::Redactor;
 use serde_json::Value;
 
 fn corpus() -> Vec<Value> {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/redaction-corpus/dev.jsonl");
-    let text = std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("the redaction corpus is missing at {} ({e}); it ships in shared/ beside the repository", path.display()));
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("redaction/data/dev.jsonl");
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+        panic!("the redaction corpus is missing at {} ({e}); it is committed with the tests", path.display())
+    });
     text.lines().filter(|l| !l.trim().is_empty()).map(|l| serde_json::from_str(l).expect("a JSON line")).collect()
 }
 

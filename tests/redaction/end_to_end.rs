@@ -45,9 +45,14 @@ const SECRETS: &[&str] = &[
 fn no_secret_byte_leaves_the_process_and_benign_values_arrive() {
     let _one = PIPELINE.lock().unwrap_or_else(|e| e.into_inner());
     let receiver = Receiver::start();
-    let config = Config::builder().service_name("redaction-e2e").protocol(Protocol::HttpProtobuf).otlp_endpoint(receiver.endpoint()).build();
+    let config = Config::builder()
+        .service_name("redaction-e2e")
+        .protocol(Protocol::HttpProtobuf)
+        .otlp_endpoint(receiver.endpoint())
+        .build();
     let guard = init_with(config).unwrap();
-    let _ = login("alice", "hunter2-Secret!", "card 4111 1111 1111 1111 and key sk-proj-AbCdEfGhIjKlMnOpQrStUvWxYz012345");
+    let _ =
+        login("alice", "hunter2-Secret!", "card 4111 1111 1111 1111 and key sk-proj-AbCdEfGhIjKlMnOpQrStUvWxYz012345");
     let _ = login("bob", "hunter2-Secret!", "please fail");
     lookup("+86 139 5998 2352", "4111 1111 1111 1111", "where is order 90320");
     guard.shutdown().unwrap();
@@ -56,13 +61,20 @@ fn no_secret_byte_leaves_the_process_and_benign_values_arrive() {
     assert!(!bodies.is_empty(), "the receiver got the export");
     let all: Vec<u8> = bodies.concat();
     for secret in SECRETS {
-        assert!(
-            !all.windows(secret.len()).any(|w| w == secret.as_bytes()),
-            "secret {secret:?} reached the collector"
-        );
+        assert!(!all.windows(secret.len()).any(|w| w == secret.as_bytes()), "secret {secret:?} reached the collector");
     }
     let text = String::from_utf8_lossy(&all);
-    for benign in ["order 90320", "where is order 90320", "alice", "auth.login", "user.lookup", "[REDACTED:key]", "[REDACTED:email]", "kotaemon.redacted", "anon:"] {
+    for benign in [
+        "order 90320",
+        "where is order 90320",
+        "alice",
+        "auth.login",
+        "user.lookup",
+        "[REDACTED:key]",
+        "[REDACTED:email]",
+        "kotaemon.redacted",
+        "anon:",
+    ] {
         assert!(text.contains(benign), "{benign:?} should arrive intact");
     }
 }

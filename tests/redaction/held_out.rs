@@ -15,7 +15,18 @@ fn luhn_card(prefix: &str, len: usize, seed: u64) -> String {
         .iter()
         .rev()
         .enumerate()
-        .map(|(i, d)| if i % 2 == 0 { let v = d * 2; if v > 9 { v - 9 } else { v } } else { *d })
+        .map(|(i, d)| {
+            if i % 2 == 0 {
+                let v = d * 2;
+                if v > 9 {
+                    v - 9
+                } else {
+                    v
+                }
+            } else {
+                *d
+            }
+        })
         .sum();
     digits.push((10 - sum % 10) % 10);
     digits.iter().map(|d| char::from_digit(*d, 10).unwrap()).collect()
@@ -29,7 +40,10 @@ fn spaced(card: &str) -> String {
 fn unseen_secrets_are_caught() {
     let r = Redactor::default();
     let mut cases: Vec<(String, String)> = vec![
-        ("write to maria.gonzalez+billing@shop.example.co.uk today".into(), "maria.gonzalez+billing@shop.example.co.uk".into()),
+        (
+            "write to maria.gonzalez+billing@shop.example.co.uk today".into(),
+            "maria.gonzalez+billing@shop.example.co.uk".into(),
+        ),
         ("O'Brien <sean_obrien@uni.example.ie>".into(), "sean_obrien@uni.example.ie".into()),
         ("Rufen Sie +49 30 901820 an".into(), "901820".into()),
         ("numéro: +33 6 12 34 56 78".into(), "12 34 56 78".into()),
@@ -47,10 +61,15 @@ fn unseen_secrets_are_caught() {
         ("redis://default:s3cr3t-P4ss@cache.local:6379/0".into(), "s3cr3t-P4ss".into()),
         ("https://admin:correct%20horse@example.com/".into(), "correct%20horse".into()),
         ("id_token eyJhbGciOiJFUzI1NiJ9.eyJpc3MiOiJhY21lIn0.c2lnbmF0dXJl".into(), "eyJpc3MiOiJhY21lIn0".into()),
-        ("-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAABG5vbmU=\n".into(), "b3BlbnNzaC1rZXktdjEAAAAABG5vbmU=".into()),
+        (
+            "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAABG5vbmU=\n".into(),
+            "b3BlbnNzaC1rZXktdjEAAAAABG5vbmU=".into(),
+        ),
         ("pay to DE89 3704 0044 0532 0130 00 please".into(), "0532 0130".into()),
     ];
-    for (i, (prefix, len)) in [("4", 16), ("51", 16), ("2221", 16), ("37", 15), ("6011", 16), ("35", 16), ("62", 19)].iter().enumerate() {
+    for (i, (prefix, len)) in
+        [("4", 16), ("51", 16), ("2221", 16), ("37", 15), ("6011", 16), ("35", 16), ("62", 19)].iter().enumerate()
+    {
         let card = luhn_card(prefix, *len, i as u64 + 7);
         cases.push((format!("card {card} on file"), card[4..12].to_string()));
         if *len == 16 {
@@ -178,7 +197,10 @@ fn unseen_inline_glued_and_regional_secrets_are_caught() {
         (r#"{"model": "qwen2.5", "api_key": "ak-90ab12cd34ef"}"#.into(), "ak-90ab12cd34ef"),
         ("{'refresh_token': 'rt.Zx81-Qa'}".into(), "rt.Zx81-Qa"),
         ("DB_PASSWORD=changeme42 ./run.sh".into(), "changeme42"),
-        ("Authorization: Token 9944b09199c62bcf9418ad846dd0e4bbdfc6ee4b".into(), "9944b09199c62bcf9418ad846dd0e4bbdfc6ee4b"),
+        (
+            "Authorization: Token 9944b09199c62bcf9418ad846dd0e4bbdfc6ee4b".into(),
+            "9944b09199c62bcf9418ad846dd0e4bbdfc6ee4b",
+        ),
         ("Cookie: sessionid=38afes7a8; theme=dark".into(), "38afes7a8"),
         ("(+86) 139 5998 2352".into(), "5998 2352"),
         ("+82 10-1234-5678".into(), "1234-5678"),

@@ -25,7 +25,8 @@ fn headers(pairs: &[(&'static str, String)]) -> http::HeaderMap {
 fn propagation_headers_over_the_bound_are_ignored() {
     let _one = exclusive();
     let all = [Propagator::TraceContext, Propagator::Baggage, Propagator::B3, Propagator::Jaeger];
-    let guard = init_with(Config::builder().exporter(kotaemon_trace::ExporterKind::None).propagators(all).build()).unwrap();
+    let guard =
+        init_with(Config::builder().exporter(kotaemon_trace::ExporterKind::None).propagators(all).build()).unwrap();
     let bound = propagation::MAX_HEADER_VALUE;
     assert_eq!(bound, 8192);
 
@@ -34,12 +35,14 @@ fn propagation_headers_over_the_bound_are_ignored() {
     assert_eq!(propagation::extract(&headers(&[("traceparent", huge)])).trace_id(), None);
 
     // A valid traceparent with a 10 MB tracestate: the parent is kept, the tracestate is not read.
-    let tracestate = format!("vendor=value,{}", (0..TEN_MB / 8).map(|i| format!("k{i}=v")).collect::<Vec<_>>().join(","));
+    let tracestate =
+        format!("vendor=value,{}", (0..TEN_MB / 8).map(|i| format!("k{i}=v")).collect::<Vec<_>>().join(","));
     let parent = propagation::extract(&headers(&[("traceparent", TRACEPARENT.into()), ("tracestate", tracestate)]));
     assert_eq!(parent.trace_id().as_deref(), Some("4bf92f3577b34da6a3ce929d0e0e4736"));
     assert_eq!(parent.context().span().span_context().trace_state().header(), "");
     // The same tracestate within the bound is read.
-    let parent = propagation::extract(&headers(&[("traceparent", TRACEPARENT.into()), ("tracestate", "vendor=value".into())]));
+    let parent =
+        propagation::extract(&headers(&[("traceparent", TRACEPARENT.into()), ("tracestate", "vendor=value".into())]));
     assert_eq!(parent.context().span().span_context().trace_state().header(), "vendor=value");
 
     // Baggage of 10 MB: none of it; at the bound's scale it is read.
@@ -76,11 +79,19 @@ fn values_over_the_redaction_bound_are_replaced_whole_and_counted() {
     span.end();
     guard.force_flush().unwrap();
     let spans = exporter.get_finished_spans().unwrap();
-    let get = |k: &str| spans[0].attributes.iter().find(|kv| kv.key.as_str() == k).map(|kv| kv.value.as_str().into_owned()).unwrap();
+    let get = |k: &str| {
+        spans[0].attributes.iter().find(|kv| kv.key.as_str() == k).map(|kv| kv.value.as_str().into_owned()).unwrap()
+    };
     let replaced = get("over");
-    assert_eq!(replaced, format!("[kotaemon-trace: a value of {} bytes was removed, over the {bound}-byte bound]", over.len()));
+    assert_eq!(
+        replaced,
+        format!("[kotaemon-trace: a value of {} bytes was removed, over the {bound}-byte bound]", over.len())
+    );
     let redacted = get("at");
-    assert!(!redacted.contains(secret) && redacted.len() < at.len() + 64 && redacted.starts_with("x x x"), "the email is masked, the rest kept");
+    assert!(
+        !redacted.contains(secret) && redacted.len() < at.len() + 64 && redacted.starts_with("x x x"),
+        "the email is masked, the rest kept"
+    );
     let opentelemetry::trace::Status::Error { description } = &spans[0].status else { panic!("status") };
     assert!(description.len() < 200 && !description.contains(secret), "{description}");
     assert_eq!(guard.stats().attribute_values_truncated, 2, "the attribute and the status description");

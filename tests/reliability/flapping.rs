@@ -45,9 +45,14 @@ fn until_failure_noticed(guard: &TraceGuard, label: &str) -> u64 {
 
 /// Names of the spans Jaeger holds for `service`, counted by phase (the part before the last '-'); polls
 /// until `ready` accepts the counts (Jaeger ingests asynchronously) or 30 s pass.
-fn arrived(jaeger: &JaegerProcess, service: &str, ready: impl Fn(&HashMap<String, usize>) -> bool) -> HashMap<String, usize> {
+fn arrived(
+    jaeger: &JaegerProcess,
+    service: &str,
+    ready: impl Fn(&HashMap<String, usize>) -> bool,
+) -> HashMap<String, usize> {
     let count = |traces: &[serde_json::Value]| {
-        let mut names: Vec<String> = traces.iter().flat_map(|t| spans(t).into_iter().map(|s| s.name().to_owned())).collect();
+        let mut names: Vec<String> =
+            traces.iter().flat_map(|t| spans(t).into_iter().map(|s| s.name().to_owned())).collect();
         names.sort();
         names.dedup();
         let mut phases = HashMap::new();
@@ -105,7 +110,9 @@ fn spans_made_while_jaeger_is_down_arrive_when_it_comes_back() {
 
     let created = before + transition + down + after;
     let (result, _) = shutdown_within_timeout_and_count(guard, label, created);
-    let phases = arrived(&jaeger, &service, |p| p.get("down") == Some(&(down as usize)) && p.get("after") == Some(&(after as usize)));
+    let phases = arrived(&jaeger, &service, |p| {
+        p.get("down") == Some(&(down as usize)) && p.get("after") == Some(&(after as usize))
+    });
     eprintln!("{label}: created {created} (before {before}, transition {transition}, down {down}, after {after}); arrived after the restart {phases:?}; longest call while down {longest_down:?}; {result:?}");
     assert_eq!(phases.get("down").copied(), Some(down as usize), "every span made while Jaeger was down arrives");
     assert_eq!(phases.get("after").copied(), Some(after as usize));
@@ -120,7 +127,11 @@ fn spans_made_while_jaeger_is_down_arrive_when_it_comes_back() {
     }
 }
 
-fn shutdown_within_timeout_and_count(guard: TraceGuard, label: &str, created: u64) -> (Result<(), ShutdownError>, ExportStats) {
+fn shutdown_within_timeout_and_count(
+    guard: TraceGuard,
+    label: &str,
+    created: u64,
+) -> (Result<(), ShutdownError>, ExportStats) {
     guard.force_flush().expect("Jaeger is back: the held spans go out");
     let stats = guard.stats();
     assert_eq!(
@@ -160,8 +171,15 @@ fn beyond_the_queue_spans_are_dropped_and_counted_while_jaeger_is_down() {
     let expected = over - stats.spans_dropped;
     let phases = arrived(&jaeger, &service, |p| p.get("over").is_some_and(|n| *n as u64 >= expected));
     let over_arrived = phases.get("over").copied().unwrap_or(0) as u64;
-    eprintln!("{label}: {over_arrived} of {over} arrived after the restart, {} dropped; {phases:?}", stats.spans_dropped);
-    assert_eq!(over_arrived + stats.spans_dropped, over, "each span made while down either arrives or is counted dropped");
+    eprintln!(
+        "{label}: {over_arrived} of {over} arrived after the restart, {} dropped; {phases:?}",
+        stats.spans_dropped
+    );
+    assert_eq!(
+        over_arrived + stats.spans_dropped,
+        over,
+        "each span made while down either arrives or is counted dropped"
+    );
     assert!(over_arrived >= (QUEUE - transition as usize) as u64, "the queue's worth arrives: {over_arrived}");
     assert!(matches!(result, Err(ShutdownError::SpansLost { .. })), "{result:?}");
 }

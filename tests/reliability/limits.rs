@@ -26,7 +26,8 @@ fn from_env(vars: &[(&str, &str)]) -> Config {
 fn long_values_are_cut_on_a_character_boundary_and_counted() {
     let _one = exclusive();
     let exporter = InMemorySpanExporter::default();
-    let config = from_env(&[("OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT", "5")]).into_builder().span_exporter(exporter.clone()).build();
+    let config =
+        from_env(&[("OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT", "5")]).into_builder().span_exporter(exporter.clone()).build();
     let guard = init_with(config).unwrap();
     let tracer = opentelemetry::global::tracer("limits");
     let mut span = tracer.start("long-values");

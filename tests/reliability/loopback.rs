@@ -62,7 +62,11 @@ fn the_socket_check_sees_a_wildcard_listener() {
 #[test]
 fn a_running_pipeline_listens_on_no_public_address() {
     let _one = exclusive();
-    let remote = JaegerRemote { endpoint: "http://127.0.0.1:9/sampling".into(), polling_interval: Duration::from_millis(50), initial_sampling_rate: 1.0 };
+    let remote = JaegerRemote {
+        endpoint: "http://127.0.0.1:9/sampling".into(),
+        polling_interval: Duration::from_millis(50),
+        initial_sampling_rate: 1.0,
+    };
     let config = Config::builder()
         .protocol(Protocol::Grpc)
         .otlp_endpoint("http://127.0.0.1:9")

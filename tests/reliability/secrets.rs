@@ -75,10 +75,8 @@ fn export_errors_and_shutdown_errors_are_scrubbed() {
 #[test]
 fn init_errors_mask_header_values() {
     let _one = exclusive();
-    let config = Config::builder()
-        .protocol(Protocol::Grpc)
-        .otlp_header("x-api-key", format!("{HEADER_SECRET}\u{7f}"))
-        .build();
+    let config =
+        Config::builder().protocol(Protocol::Grpc).otlp_header("x-api-key", format!("{HEADER_SECRET}\u{7f}")).build();
     let error = init_with(config).expect_err("a control character cannot go in a gRPC header");
     assert_clean("InitError's Display", &error.to_string());
     assert_clean("InitError's Debug", &format!("{error:?}"));

@@ -41,7 +41,8 @@ impl Pki {
             .signed_by(&server_key, &ca)
             .unwrap();
         let client_key = KeyPair::generate().unwrap();
-        let client = CertificateParams::new(vec!["rag-api.client".to_owned()]).unwrap().signed_by(&client_key, &ca).unwrap();
+        let client =
+            CertificateParams::new(vec!["rag-api.client".to_owned()]).unwrap().signed_by(&client_key, &ca).unwrap();
         let write = |name: &str, text: String| {
             let path = dir.join(name);
             std::fs::write(&path, text).unwrap();
@@ -76,11 +77,14 @@ struct TlsProxy {
 impl TlsProxy {
     fn start(pki: &Pki, backend: SocketAddr, require_client_certificate: bool) -> TlsProxy {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let builder = rustls::ServerConfig::builder_with_provider(provider.clone()).with_safe_default_protocol_versions().unwrap();
+        let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
+            .with_safe_default_protocol_versions()
+            .unwrap();
         let builder = if require_client_certificate {
             let mut roots = rustls::RootCertStore::empty();
             roots.add(pki.ca_der.clone()).unwrap();
-            let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider).build().unwrap();
+            let verifier =
+                rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider).build().unwrap();
             builder.with_client_cert_verifier(verifier)
         } else {
             builder.with_no_client_auth()
@@ -180,7 +184,11 @@ fn mutual_tls_sends_the_client_certificate() {
 
     let (flushed, _) = export_one(&proxy, with_ca.clone());
     assert!(flushed.is_err(), "the endpoint requires a client certificate");
-    let tls = OtlpTls { client_certificate: Some(pki.client_cert.clone()), client_key: Some(pki.client_key.clone()), ..with_ca };
+    let tls = OtlpTls {
+        client_certificate: Some(pki.client_cert.clone()),
+        client_key: Some(pki.client_key.clone()),
+        ..with_ca
+    };
     let (flushed, service) = export_one(&proxy, tls);
     flushed.expect("with the client certificate the handshake succeeds");
     assert_eq!(jaeger.traces(&service, 5, Duration::from_secs(20), |t| !t.is_empty()).len(), 1);
@@ -195,15 +203,29 @@ fn missing_or_unreadable_certificate_files_are_named() {
     let lookup = |vars: Vec<(&'static str, String)>| {
         move |name: &str| vars.iter().find(|(n, _)| *n == name).map(|(_, v)| v.clone())
     };
-    let base = || vec![("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc".to_owned()), ("OTEL_EXPORTER_OTLP_ENDPOINT", "https://localhost:4317".to_owned())];
+    let base = || {
+        vec![
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc".to_owned()),
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "https://localhost:4317".to_owned()),
+        ]
+    };
 
     let mut vars = base();
     vars.push(("OTEL_EXPORTER_OTLP_CERTIFICATE", "/nonexistent/ca.pem".into()));
     vars.push(("OTEL_EXPORTER_OTLP_TRACES_CLIENT_CERTIFICATE", not_pem.display().to_string()));
     let config = config_from_lookup(lookup(vars));
     let texts: Vec<String> = config.problems().iter().map(ToString::to_string).collect();
-    assert!(texts[0].starts_with("OTEL_EXPORTER_OTLP_CERTIFICATE=\"/nonexistent/ca.pem\" is not valid: expected a readable PEM file"), "{texts:?}");
-    assert!(texts[1].starts_with(&format!("OTEL_EXPORTER_OTLP_TRACES_CLIENT_CERTIFICATE={:?}", not_pem.display().to_string())), "{texts:?}");
+    assert!(
+        texts[0].starts_with(
+            "OTEL_EXPORTER_OTLP_CERTIFICATE=\"/nonexistent/ca.pem\" is not valid: expected a readable PEM file"
+        ),
+        "{texts:?}"
+    );
+    assert!(
+        texts[1]
+            .starts_with(&format!("OTEL_EXPORTER_OTLP_TRACES_CLIENT_CERTIFICATE={:?}", not_pem.display().to_string())),
+        "{texts:?}"
+    );
     assert!(texts[1].contains("not a PEM file"), "{texts:?}");
     assert_eq!(config.otlp().tls, OtlpTls::default());
 

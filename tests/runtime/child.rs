@@ -64,12 +64,16 @@ fn console_exporter_prints_each_trace_as_a_tree() {
     );
     let stderr = String::from_utf8_lossy(&output.stderr);
     let lines: Vec<&str> = stderr.lines().collect();
-    let start = lines.iter().position(|l| l.starts_with("trace ")).unwrap_or_else(|| panic!("no trace header in:\n{stderr}"));
+    let start =
+        lines.iter().position(|l| l.starts_with("trace ")).unwrap_or_else(|| panic!("no trace header in:\n{stderr}"));
     let trace_id = lines[start].trim_start_matches("trace ");
     assert_eq!(trace_id.len(), 32, "a W3C trace id: {trace_id}");
     assert!(lines[start + 1].starts_with("└─ handle_user_query  "), "{stderr}");
     assert!(lines[start + 1].contains("user.query=\"where is my order\""), "{stderr}");
-    assert!(lines[start + 1].contains("user.contact=\"write to [REDACTED:email]\""), "the console is redacted too: {stderr}");
+    assert!(
+        lines[start + 1].contains("user.contact=\"write to [REDACTED:email]\""),
+        "the console is redacted too: {stderr}"
+    );
     assert!(!stderr.contains("bob.li@example.com"), "{stderr}");
     assert!(lines[start + 2].starts_with("   ├─ extract_intent  "), "{stderr}");
     assert!(lines[start + 3].starts_with("   └─ generate.response  "), "{stderr}");
@@ -121,7 +125,10 @@ fn child_with_the_observer_slot_taken() {
     opentelemetry::context::GlobalContextObserver::set(app.clone());
 
     let exporter = opentelemetry_sdk::trace::InMemorySpanExporter::default();
-    let guard = kotaemon_trace::init_with(Config::builder().sampler(Sampler::AlwaysOff).span_exporter(exporter.clone()).build()).unwrap();
+    let guard = kotaemon_trace::init_with(
+        Config::builder().sampler(Sampler::AlwaysOff).span_exporter(exporter.clone()).build(),
+    )
+    .unwrap();
     let heard_before = app.0.load(Ordering::Relaxed);
     for _ in 0..3 {
         let (raw, root, child) = fallback_root();
@@ -134,7 +141,8 @@ fn child_with_the_observer_slot_taken() {
     guard.shutdown().unwrap();
 
     let guard = kotaemon_trace::init_with(Config::builder().span_exporter(exporter.clone()).build()).unwrap();
-    let unsampled = SpanContext::new(TraceId::from(9), SpanId::from(9), TraceFlags::default(), true, Default::default());
+    let unsampled =
+        SpanContext::new(TraceId::from(9), SpanId::from(9), TraceFlags::default(), true, Default::default());
     {
         let _parent = opentelemetry::Context::new().with_remote_span_context(unsampled).attach();
         let (_, _, child) = fallback_root();

@@ -10,7 +10,8 @@ use opentelemetry_sdk::trace::InMemorySpanExporter;
 
 fn always_off() -> (TraceGuard, InMemorySpanExporter) {
     let exporter = InMemorySpanExporter::default();
-    let guard = init_with(Config::builder().sampler(Sampler::AlwaysOff).span_exporter(exporter.clone()).build()).unwrap();
+    let guard =
+        init_with(Config::builder().sampler(Sampler::AlwaysOff).span_exporter(exporter.clone()).build()).unwrap();
     (guard, exporter)
 }
 

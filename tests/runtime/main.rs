@@ -33,7 +33,9 @@ fn span(name: &str) {
 fn names_in(bodies: &[Vec<u8>]) -> Vec<String> {
     bodies
         .iter()
-        .flat_map(|body| ExportTraceServiceRequest::decode(body.as_slice()).expect("an OTLP protobuf body").resource_spans)
+        .flat_map(|body| {
+            ExportTraceServiceRequest::decode(body.as_slice()).expect("an OTLP protobuf body").resource_spans
+        })
         .flat_map(|rs| rs.scope_spans)
         .flat_map(|ss| ss.spans)
         .map(|s| s.name)
@@ -181,7 +183,9 @@ fn collector_down_at_start_then_up_receives_new_spans() {
 fn every_span_ended_before_the_guard_drops_arrives() {
     let _one = exclusive();
     let receiver = Receiver::start();
-    let guard = init_with(Config::builder().protocol(Protocol::HttpProtobuf).otlp_endpoint(receiver.endpoint()).build()).unwrap();
+    let guard =
+        init_with(Config::builder().protocol(Protocol::HttpProtobuf).otlp_endpoint(receiver.endpoint()).build())
+            .unwrap();
     const THREADS: usize = 2;
     const PER_THREAD: usize = 1500;
     std::thread::scope(|scope| {
@@ -235,7 +239,10 @@ fn works_inside_a_multi_thread_tokio_runtime_over_grpc_config() {
         let guard = init_with(config).expect("init does not need the collector");
         span("grpc-down");
         let result = guard.shutdown();
-        assert!(matches!(result, Err(ShutdownError::SpansLost { failed: 1, .. }) | Err(ShutdownError::Export(_))), "{result:?}");
+        assert!(
+            matches!(result, Err(ShutdownError::SpansLost { failed: 1, .. }) | Err(ShutdownError::Export(_))),
+            "{result:?}"
+        );
     });
 }
 

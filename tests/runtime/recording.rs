@@ -48,9 +48,14 @@ fn limited() {
 
 /// A span's observable content, ids and times left out.
 fn content(s: &SpanData) -> String {
-    let events: Vec<_> = s.events.events.iter().map(|e| (e.name.clone(), e.attributes.clone(), e.dropped_attributes_count)).collect();
-    let links: Vec<_> =
-        s.links.links.iter().map(|l| (l.span_context.clone(), l.attributes.clone(), l.dropped_attributes_count)).collect();
+    let events: Vec<_> =
+        s.events.events.iter().map(|e| (e.name.clone(), e.attributes.clone(), e.dropped_attributes_count)).collect();
+    let links: Vec<_> = s
+        .links
+        .links
+        .iter()
+        .map(|l| (l.span_context.clone(), l.attributes.clone(), l.dropped_attributes_count))
+        .collect();
     format!(
         "name={} kind={:?} attrs={:?} dropped_attrs={} events={events:?} dropped_events={} links={links:?} \
          dropped_links={} status={:?} scope={:?} sampled={} parent_remote={}",
@@ -262,10 +267,17 @@ fn timestamps_read_from_the_cpu_counter_land_on_the_wall_clock() {
     let spans = exporter.get_finished_spans().unwrap();
     let span = spans.iter().find(|s| s.name == "timed.step").expect("exported");
     let slack = Duration::from_millis(1);
-    assert!(span.start_time + slack >= before && span.start_time <= after, "start {:?} not within the call", span.start_time);
+    assert!(
+        span.start_time + slack >= before && span.start_time <= after,
+        "start {:?} not within the call",
+        span.start_time
+    );
     assert!(span.end_time <= after + slack && span.end_time >= span.start_time);
     let length = span.end_time.duration_since(span.start_time).unwrap();
-    assert!(length >= Duration::from_millis(3) && length < Duration::from_millis(3) + (after.duration_since(before).unwrap()));
+    assert!(
+        length >= Duration::from_millis(3)
+            && length < Duration::from_millis(3) + (after.duration_since(before).unwrap())
+    );
     let by_hand = spans.iter().find(|s| s.name == "ended.by.hand").expect("exported");
     assert_eq!(by_hand.end_time, given_end);
     guard.shutdown().unwrap();
@@ -295,7 +307,13 @@ fn children_follow_whichever_context_is_current_whoever_attached_it() {
     let guard = init_with(Config::builder().span_exporter(exporter.clone()).build()).unwrap();
     let remote = |id: u64, sampled: bool| {
         let flags = if sampled { TraceFlags::SAMPLED } else { TraceFlags::default() };
-        Context::new().with_remote_span_context(SpanContext::new(TraceId::from(u128::from(id)), SpanId::from(id), flags, true, Default::default()))
+        Context::new().with_remote_span_context(SpanContext::new(
+            TraceId::from(u128::from(id)),
+            SpanId::from(id),
+            flags,
+            true,
+            Default::default(),
+        ))
     };
     std::thread::spawn(move || {
         let unsampled = remote(7, false).attach();
@@ -310,7 +328,8 @@ fn children_follow_whichever_context_is_current_whoever_attached_it() {
     .unwrap();
     guard.force_flush().unwrap();
     let spans = exporter.get_finished_spans().unwrap();
-    let parents: Vec<(&str, u64)> = spans.iter().map(|s| (s.name.as_ref(), u64::from_be_bytes(s.parent_span_id.to_bytes()))).collect();
+    let parents: Vec<(&str, u64)> =
+        spans.iter().map(|s| (s.name.as_ref(), u64::from_be_bytes(s.parent_span_id.to_bytes()))).collect();
     assert_eq!(spans.len(), 3, "{parents:?}");
     assert!(parents.contains(&("mirror.inner", 8)), "the child under the context user code attached: {parents:?}");
     assert!(parents.contains(&("mirror.outer", 9)), "{parents:?}");

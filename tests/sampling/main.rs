@@ -3,8 +3,7 @@
 //! stops), debug forcing and its cap, tail sampling, and propagation round trips for every format.
 
 use kotaemon_trace::{
-    init_with, propagation, BatchConfig, Config, DebugConfig, JaegerRemote, Propagator, Sampler, TailConfig,
-    TraceGuard,
+    init_with, propagation, BatchConfig, Config, DebugConfig, JaegerRemote, Propagator, Sampler, TailConfig, TraceGuard,
 };
 use kotaemon_trace_tests::jaeger::JaegerProcess;
 use opentelemetry::trace::{Span as _, Status, TraceContextExt as _, Tracer as _};
@@ -83,7 +82,8 @@ fn trace_id_ratio_keeps_the_configured_share() {
 #[test]
 fn parent_based_keeps_whole_traces() {
     let _one = exclusive();
-    let (guard, collect) = pipeline(Config::builder().sampler(Sampler::ParentBased(Box::new(Sampler::TraceIdRatio(0.3)))));
+    let (guard, collect) =
+        pipeline(Config::builder().sampler(Sampler::ParentBased(Box::new(Sampler::TraceIdRatio(0.3)))));
     const N: usize = 2000;
     let kept = (0..N).filter(|_| trace("root", 3)).count();
     guard.shutdown().unwrap();

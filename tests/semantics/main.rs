@@ -44,13 +44,24 @@ fn generate(prompt: &str) -> String {
 
 #[trace_with_otel("retrieve.customer_history", skip_all)]
 fn retrieve() {
-    let docs = [("kb-refunds", 0.92, "Refunds take 5 days. Contact alice@example.com"), ("kb-returns", 0.81, "Returns within 30 days")];
-    retrieval::documents(docs.iter().map(|(id, score, text)| retrieval::Document { id, score: *score, content: Some(text) }));
+    let docs = [
+        ("kb-refunds", 0.92, "Refunds take 5 days. Contact alice@example.com"),
+        ("kb-returns", 0.81, "Returns within 30 days"),
+    ];
+    retrieval::documents(docs.iter().map(|(id, score, text)| retrieval::Document {
+        id,
+        score: *score,
+        content: Some(text),
+    }));
 }
 
 #[trace_with_otel("call_tool.get_order_status", skip_all)]
 fn call_tool() {
-    tool::call("get_order_status", "call_42", r#"{"order_id":"ORD-1042","api_key":"sk-proj-AbCdEfGhIjKlMnOpQrStUvWx"}"#);
+    tool::call(
+        "get_order_status",
+        "call_42",
+        r#"{"order_id":"ORD-1042","api_key":"sk-proj-AbCdEfGhIjKlMnOpQrStUvWx"}"#,
+    );
 }
 
 #[test]

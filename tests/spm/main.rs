@@ -65,7 +65,6 @@ fn poll(jaeger: &JaegerProcess, path: &str, accept: impl Fn(&Value) -> bool) -> 
     }
 }
 
-
 #[test]
 fn jaegers_monitor_tab_reads_the_services_red_metrics_from_prometheus() {
     let _one = ONE_PIPELINE.lock().unwrap_or_else(|e| e.into_inner());
@@ -73,7 +72,12 @@ fn jaegers_monitor_tab_reads_the_services_red_metrics_from_prometheus() {
     // The pipeline first: Prometheus needs the scrape target's address.
     let metrics = MetricsConfig { prometheus: Some("127.0.0.1:0".into()), ..MetricsConfig::default() };
     let guard = init_with(
-        Config::builder().service_name(&service).exporter(ExporterKind::None).protocol(Protocol::HttpProtobuf).metrics(metrics).build(),
+        Config::builder()
+            .service_name(&service)
+            .exporter(ExporterKind::None)
+            .protocol(Protocol::HttpProtobuf)
+            .metrics(metrics)
+            .build(),
     )
     .unwrap();
     let target = guard.prometheus_address().unwrap().to_string();
@@ -93,7 +97,8 @@ fn jaegers_monitor_tab_reads_the_services_red_metrics_from_prometheus() {
     // Prometheus holds the series under the names and labels Jaeger queries.
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let promql = format!("traces_span_metrics_calls_total{{service_name=\"{service}\",span_name=\"handle_user_query\"}}");
+        let promql =
+            format!("traces_span_metrics_calls_total{{service_name=\"{service}\",span_name=\"handle_user_query\"}}");
         if prometheus.query(&promql).is_ok_and(|r| !r.is_empty()) {
             break;
         }
@@ -108,7 +113,8 @@ fn jaegers_monitor_tab_reads_the_services_red_metrics_from_prometheus() {
         )
     };
     // The entry span is SERVER: what the Monitor tab shows by default.
-    let calls = poll(&jaeger, &query("server", "calls"), |v| metric_operations(v).contains(&"handle_user_query".to_owned()));
+    let calls =
+        poll(&jaeger, &query("server", "calls"), |v| metric_operations(v).contains(&"handle_user_query".to_owned()));
     assert_eq!(metric_operations(&calls), ["handle_user_query"]);
     // Model and tool calls are CLIENT spans.
     let clients = poll(&jaeger, &query("client", "calls"), |v| metric_operations(v).len() >= 2);
@@ -116,7 +122,8 @@ fn jaegers_monitor_tab_reads_the_services_red_metrics_from_prometheus() {
     // One order in four fails in the tool, and the failure reaches the entry span through `err`.
     let errors = poll(&jaeger, &query("client", "errors"), |v| !metric_operations(v).is_empty());
     assert_eq!(metric_operations(&errors), ["call_tool.get_order_status"]);
-    let latencies = poll(&jaeger, &format!("{}&quantile=0.95", query("server", "latencies")), |v| !metric_operations(v).is_empty());
+    let latencies =
+        poll(&jaeger, &format!("{}&quantile=0.95", query("server", "latencies")), |v| !metric_operations(v).is_empty());
     assert_eq!(metric_operations(&latencies), ["handle_user_query"]);
 
     drop(jaeger);
@@ -138,7 +145,9 @@ fn otlp_metrics_push_lands_in_prometheus_under_the_same_names() {
         export_interval: Duration::from_millis(300),
         ..MetricsConfig::default()
     };
-    let guard = init_with(Config::builder().service_name(&service).exporter(ExporterKind::None).metrics(metrics).build()).unwrap();
+    let guard =
+        init_with(Config::builder().service_name(&service).exporter(ExporterKind::None).metrics(metrics).build())
+            .unwrap();
     for _ in 0..5 {
         pushed();
     }
@@ -154,7 +163,13 @@ fn otlp_metrics_push_lands_in_prometheus_under_the_same_names() {
         std::thread::sleep(Duration::from_millis(300));
     };
     assert_eq!(value, "5");
-    let histogram = format!("traces_span_metrics_duration_milliseconds_count{{service_name=\"{service}\",span_name=\"otlp_push.handle\"}}");
+    let histogram = format!(
+        "traces_span_metrics_duration_milliseconds_count{{service_name=\"{service}\",span_name=\"otlp_push.handle\"}}"
+    );
     let count = prometheus.query(&histogram).unwrap();
-    assert_eq!(count.first().map(|s| s["value"][1].as_str().unwrap_or_default().to_owned()).as_deref(), Some("5"), "{count:?}");
+    assert_eq!(
+        count.first().map(|s| s["value"][1].as_str().unwrap_or_default().to_owned()).as_deref(),
+        Some("5"),
+        "{count:?}"
+    );
 }

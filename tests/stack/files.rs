@@ -23,7 +23,8 @@ fn yaml(relative: &str) -> Yaml {
 
 fn dashboard() -> Json {
     let path = stack_dir().join("grafana/dashboards/rag.json");
-    serde_json::from_str(&std::fs::read_to_string(&path).expect("the dashboard")).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    serde_json::from_str(&std::fs::read_to_string(&path).expect("the dashboard"))
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
 fn strings(value: &Yaml) -> Vec<String> {
@@ -45,8 +46,13 @@ pub fn prometheus_queries(dashboard: &Json) -> Vec<(String, String)> {
     panels(dashboard)
         .into_iter()
         .flat_map(|p| p["targets"].as_array().into_iter().flatten().map(move |t| (p, t)))
-        .filter(|(p, t)| t["datasource"]["uid"] == "prometheus" || (t["datasource"].is_null() && p["datasource"]["uid"] == "prometheus"))
-        .map(|(p, t)| (p["title"].as_str().unwrap_or_default().to_owned(), t["expr"].as_str().unwrap_or_default().to_owned()))
+        .filter(|(p, t)| {
+            t["datasource"]["uid"] == "prometheus"
+                || (t["datasource"].is_null() && p["datasource"]["uid"] == "prometheus")
+        })
+        .map(|(p, t)| {
+            (p["title"].as_str().unwrap_or_default().to_owned(), t["expr"].as_str().unwrap_or_default().to_owned())
+        })
         .collect()
 }
 
@@ -65,11 +71,16 @@ pub fn assert_dashboard_queries_return_data(service: &str, query: impl Fn(&str) 
         let deadline = std::time::Instant::now() + Duration::from_secs(20);
         loop {
             let result = query(&promql);
-            let has_number = result.as_ref().is_ok_and(|r| r.iter().any(|s| s["value"][1].as_str().is_some_and(|v| v.parse::<f64>().is_ok_and(f64::is_finite))));
+            let has_number = result.as_ref().is_ok_and(|r| {
+                r.iter().any(|s| s["value"][1].as_str().is_some_and(|v| v.parse::<f64>().is_ok_and(f64::is_finite)))
+            });
             if has_number {
                 break;
             }
-            assert!(std::time::Instant::now() < deadline, "dashboard panel {title:?}: {promql} returned no finite value: {result:?}");
+            assert!(
+                std::time::Instant::now() < deadline,
+                "dashboard panel {title:?}: {promql} returned no finite value: {result:?}"
+            );
             std::thread::sleep(Duration::from_millis(500));
         }
     }
@@ -137,11 +148,15 @@ fn tool() {}
 /// process's kotaemon-trace metrics endpoint.
 fn exported_names() -> (BTreeSet<String>, BTreeSet<String>) {
     let metrics = MetricsConfig { prometheus: Some("127.0.0.1:0".into()), ..MetricsConfig::default() };
-    let guard = init_with(Config::builder().service_name("dashboard-check").exporter(ExporterKind::None).metrics(metrics).build()).unwrap();
+    let guard = init_with(
+        Config::builder().service_name("dashboard-check").exporter(ExporterKind::None).metrics(metrics).build(),
+    )
+    .unwrap();
     generate();
     tool();
     let address = guard.prometheus_address().expect("the metrics endpoint");
-    let body = ureq::get(&format!("http://{address}/metrics")).call().expect("scrape").body_mut().read_to_string().unwrap();
+    let body =
+        ureq::get(&format!("http://{address}/metrics")).call().expect("scrape").body_mut().read_to_string().unwrap();
     guard.shutdown().unwrap();
     let mut names = BTreeSet::new();
     let mut labels = BTreeSet::new();
@@ -160,7 +175,12 @@ fn the_dashboard_queries_name_only_metrics_and_labels_the_library_exports() {
     let dashboard = dashboard();
     assert_eq!(dashboard["uid"], "kotaemon-rag");
     let (exported, exported_labels) = exported_names();
-    for required in ["traces_span_metrics_calls_total", "traces_span_metrics_duration_milliseconds_bucket", "gen_ai_client_operation_duration_seconds_bucket", "gen_ai_client_token_usage_sum"] {
+    for required in [
+        "traces_span_metrics_calls_total",
+        "traces_span_metrics_duration_milliseconds_bucket",
+        "gen_ai_client_operation_duration_seconds_bucket",
+        "gen_ai_client_token_usage_sum",
+    ] {
         assert!(exported.contains(required), "the library exports {required}: {exported:?}");
     }
     let queries = prometheus_queries(&dashboard);
@@ -169,10 +189,16 @@ fn the_dashboard_queries_name_only_metrics_and_labels_the_library_exports() {
         let (metrics, labels) = names_in(expr);
         assert!(!metrics.is_empty(), "panel {title:?} queries no metric: {expr}");
         for metric in &metrics {
-            assert!(exported.contains(metric), "panel {title:?} uses {metric}, which kotaemon-trace does not export ({exported:?})");
+            assert!(
+                exported.contains(metric),
+                "panel {title:?} uses {metric}, which kotaemon-trace does not export ({exported:?})"
+            );
         }
         for label in &labels {
-            assert!(exported_labels.contains(label), "panel {title:?} uses the label {label}, not exported ({exported_labels:?})");
+            assert!(
+                exported_labels.contains(label),
+                "panel {title:?} uses the label {label}, not exported ({exported_labels:?})"
+            );
         }
         assert!(expr.contains("service_name=\"$service\""), "panel {title:?} follows the service variable: {expr}");
         used.extend(metrics);
@@ -180,10 +206,23 @@ fn the_dashboard_queries_name_only_metrics_and_labels_the_library_exports() {
     }
     // What issue 9 asks of the dashboard: RED per step, latency and tokens by model, errors per tool.
     let titles: Vec<&str> = panels(&dashboard).iter().filter_map(|p| p["title"].as_str()).collect();
-    for (needle, what) in [("by step", "RED per step"), ("latency by model", "latency by model"), ("Tokens per second by model", "tokens per model"), ("per tool", "error rate per tool")] {
+    for (needle, what) in [
+        ("by step", "RED per step"),
+        ("latency by model", "latency by model"),
+        ("Tokens per second by model", "tokens per model"),
+        ("per tool", "error rate per tool"),
+    ] {
         assert!(titles.iter().any(|t| t.contains(needle)), "a panel for {what}: {titles:?}");
     }
-    for needed in ["traces_span_metrics_calls_total", "traces_span_metrics_duration_milliseconds_bucket", "gen_ai_client_operation_duration_seconds_bucket", "gen_ai_client_token_usage_sum", "label:span_name", "label:gen_ai_request_model", "label:status_code"] {
+    for needed in [
+        "traces_span_metrics_calls_total",
+        "traces_span_metrics_duration_milliseconds_bucket",
+        "gen_ai_client_operation_duration_seconds_bucket",
+        "gen_ai_client_token_usage_sum",
+        "label:span_name",
+        "label:gen_ai_request_model",
+        "label:status_code",
+    ] {
         assert!(used.contains(needed), "the dashboard uses {needed}");
     }
     let tool_panel = queries.iter().find(|(t, _)| t.contains("per tool")).expect("the tool panel");
@@ -196,12 +235,19 @@ fn the_dashboard_queries_name_only_metrics_and_labels_the_library_exports() {
     }
     let variable = &dashboard["templating"]["list"][0];
     assert_eq!(variable["name"], "service");
-    assert!(variable["definition"].as_str().is_some_and(|d| d.contains("traces_span_metrics_calls_total") && d.contains("service_name")));
+    assert!(variable["definition"]
+        .as_str()
+        .is_some_and(|d| d.contains("traces_span_metrics_calls_total") && d.contains("service_name")));
 }
 
 fn datasource_uids() -> BTreeSet<String> {
     let sources = yaml("grafana/provisioning/datasources/datasources.yaml");
-    sources["datasources"].as_sequence().into_iter().flatten().filter_map(|d| d["uid"].as_str().map(str::to_owned)).collect()
+    sources["datasources"]
+        .as_sequence()
+        .into_iter()
+        .flatten()
+        .filter_map(|d| d["uid"].as_str().map(str::to_owned))
+        .collect()
 }
 
 #[test]
@@ -236,7 +282,10 @@ fn grafana_is_provisioned_with_prometheus_jaeger_and_the_span_to_logs_link() {
     let path = providers["providers"][0]["options"]["path"].as_str().expect("a provider path");
     let compose = yaml("docker-compose.yml");
     let mounts = strings(&compose["services"]["grafana"]["volumes"]);
-    assert!(mounts.iter().any(|m| m == &format!("./grafana/dashboards:{path}:ro")), "{mounts:?} mounts the dashboards at {path}");
+    assert!(
+        mounts.iter().any(|m| m == &format!("./grafana/dashboards:{path}:ro")),
+        "{mounts:?} mounts the dashboards at {path}"
+    );
 }
 
 #[test]
@@ -295,11 +344,18 @@ fn the_compose_file_runs_jaeger_v2_with_spm_prometheus_grafana_and_the_example_o
     let ui_config = query["ui"]["config_file"].as_str().unwrap();
     let jaeger_mounts = strings(&compose["services"]["jaeger"]["volumes"]);
     let ui_file = jaeger_mounts.iter().find(|m| m.contains(ui_config)).expect("the UI config is mounted");
-    let ui: Json = serde_json::from_str(&std::fs::read_to_string(stack_dir().join(ui_file.trim_start_matches("./").split(':').next().unwrap())).unwrap()).unwrap();
+    let ui: Json = serde_json::from_str(
+        &std::fs::read_to_string(stack_dir().join(ui_file.trim_start_matches("./").split(':').next().unwrap()))
+            .unwrap(),
+    )
+    .unwrap();
     assert_eq!(ui["monitor"]["menuEnabled"], true);
     // Jaeger's own span → logs link: a link pattern opening the trace's logs in Grafana.
     let links = ui["linkPatterns"].as_array().expect("link patterns");
-    assert!(links.iter().any(|l| l["url"].as_str().is_some_and(|u| u.contains("#{traceID}") && u.contains("loki"))), "{links:?}");
+    assert!(
+        links.iter().any(|l| l["url"].as_str().is_some_and(|u| u.contains("#{traceID}") && u.contains("loki"))),
+        "{links:?}"
+    );
     // The ports the OTLP receivers listen on are the ones published.
     let http = jaeger["receivers"]["otlp"]["protocols"]["http"]["endpoint"].as_str().unwrap();
     assert!(http.ends_with(":4318"));
@@ -311,13 +367,18 @@ fn docker_compose_config_accepts_the_file_where_docker_exists() {
     let file = stack_dir().join("docker-compose.yml");
     let compose = std::process::Command::new("docker").args(["compose", "version"]).output();
     match compose {
-        Err(e) => return skip_notice(&format!("stack: `docker compose config` not run: no Docker client on this machine ({e})")),
+        Err(e) => {
+            return skip_notice(&format!(
+                "stack: `docker compose config` not run: no Docker client on this machine ({e})"
+            ))
+        }
         Ok(o) if !o.status.success() => {
             return skip_notice("stack: `docker compose config` not run: the Docker client here has no compose plugin")
         }
         Ok(_) => {}
     }
-    let output = std::process::Command::new("docker").args(["compose", "-f"]).arg(&file).args(["config", "--quiet"]).output();
+    let output =
+        std::process::Command::new("docker").args(["compose", "-f"]).arg(&file).args(["config", "--quiet"]).output();
     match output {
         Err(e) => panic!("docker compose config: {e}"),
         Ok(o) => assert!(o.status.success(), "docker compose config: {}", String::from_utf8_lossy(&o.stderr)),

@@ -53,7 +53,17 @@ pub fn example_binaries() -> Binaries {
     let mut command = Command::new(cargo);
     command
         .current_dir(repo_root())
-        .args(["build", "-q", "--workspace", "--example", "rag_service", "--example", "rag_load", "--bin", "kotaemon-trace"])
+        .args([
+            "build",
+            "-q",
+            "--workspace",
+            "--example",
+            "rag_service",
+            "--example",
+            "rag_load",
+            "--bin",
+            "kotaemon-trace",
+        ])
         .env("CARGO_TARGET_DIR", &target_dir);
     if profile_dir.file_name().is_some_and(|p| p == "release") {
         command.arg("--release");
@@ -61,7 +71,11 @@ pub fn example_binaries() -> Binaries {
     let status = command.status().expect("run cargo build for the examples");
     assert!(status.success(), "building the example binaries failed: {status}");
     let examples = profile_dir.join("examples");
-    Binaries { rag_service: examples.join("rag_service"), rag_load: examples.join("rag_load"), cli: profile_dir.join("kotaemon-trace") }
+    Binaries {
+        rag_service: examples.join("rag_service"),
+        rag_load: examples.join("rag_load"),
+        cli: profile_dir.join("kotaemon-trace"),
+    }
 }
 
 /// A child process killed (and reaped) on drop, whose stdout lines arrive on a channel.
@@ -75,7 +89,11 @@ pub struct Process {
 
 impl Process {
     pub fn spawn(name: &'static str, mut command: Command) -> Process {
-        let mut child = command.stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn().unwrap_or_else(|e| panic!("start {name}: {e}"));
+        let mut child = command
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap_or_else(|e| panic!("start {name}: {e}"));
         let stdout = child.stdout.take().expect("piped stdout");
         let (tx, lines) = mpsc::channel();
         std::thread::spawn(move || {
@@ -100,7 +118,9 @@ impl Process {
                         return line;
                     }
                 }
-                Err(_) => panic!("{}: no line starting with {prefix:?} within {timeout:?}; saw {:?}", self.name, self.seen),
+                Err(_) => {
+                    panic!("{}: no line starting with {prefix:?} within {timeout:?}; saw {:?}", self.name, self.seen)
+                }
             }
         }
     }
@@ -116,7 +136,12 @@ impl Process {
                 }
                 return status.success();
             }
-            assert!(Instant::now() < deadline, "{} did not exit within {timeout:?}; output so far {:?}", self.name, self.seen);
+            assert!(
+                Instant::now() < deadline,
+                "{} did not exit within {timeout:?}; output so far {:?}",
+                self.name,
+                self.seen
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
     }
@@ -136,7 +161,10 @@ impl Drop for Process {
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free loopback port")
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
 }
 
 /// Polls `f` every 500 ms until it returns `Some`, for at most `timeout`; panics with `what` and the last
@@ -151,7 +179,6 @@ fn eventually<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Result<T,
         std::thread::sleep(Duration::from_millis(500));
     }
 }
-
 
 /// The value of a single-sample PromQL answer.
 fn scalar(result: &[Value]) -> Option<f64> {
@@ -244,7 +271,8 @@ fn the_native_stack_shows_the_example_services_traces_red_metrics_and_slow_step(
         .env("OTEL_EXPORTER_OTLP_ENDPOINT", &jaeger.jaeger.otlp_http)
         .env("OTEL_BSP_SCHEDULE_DELAY", "200");
     let mut load = Process::spawn("rag_load", command);
-    let summary: Value = serde_json::from_str(&load.line_starting("{", Duration::from_secs(120))).expect("the JSON summary");
+    let summary: Value =
+        serde_json::from_str(&load.line_starting("{", Duration::from_secs(120))).expect("the JSON summary");
     assert!(load.wait(Duration::from_secs(30)), "rag_load failed: {summary}");
     let load_time = started.elapsed();
     eprintln!("stack: load {summary}");
@@ -264,15 +292,25 @@ fn the_native_stack_shows_the_example_services_traces_red_metrics_and_slow_step(
     let mut forced = 0;
     for trace in &traces {
         let all = spans(trace);
-        let server = all.iter().find(|s| s.name() == "POST /ask" && tag_str(s, "span.kind") == Some("server")).expect("a SERVER span");
-        let client = all.iter().find(|s| s.name() == "POST /ask" && tag_str(s, "span.kind") == Some("client")).expect("the caller's span");
+        let server = all
+            .iter()
+            .find(|s| s.name() == "POST /ask" && tag_str(s, "span.kind") == Some("server"))
+            .expect("a SERVER span");
+        let client = all
+            .iter()
+            .find(|s| s.name() == "POST /ask" && tag_str(s, "span.kind") == Some("client"))
+            .expect("the caller's span");
         assert_eq!(server.parent(), Some(client.id()), "the service continued the caller's trace (traceparent)");
         assert_eq!(server.tag("http.route").map(|(_, v)| v.clone()), Some(Value::from("/ask")));
         if all.iter().any(|s| s.name() == "call_tool.get_order_status" && has_true_tag(s, "error")) {
             assert!(has_true_tag(server, "error"), "a failed tool call fails the request's span");
             errors.push(trace["traceID"].as_str().unwrap_or_default().to_owned());
         }
-        if all.iter().filter(|s| s.0["processID"] == server.0["processID"]).all(|s| has_true_tag(s, "kotaemon.debug_forced")) {
+        if all
+            .iter()
+            .filter(|s| s.0["processID"] == server.0["processID"])
+            .all(|s| has_true_tag(s, "kotaemon.debug_forced"))
+        {
             forced += 1;
         }
     }
@@ -282,9 +320,19 @@ fn the_native_stack_shows_the_example_services_traces_red_metrics_and_slow_step(
     // The slow step: in the slowest trace, the span holding most of the time is the large model's call.
     let slowest = traces
         .iter()
-        .max_by_key(|t| spans(t).iter().filter(|s| tag_str(s, "span.kind") == Some("server")).map(|s| s.0["duration"].as_i64().unwrap_or(0)).max())
+        .max_by_key(|t| {
+            spans(t)
+                .iter()
+                .filter(|s| tag_str(s, "span.kind") == Some("server"))
+                .map(|s| s.0["duration"].as_i64().unwrap_or(0))
+                .max()
+        })
         .expect("a trace");
-    let server_us = spans(slowest).iter().find(|s| tag_str(s, "span.kind") == Some("server")).and_then(|s| s.0["duration"].as_i64()).unwrap_or(0);
+    let server_us = spans(slowest)
+        .iter()
+        .find(|s| tag_str(s, "span.kind") == Some("server"))
+        .and_then(|s| s.0["duration"].as_i64())
+        .unwrap_or(0);
     let (dominant, self_us) = dominant_span(slowest).expect("a dominant span");
     eprintln!("stack: slowest request {server_us} µs; {} holds {self_us} µs of it", dominant.name());
     assert_eq!(dominant.name(), "generate.response", "the slow step is the model call");
@@ -294,37 +342,63 @@ fn the_native_stack_shows_the_example_services_traces_red_metrics_and_slow_step(
     // find the span holding the time" in one line.
     let slowest_id = slowest["traceID"].as_str().expect("a trace id");
     let output = Command::new(&cli)
-        .args(["slow", "--service", &service, "--min-duration", "250ms", "--lookback", "1h", "--limit", "100", "--json", "--jaeger-url"])
+        .args([
+            "slow",
+            "--service",
+            &service,
+            "--min-duration",
+            "250ms",
+            "--lookback",
+            "1h",
+            "--limit",
+            "100",
+            "--json",
+            "--jaeger-url",
+        ])
         .arg(&jaeger.jaeger.query_url)
         .env_clear()
         .output()
         .expect("run kotaemon-trace slow");
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(output.status.success(), "kotaemon-trace slow failed: {stdout}{}", String::from_utf8_lossy(&output.stderr));
-    let report: Value = serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("kotaemon-trace slow --json: {e}: {stdout}"));
+    let report: Value =
+        serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("kotaemon-trace slow --json: {e}: {stdout}"));
     let rows = report["traces"].as_array().expect("the slow traces");
     assert_eq!(rows.len() as u64, SLOW, "exactly the refund questions take over 250 ms: {stdout}");
-    assert!(rows.iter().all(|r| r["slowest_step"] == "generate.response"), "slow blames the model call in each: {stdout}");
+    assert!(
+        rows.iter().all(|r| r["slowest_step"] == "generate.response"),
+        "slow blames the model call in each: {stdout}"
+    );
     assert!(rows.iter().any(|r| r["trace_id"] == slowest_id), "the slowest trace is listed: {stdout}");
 
     // RED series in Prometheus, with every request counted once scraped.
-    let calls = |selector: &str| format!("sum(traces_span_metrics_calls_total{{service_name=\"{service}\",{selector}}})");
+    let calls =
+        |selector: &str| format!("sum(traces_span_metrics_calls_total{{service_name=\"{service}\",{selector}}})");
     let server_calls = eventually("Prometheus counts every request", Duration::from_secs(30), || {
         let r = prometheus.query(&calls("span_kind=\"SPAN_KIND_SERVER\"")).map_err(|e| e.to_string())?;
         scalar(&r).filter(|&v| v as u64 == REQUESTS).ok_or(format!("{r:?}"))
     });
     assert_eq!(server_calls as u64, REQUESTS);
-    let tool_errors = prometheus.query(&calls("span_name=\"call_tool.get_order_status\",status_code=\"STATUS_CODE_ERROR\"")).unwrap();
+    let tool_errors =
+        prometheus.query(&calls("span_name=\"call_tool.get_order_status\",status_code=\"STATUS_CODE_ERROR\"")).unwrap();
     assert_eq!(scalar(&tool_errors).map(|v| v as u64), Some(FAILING), "tool errors: {tool_errors:?}");
     let by_model = prometheus
         .query(&format!("sum by (gen_ai_request_model) (gen_ai_client_operation_duration_seconds_count{{service_name=\"{service}\"}})"))
         .unwrap();
     let mut models: Vec<(String, u64)> = by_model
         .iter()
-        .map(|r| (r["metric"]["gen_ai_request_model"].as_str().unwrap_or_default().to_owned(), scalar(std::slice::from_ref(r)).unwrap_or(0.0) as u64))
+        .map(|r| {
+            (
+                r["metric"]["gen_ai_request_model"].as_str().unwrap_or_default().to_owned(),
+                scalar(std::slice::from_ref(r)).unwrap_or(0.0) as u64,
+            )
+        })
         .collect();
     models.sort();
-    assert_eq!(models, [("template-llm-large".to_owned(), SLOW), ("template-llm-small".to_owned(), REQUESTS - FAILING - SLOW)]);
+    assert_eq!(
+        models,
+        [("template-llm-large".to_owned(), SLOW), ("template-llm-small".to_owned(), REQUESTS - FAILING - SLOW)]
+    );
 
     // Every query of the Grafana dashboard returns data from this Prometheus.
     crate::files::assert_dashboard_queries_return_data(&service, |promql| prometheus.query(promql));
@@ -367,7 +441,11 @@ fn the_native_stack_shows_the_example_services_traces_red_metrics_and_slow_step(
     // SIGTERM: the service stops accepting, flushes, and exits 0.
     server.terminate();
     assert!(server.wait(Duration::from_secs(30)), "rag_service exited non-zero on SIGTERM: {:?}", server.seen);
-    assert!(server.seen.iter().any(|l| l == &format!("rag_service: stopping (SIGTERM) after {REQUESTS} requests")), "{:?}", server.seen);
+    assert!(
+        server.seen.iter().any(|l| l == &format!("rag_service: stopping (SIGTERM) after {REQUESTS} requests")),
+        "{:?}",
+        server.seen
+    );
     assert!(server.seen.iter().any(|l| l == "rag_service: every span flushed"), "{:?}", server.seen);
     let _ = std::fs::remove_file(&logs);
     drop(jaeger);
@@ -388,15 +466,25 @@ fn the_service_stops_by_itself_after_max_requests() {
         .env("RAG_SERVICE_LOG_FILE", "/dev/null");
     let mut server = Process::spawn("rag_service", command);
     let url = listening_url(&mut server);
-    assert!(!server.seen.iter().any(|l| l.contains("metrics on")), "OTEL_METRICS_EXPORTER=none switches the endpoint off");
+    assert!(
+        !server.seen.iter().any(|l| l.contains("metrics on")),
+        "OTEL_METRICS_EXPORTER=none switches the endpoint off"
+    );
     let mut command = Command::new(&rag_load);
-    command.args(["--url", &url, "--requests", "6", "--concurrency", "2", "--json"]).env_clear().env("OTEL_TRACES_EXPORTER", "none");
+    command
+        .args(["--url", &url, "--requests", "6", "--concurrency", "2", "--json"])
+        .env_clear()
+        .env("OTEL_TRACES_EXPORTER", "none");
     let mut load = Process::spawn("rag_load", command);
     let summary: Value = serde_json::from_str(&load.line_starting("{", Duration::from_secs(60))).unwrap();
     assert!(load.wait(Duration::from_secs(30)));
     assert_eq!((summary["ok"].as_u64(), summary["http_errors"].as_u64()), (Some(5), Some(1)), "{summary}");
     assert!(server.wait(Duration::from_secs(30)), "the service exits 0 after --max-requests: {:?}", server.seen);
-    assert!(server.seen.iter().any(|l| l == "rag_service: stopping (--max-requests reached) after 6 requests"), "{:?}", server.seen);
+    assert!(
+        server.seen.iter().any(|l| l == "rag_service: stopping (--max-requests reached) after 6 requests"),
+        "{:?}",
+        server.seen
+    );
     assert!(server.seen.iter().any(|l| l == "rag_service: every span flushed"), "{:?}", server.seen);
 }
 

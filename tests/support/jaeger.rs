@@ -21,8 +21,10 @@ impl Jaeger {
     pub fn from_env_or_skip(test: &str) -> Option<Jaeger> {
         let query_url = std::env::var("KOTAEMON_TRACE_JAEGER_URL").unwrap_or_else(|_| "http://127.0.0.1:16686".into());
         let jaeger = Jaeger {
-            otlp_grpc: std::env::var("KOTAEMON_TRACE_JAEGER_OTLP_GRPC").unwrap_or_else(|_| "http://127.0.0.1:4317".into()),
-            otlp_http: std::env::var("KOTAEMON_TRACE_JAEGER_OTLP_HTTP").unwrap_or_else(|_| "http://127.0.0.1:4318".into()),
+            otlp_grpc: std::env::var("KOTAEMON_TRACE_JAEGER_OTLP_GRPC")
+                .unwrap_or_else(|_| "http://127.0.0.1:4317".into()),
+            otlp_http: std::env::var("KOTAEMON_TRACE_JAEGER_OTLP_HTTP")
+                .unwrap_or_else(|_| "http://127.0.0.1:4318".into()),
             query_url,
         };
         match jaeger.get("/api/services") {
@@ -60,15 +62,17 @@ impl Jaeger {
 
     /// The traces of `service`, polling until `ready` accepts them or `timeout` passes (Jaeger ingests
     /// asynchronously). Returns the last answer either way.
-    pub fn traces(&self, service: &str, limit: usize, timeout: Duration, ready: impl Fn(&[Value]) -> bool) -> Vec<Value> {
+    pub fn traces(
+        &self,
+        service: &str,
+        limit: usize,
+        timeout: Duration,
+        ready: impl Fn(&[Value]) -> bool,
+    ) -> Vec<Value> {
         let deadline = Instant::now() + timeout;
         let path = format!("/api/traces?service={service}&limit={limit}&lookback=1h");
         loop {
-            let traces = self
-                .get(&path)
-                .ok()
-                .and_then(|v| v["data"].as_array().cloned())
-                .unwrap_or_default();
+            let traces = self.get(&path).ok().and_then(|v| v["data"].as_array().cloned()).unwrap_or_default();
             if ready(&traces) || Instant::now() >= deadline {
                 return traces;
             }
@@ -93,11 +97,7 @@ impl<'a> JaegerSpan<'a> {
 
     /// The parent span id from a CHILD_OF reference, if any.
     pub fn parent(&self) -> Option<&'a str> {
-        self.0["references"]
-            .as_array()?
-            .iter()
-            .find(|r| r["refType"] == "CHILD_OF")
-            .and_then(|r| r["spanID"].as_str())
+        self.0["references"].as_array()?.iter().find(|r| r["refType"] == "CHILD_OF").and_then(|r| r["spanID"].as_str())
     }
 
     /// A tag's `(type, value)`, e.g. `("int64", 3)`.
@@ -149,8 +149,14 @@ pub fn metric_operations(answer: &Value) -> Vec<String> {
         .as_array()
         .into_iter()
         .flatten()
-        .filter(|m| m["metricPoints"].as_array().is_some_and(|p| p.iter().any(|p| p["gaugeValue"]["doubleValue"].as_f64().is_some_and(|v| v > 0.0))))
-        .filter_map(|m| m["labels"].as_array()?.iter().find(|l| l["name"] == "operation")?["value"].as_str().map(str::to_owned))
+        .filter(|m| {
+            m["metricPoints"]
+                .as_array()
+                .is_some_and(|p| p.iter().any(|p| p["gaugeValue"]["doubleValue"].as_f64().is_some_and(|v| v > 0.0)))
+        })
+        .filter_map(|m| {
+            m["labels"].as_array()?.iter().find(|l| l["name"] == "operation")?["value"].as_str().map(str::to_owned)
+        })
         .collect();
     names.sort();
     names
@@ -180,7 +186,10 @@ pub struct JaegerProcess {
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free loopback port")
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
 }
 
 fn repo_root() -> std::path::PathBuf {
@@ -217,7 +226,9 @@ impl JaegerProcess {
             strategies: strategies.map(|p| p.to_path_buf()),
             overlays: overlays
                 .iter()
-                .map(|(file, env)| (repo_root().join(file), env.iter().map(|(k, v)| ((*k).to_owned(), v.clone())).collect()))
+                .map(|(file, env)| {
+                    (repo_root().join(file), env.iter().map(|(k, v)| ((*k).to_owned(), v.clone())).collect())
+                })
                 .collect(),
         };
         process.launch(test);

@@ -47,7 +47,8 @@ impl PrometheusProcess {
     }
 
     fn get(&self, path: &str) -> Result<String, String> {
-        let agent: ureq::Agent = ureq::Agent::config_builder().timeout_global(Some(Duration::from_secs(5))).build().into();
+        let agent: ureq::Agent =
+            ureq::Agent::config_builder().timeout_global(Some(Duration::from_secs(5))).build().into();
         let mut response = agent.get(&format!("{}{path}", self.url)).call().map_err(|e| e.to_string())?;
         response.body_mut().read_to_string().map_err(|e| e.to_string())
     }

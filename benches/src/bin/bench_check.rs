@@ -51,8 +51,16 @@ impl Bound {
 
 const BOUNDS: &[Bound] = &[
     Bound { what: "no init(): ns over the baseline", measure: Measure::OverBaseline("ours_no_init"), limit: 3.0 },
-    Bound { what: "unsampled child: ns over the baseline", measure: Measure::OverBaseline("ours_unsampled_child"), limit: 4.0 },
-    Bound { what: "dropped root (always_off): ns over the baseline", measure: Measure::OverBaseline("ours_unsampled_root"), limit: 4.0 },
+    Bound {
+        what: "unsampled child: ns over the baseline",
+        measure: Measure::OverBaseline("ours_unsampled_child"),
+        limit: 4.0,
+    },
+    Bound {
+        what: "dropped root (always_off): ns over the baseline",
+        measure: Measure::OverBaseline("ours_unsampled_root"),
+        limit: 4.0,
+    },
     Bound {
         what: "sampled, 0 attributes ÷ SDK in_span",
         measure: Measure::Ratio("ours_sampled_0_attrs", "sdk_in_span_sampled_0_attrs"),
@@ -73,7 +81,8 @@ const BOUNDS: &[Bound] = &[
 /// The median estimate (ns) criterion wrote for `row` of the `call` group.
 fn median(dir: &Path, row: &str) -> Result<f64, String> {
     let path = dir.join("call").join(row).join("new").join("estimates.json");
-    let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e} (run the hot_path bench first)", path.display()))?;
+    let text = std::fs::read_to_string(&path)
+        .map_err(|e| format!("{}: {e} (run the hot_path bench first)", path.display()))?;
     let json: serde_json::Value = serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
     json["median"]["point_estimate"].as_f64().ok_or_else(|| format!("{}: no median.point_estimate", path.display()))
 }
@@ -92,11 +101,7 @@ fn median_of(mut values: Vec<f64>) -> f64 {
     }
     values.sort_by(f64::total_cmp);
     let middle = values.len() / 2;
-    if values.len() % 2 == 1 {
-        values[middle]
-    } else {
-        (values[middle - 1] + values[middle]) / 2.0
-    }
+    if values.len() % 2 == 1 { values[middle] } else { (values[middle - 1] + values[middle]) / 2.0 }
 }
 
 /// Checks every bound against the rows of the runs in `dirs` (the median over runs), printing one line

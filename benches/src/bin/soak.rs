@@ -64,7 +64,10 @@ fn main() {
     let rate: u64 = args.next().and_then(|a| a.parse().ok()).unwrap_or(20_000);
     let guard = kotaemon_trace::init().expect("init");
     let traces_per_ms = rate as f64 / SPANS_PER_TRACE as f64 / 1000.0;
-    println!("soak: {seconds} s at {rate} spans/s ({traces_per_ms:.1} traces/ms of {SPANS_PER_TRACE} spans); RSS {:.1} MB", rss_mb());
+    println!(
+        "soak: {seconds} s at {rate} spans/s ({traces_per_ms:.1} traces/ms of {SPANS_PER_TRACE} spans); RSS {:.1} MB",
+        rss_mb()
+    );
     let start = Instant::now();
     let mut made_traces = 0_u64;
     let mut next_report = Duration::from_secs(10);
@@ -117,7 +120,10 @@ fn main() {
     let lost = stats.spans_dropped + stats.spans_failed;
     let growth = rss_after_first_minute.map(|first| rss_max_last_minute - first);
     if let Some(growth) = growth {
-        println!("soak: RSS after the first minute {:.1} MB, highest in the last minute {rss_max_last_minute:.1} MB ({growth:+.1} MB)", rss_after_first_minute.unwrap_or(0.0));
+        println!(
+            "soak: RSS after the first minute {:.1} MB, highest in the last minute {rss_max_last_minute:.1} MB ({growth:+.1} MB)",
+            rss_after_first_minute.unwrap_or(0.0)
+        );
     }
     let _ = guard.shutdown();
     if lost > 0 || growth.is_some_and(|g| g > 16.0) {

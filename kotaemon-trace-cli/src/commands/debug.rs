@@ -10,8 +10,8 @@
 
 use super::Progress;
 use crate::duration::human_us;
-use crate::exit::{Fail, CANNOT_RUN, JAEGER};
-use crate::jaeger::{now_us, ui_link, Client, Search};
+use crate::exit::{CANNOT_RUN, Fail, JAEGER};
+use crate::jaeger::{Client, Search, now_us, ui_link};
 use crate::probe::{self, Endpoint};
 use crate::render;
 use crate::settings::Source;
@@ -68,9 +68,7 @@ pub fn run(url: &str, source: &Source, args: &Args) -> Result<u8, Fail> {
         };
     }
     let started_us = now_us();
-    let mut child = command
-        .spawn()
-        .map_err(|e| Fail::new(CANNOT_RUN, format!("cannot run `{shown}`: {e}")))?;
+    let mut child = command.spawn().map_err(|e| Fail::new(CANNOT_RUN, format!("cannot run `{shown}`: {e}")))?;
     let status = child.wait().map_err(|e| Fail::new(CANNOT_RUN, format!("waiting for `{shown}` failed: {e}")))?;
     let code = exit_code(&status);
     eprintln!("kotaemon-trace debug: `{shown}` exited with code {code}; collecting its traces from Jaeger");
@@ -101,7 +99,11 @@ pub fn run(url: &str, source: &Source, args: &Args) -> Result<u8, Fail> {
 }
 
 /// The child's environment changes: `Some` sets, `None` removes.
-pub fn child_env(lookup: &dyn Fn(&str) -> Option<String>, otlp: &str, run_id: &str) -> Vec<(&'static str, Option<String>)> {
+pub fn child_env(
+    lookup: &dyn Fn(&str) -> Option<String>,
+    otlp: &str,
+    run_id: &str,
+) -> Vec<(&'static str, Option<String>)> {
     let resource = match lookup("OTEL_RESOURCE_ATTRIBUTES").filter(|r| !r.trim().is_empty()) {
         Some(existing) => format!("{},{RUN_ATTRIBUTE}={run_id}", existing.trim().trim_end_matches(',')),
         None => format!("{RUN_ATTRIBUTE}={run_id}"),
@@ -180,7 +182,11 @@ fn find_jaeger(url: &str, source: &Source, otlp_flag: Option<String>) -> Result<
         let looked = format!("{} found, but the Jaeger it builds is not built yet", script.display());
         return Err(Fail::new(JAEGER, how_to_get_jaeger(url, &why, &looked)));
     }
-    eprintln!("kotaemon-trace debug: starting the local Jaeger with `{} start` (up to {} s)", script.display(), START_DEADLINE.as_secs());
+    eprintln!(
+        "kotaemon-trace debug: starting the local Jaeger with `{} start` (up to {} s)",
+        script.display(),
+        START_DEADLINE.as_secs()
+    );
     if let Err(e) = run_script(&script, "start", START_DEADLINE) {
         let looked = format!("`{} start` failed: {e}", script.display());
         return Err(Fail::new(JAEGER, how_to_get_jaeger(url, &why, &looked)));
@@ -189,7 +195,11 @@ fn find_jaeger(url: &str, source: &Source, otlp_flag: Option<String>) -> Result<
         let looked = format!("`{} start` finished but {LOCAL_QUERY} does not answer: {e}", script.display());
         return Err(Fail::new(JAEGER, how_to_get_jaeger(url, &why, &looked)));
     }
-    Ok(Found { query: LOCAL_QUERY.into(), otlp: configured_otlp.unwrap_or_else(|| LOCAL_OTLP.into()), started_by: Some(script) })
+    Ok(Found {
+        query: LOCAL_QUERY.into(),
+        otlp: configured_otlp.unwrap_or_else(|| LOCAL_OTLP.into()),
+        started_by: Some(script),
+    })
 }
 
 /// Jaeger's OTLP/HTTP port on the query API's host.
@@ -217,11 +227,7 @@ fn check_otlp_listening(query: &str, otlp: &str) -> Result<(), Fail> {
 /// directory (a checkout). `Err` says where it looked.
 pub fn locate_script(from_env: Option<PathBuf>, exe: Option<PathBuf>, cwd: Option<PathBuf>) -> Result<PathBuf, String> {
     if let Some(path) = from_env {
-        return if path.is_file() {
-            Ok(path)
-        } else {
-            Err(format!("{SCRIPT_ENV}={} does not exist", path.display()))
-        };
+        return if path.is_file() { Ok(path) } else { Err(format!("{SCRIPT_ENV}={} does not exist", path.display())) };
     }
     for start in [exe.as_deref().and_then(Path::parent), cwd.as_deref()].into_iter().flatten() {
         for dir in start.ancestors() {
@@ -292,13 +298,21 @@ fn run_script(script: &Path, verb: &str, deadline: Duration) -> Result<String, S
 fn from_this_run(json: &serde_json::Value, run_id: &str) -> bool {
     json["processes"].as_object().is_some_and(|processes| {
         processes.values().any(|p| {
-            p["tags"].as_array().is_some_and(|tags| tags.iter().any(|t| t["key"] == RUN_ATTRIBUTE && t["value"] == run_id))
+            p["tags"]
+                .as_array()
+                .is_some_and(|tags| tags.iter().any(|t| t["key"] == RUN_ATTRIBUTE && t["value"] == run_id))
         })
     })
 }
 
 /// The run's traces, polled until their set and span counts stop changing (or `wait` passes).
-fn collect(client: &Client, service: Option<&str>, run_id: &str, started_us: i64, wait: Duration) -> Result<Vec<Trace>, crate::jaeger::Error> {
+fn collect(
+    client: &Client,
+    service: Option<&str>,
+    run_id: &str,
+    started_us: i64,
+    wait: Duration,
+) -> Result<Vec<Trace>, crate::jaeger::Error> {
     const POLL: Duration = Duration::from_millis(500);
     let deadline = Instant::now() + wait;
     let mut progress = Progress::new(false);
@@ -310,7 +324,13 @@ fn collect(client: &Client, service: Option<&str>, run_id: &str, started_us: i64
         };
         let mut traces: Vec<Trace> = Vec::new();
         for s in &services {
-            let search = Search { service: s, start_us: started_us - 1_000_000, end_us: now_us() + 60_000_000, min_duration: None, limit: 200 };
+            let search = Search {
+                service: s,
+                start_us: started_us - 1_000_000,
+                end_us: now_us() + 60_000_000,
+                min_duration: None,
+                limit: 200,
+            };
             for json in client.search(&search)? {
                 if from_this_run(&json, run_id) {
                     if let Ok(trace) = Trace::from_jaeger(&json) {
@@ -333,11 +353,7 @@ fn collect(client: &Client, service: Option<&str>, run_id: &str, started_us: i64
             return Ok(traces);
         }
         progress.tick(|| {
-            format!(
-                "waiting for the run's traces in Jaeger: {} so far ({} s left)",
-                traces.len(),
-                left.as_secs()
-            )
+            format!("waiting for the run's traces in Jaeger: {} so far ({} s left)", traces.len(), left.as_secs())
         });
         previous = Some(shape);
         std::thread::sleep(POLL.min(left));
@@ -385,7 +401,8 @@ mod tests {
         .into_iter()
         .collect();
         let lookup = |n: &str| vars.get(n).map(|v| v.to_string());
-        let env: HashMap<&str, Option<String>> = child_env(&lookup, "http://127.0.0.1:4318", "abc").into_iter().collect();
+        let env: HashMap<&str, Option<String>> =
+            child_env(&lookup, "http://127.0.0.1:4318", "abc").into_iter().collect();
         assert_eq!(env["OTEL_TRACES_SAMPLER"].as_deref(), Some("always_on"));
         assert_eq!(env["OTEL_TRACES_SAMPLER_ARG"], None);
         assert_eq!(env["OTEL_EXPORTER_OTLP_ENDPOINT"].as_deref(), Some("http://127.0.0.1:4318"));
@@ -410,7 +427,11 @@ mod tests {
         std::fs::write(&script, "#!/bin/sh\n").unwrap();
         let exe = root.join("ws/target/debug/kotaemon-trace");
         assert_eq!(locate_script(None, Some(exe.clone()), None), Ok(script.clone()), "above the binary");
-        assert_eq!(locate_script(None, Some(root.join("elsewhere/bin")), Some(root.join("ws"))), Ok(script.clone()), "above the cwd");
+        assert_eq!(
+            locate_script(None, Some(root.join("elsewhere/bin")), Some(root.join("ws"))),
+            Ok(script.clone()),
+            "above the cwd"
+        );
         assert_eq!(locate_script(Some(script.clone()), None, None), Ok(script.clone()));
         let missing = locate_script(Some(root.join("nope.sh")), Some(exe), None).unwrap_err();
         assert!(missing.contains("KOTAEMON_TRACE_JAEGER_SCRIPT=") && missing.contains("does not exist"), "{missing}");
@@ -422,7 +443,13 @@ mod tests {
     #[test]
     fn the_how_to_names_every_way_to_get_a_jaeger() {
         let text = how_to_get_jaeger("http://127.0.0.1:16686", "connection refused", "no script");
-        for expected in ["scripts/jaeger.sh build && scripts/jaeger.sh start", "docker run", "--jaeger-url", SCRIPT_ENV, "connection refused"] {
+        for expected in [
+            "scripts/jaeger.sh build && scripts/jaeger.sh start",
+            "docker run",
+            "--jaeger-url",
+            SCRIPT_ENV,
+            "connection refused",
+        ] {
             assert!(text.contains(expected), "{expected}: {text}");
         }
     }

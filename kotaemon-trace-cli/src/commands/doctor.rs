@@ -2,12 +2,12 @@
 //! travels (values valid → exporter on → endpoint listening → protocol matches the port → a test span is
 //! exported → it can be read back from Jaeger's query API). Every failure has its own message.
 
-use super::{fetch_settled, Progress};
-use crate::exit::{Fail, CHECK_FAILED, OK};
-use crate::jaeger::{ui_link, Client};
+use super::{Progress, fetch_settled};
+use crate::exit::{CHECK_FAILED, Fail, OK};
+use crate::jaeger::{Client, ui_link};
 use crate::probe::{self, Endpoint, Unreachable, Wire};
 use crate::settings::{self, Setting, Source};
-use kotaemon_trace::{trace_with_otel, BatchConfig, Config, ExporterKind, Protocol, Sampler};
+use kotaemon_trace::{BatchConfig, Config, ExporterKind, Protocol, Sampler, trace_with_otel};
 use std::time::{Duration, Instant};
 
 /// The conventional OTLP ports.
@@ -62,7 +62,12 @@ pub fn run(client: &Client, jaeger_source: &Source, wait: Duration) -> Result<u8
     };
     let lookup = |name: &str| std::env::var(name).ok();
     let mut settings = settings::effective(&config, &lookup);
-    settings.push(Setting { name: "jaeger query url", value: settings::mask_url(&client.url), source: jaeger_source.clone(), invalid: None });
+    settings.push(Setting {
+        name: "jaeger query url",
+        value: settings::mask_url(&client.url),
+        source: jaeger_source.clone(),
+        invalid: None,
+    });
     println!("Effective configuration (value, then where it came from):");
     print!("{}", settings_table(&settings));
     println!("\nChecks:");
@@ -75,7 +80,11 @@ pub fn run(client: &Client, jaeger_source: &Source, wait: Duration) -> Result<u8
         if problems.is_empty() {
             Outcome::Ok("every value is valid".into())
         } else {
-            Outcome::Fail(format!("{} invalid value(s), defaults used instead:\n{}", problems.len(), problems.join("\n")))
+            Outcome::Fail(format!(
+                "{} invalid value(s), defaults used instead:\n{}",
+                problems.len(),
+                problems.join("\n")
+            ))
         },
     );
 
@@ -126,7 +135,11 @@ pub fn run(client: &Client, jaeger_source: &Source, wait: Duration) -> Result<u8
             Ok((trace_id, took)) => {
                 report.check(
                     "test span",
-                    Outcome::Ok(format!("exported to {} in {} ms (trace {trace_id})", settings::mask_url(&otlp.endpoint), took.as_millis())),
+                    Outcome::Ok(format!(
+                        "exported to {} in {} ms (trace {trace_id})",
+                        settings::mask_url(&otlp.endpoint),
+                        took.as_millis()
+                    )),
                 );
                 if query_ok {
                     let started = Instant::now();
@@ -208,7 +221,9 @@ pub fn endpoint_check(url: &str, protocol: Protocol) -> Outcome {
         Err(unreachable) => {
             let why = match unreachable {
                 Unreachable::Refused => format!("nothing is listening on {where_} (connection refused)"),
-                Unreachable::Timeout => format!("no answer from {where_} within {} s (wrong host, or a firewall)", PROBE_TIMEOUT.as_secs()),
+                Unreachable::Timeout => {
+                    format!("no answer from {where_} within {} s (wrong host, or a firewall)", PROBE_TIMEOUT.as_secs())
+                }
                 Unreachable::Resolve(e) => format!("the host {:?} does not resolve: {e}", endpoint.host),
                 Unreachable::Other(e) => format!("cannot connect to {where_}: {e}"),
             };
@@ -232,9 +247,15 @@ pub fn endpoint_check(url: &str, protocol: Protocol) -> Outcome {
         (_, Wire::Tls) if !endpoint.https => {
             Outcome::Fail(format!("{where_} speaks TLS: the endpoint must start with https:// ({shown})"))
         }
-        (_, _) if endpoint.https => Outcome::Warn(format!("{where_} answers; TLS endpoints are not probed further, the test span will tell")),
-        (Protocol::Grpc, Wire::Http2) => Outcome::Ok(format!("{shown} speaks HTTP/2 (gRPC), as the protocol grpc needs")),
-        (Protocol::Grpc, Wire::Http1 { .. }) => Outcome::Fail(wrong_protocol("HTTP/1.1 (OTLP/HTTP or another HTTP server)")),
+        (_, _) if endpoint.https => {
+            Outcome::Warn(format!("{where_} answers; TLS endpoints are not probed further, the test span will tell"))
+        }
+        (Protocol::Grpc, Wire::Http2) => {
+            Outcome::Ok(format!("{shown} speaks HTTP/2 (gRPC), as the protocol grpc needs"))
+        }
+        (Protocol::Grpc, Wire::Http1 { .. }) => {
+            Outcome::Fail(wrong_protocol("HTTP/1.1 (OTLP/HTTP or another HTTP server)"))
+        }
         (Protocol::HttpProtobuf, Wire::Http2) => Outcome::Fail(wrong_protocol("only HTTP/2 (gRPC)")),
         (Protocol::HttpProtobuf, Wire::Http1 { status, content_type }) => {
             let html = content_type.as_deref().is_some_and(|c| c.starts_with("text/html"));
@@ -252,10 +273,14 @@ pub fn endpoint_check(url: &str, protocol: Protocol) -> Outcome {
                 401 | 403 => Outcome::Warn(format!(
                     "{shown} wants credentials (status {status}) for an unauthenticated probe; the test span carries your headers"
                 )),
-                other => Outcome::Warn(format!("{shown} answered status {other} to an empty OTLP request; the test span will tell")),
+                other => Outcome::Warn(format!(
+                    "{shown} answered status {other} to an empty OTLP request; the test span will tell"
+                )),
             }
         }
-        (_, Wire::Silent) => Outcome::Warn(format!("{where_} accepted the connection but answered nothing; the test span will tell")),
+        (_, Wire::Silent) => {
+            Outcome::Warn(format!("{where_} accepted the connection but answered nothing; the test span will tell"))
+        }
         (_, Wire::Tls) => Outcome::Ok(format!("{where_} speaks TLS")),
         (_, Wire::Unknown(first)) => Outcome::Fail(format!(
             "{where_} answered with something that is neither HTTP nor gRPC (first bytes {first}): is this the collector's OTLP port?"
@@ -364,8 +389,18 @@ mod tests {
     #[test]
     fn the_settings_table_names_sources_and_invalid_values() {
         let table = settings_table(&[
-            Setting { name: "protocol", value: "grpc".into(), source: Source::Env("OTEL_EXPORTER_OTLP_PROTOCOL".into()), invalid: None },
-            Setting { name: "timeout", value: "10000 ms".into(), source: Source::Env("OTEL_EXPORTER_OTLP_TIMEOUT".into()), invalid: Some("x".into()) },
+            Setting {
+                name: "protocol",
+                value: "grpc".into(),
+                source: Source::Env("OTEL_EXPORTER_OTLP_PROTOCOL".into()),
+                invalid: None,
+            },
+            Setting {
+                name: "timeout",
+                value: "10000 ms".into(),
+                source: Source::Env("OTEL_EXPORTER_OTLP_TIMEOUT".into()),
+                invalid: Some("x".into()),
+            },
         ]);
         assert_eq!(
             table,

@@ -1,13 +1,13 @@
 //! `explain <trace-id>`: how an answer was produced, read back from the trace. Only what was exported is
 //! shown: a value the redactor masked stays masked, an attribute that was not recorded is "not recorded".
 
-use super::{fetch_settled, Progress};
+use super::{Progress, fetch_settled};
 use crate::duration::{human_us, utc_timestamp};
 use crate::exit::{Fail, NOT_FOUND, OK};
-use crate::jaeger::{ui_link, Client};
+use crate::jaeger::{Client, ui_link};
 use crate::render;
-use crate::trace::{value_text, Span, Trace};
-use serde_json::{json, Map, Value};
+use crate::trace::{Span, Trace, value_text};
+use serde_json::{Map, Value, json};
 use std::time::Duration;
 
 /// Attributes naming the caller without identifying them.
@@ -50,7 +50,9 @@ fn models(trace: &Trace) -> Vec<Model<'_>> {
     trace
         .spans
         .iter()
-        .filter(|s| ["llm.model_name", "gen_ai.request.model", "gen_ai.response.model"].iter().any(|k| s.tag(k).is_some()))
+        .filter(|s| {
+            ["llm.model_name", "gen_ai.request.model", "gen_ai.response.model"].iter().any(|k| s.tag(k).is_some())
+        })
         .map(|s| Model {
             span: s,
             model: first(s, &["llm.model_name", "gen_ai.request.model"]),
@@ -61,7 +63,10 @@ fn models(trace: &Trace) -> Vec<Model<'_>> {
                 .iter()
                 .filter(|(k, _)| {
                     (k.starts_with("gen_ai.request.") && k != "gen_ai.request.model")
-                        || matches!(k.as_str(), "llm.invocation_parameters" | "llm.temperature" | "llm.top_p" | "llm.max_tokens")
+                        || matches!(
+                            k.as_str(),
+                            "llm.invocation_parameters" | "llm.temperature" | "llm.top_p" | "llm.max_tokens"
+                        )
                         || k == "gen_ai.response.finish_reasons"
                 })
                 .cloned()
@@ -370,7 +375,9 @@ pub fn audit_json(trace: &Trace) -> Value {
     for (key, value) in callers(trace) {
         caller.entry(key).or_insert_with(|| json!([])).as_array_mut().expect("an array").push(json!(value));
     }
-    let slowest = trace.dominant_span().map(|(i, t)| json!({"span_id": trace.spans[i].span_id, "step": trace.spans[i].name, "critical_path_us": t}));
+    let slowest = trace
+        .dominant_span()
+        .map(|(i, t)| json!({"span_id": trace.spans[i].span_id, "step": trace.spans[i].name, "critical_path_us": t}));
     json!({
         "trace_id": trace.trace_id,
         "services": trace.services(),
@@ -413,7 +420,8 @@ mod tests {
             ("error".into(), json!(true)),
             ("otel.status_description".into(), json!("order ORD-9 was not found")),
         ]);
-        tool.events.push((30_000, vec![("event".into(), json!("exception")), ("exception.type".into(), json!("ToolError"))]));
+        tool.events
+            .push((30_000, vec![("event".into(), json!("exception")), ("exception.type".into(), json!("ToolError"))]));
         let mut generate = span("g", Some("r"), "generate.response", 40, 55);
         generate.tags.extend([
             ("llm.model_name".into(), json!("gpt-4o-mini")),

@@ -31,7 +31,12 @@ impl Progress {
 
 /// A trace as it settles in Jaeger: fetched until it is there, no span names a missing parent and the
 /// span count stopped changing, or until `wait` has passed. `Ok(None)`: Jaeger never had it.
-pub fn fetch_settled(client: &Client, trace_id: &str, wait: Duration, progress: &mut Progress) -> Result<Option<Trace>, Error> {
+pub fn fetch_settled(
+    client: &Client,
+    trace_id: &str,
+    wait: Duration,
+    progress: &mut Progress,
+) -> Result<Option<Trace>, Error> {
     const POLL: Duration = Duration::from_millis(300);
     let started = Instant::now();
     let deadline = started + wait;
@@ -55,8 +60,12 @@ pub fn fetch_settled(client: &Client, trace_id: &str, wait: Duration, progress: 
         let waiting = last.as_ref().is_none_or(|t| t.orphans > 0) || started.elapsed() >= Duration::from_secs(1);
         if waiting {
             progress.tick(|| match &last {
-            None => format!("waiting for trace {trace_id} to arrive in Jaeger ({} s left)", left.as_secs()),
-                Some(t) => format!("trace {trace_id}: {} spans so far, waiting for the rest ({} s left)", t.spans.len(), left.as_secs()),
+                None => format!("waiting for trace {trace_id} to arrive in Jaeger ({} s left)", left.as_secs()),
+                Some(t) => format!(
+                    "trace {trace_id}: {} spans so far, waiting for the rest ({} s left)",
+                    t.spans.len(),
+                    left.as_secs()
+                ),
             });
         }
         std::thread::sleep(POLL.min(left));

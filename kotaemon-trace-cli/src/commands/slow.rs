@@ -4,9 +4,9 @@
 
 use crate::duration::{human_us, short, utc_timestamp};
 use crate::exit::{Fail, OK};
-use crate::jaeger::{now_us, ui_link, Client, Search};
+use crate::jaeger::{Client, Search, now_us, ui_link};
 use crate::trace::Trace;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 use std::time::Duration;
 
 /// How many matching traces are read from Jaeger before sorting by duration.
@@ -39,7 +39,8 @@ pub fn rank(traces: &[Trace], min: Duration, limit: usize) -> Vec<Row> {
         .iter()
         .filter(|t| !t.spans.is_empty() && t.duration_us() >= min_us)
         .map(|t| {
-            let (slowest, slowest_us) = t.dominant_span().map(|(i, us)| (t.spans[i].name.clone(), us)).unwrap_or_default();
+            let (slowest, slowest_us) =
+                t.dominant_span().map(|(i, us)| (t.spans[i].name.clone(), us)).unwrap_or_default();
             Row {
                 trace_id: t.trace_id.clone(),
                 start_us: t.start_us(),
@@ -79,7 +80,10 @@ pub fn run(client: &Client, args: &Args) -> Result<u8, Fail> {
                 })
             })
             .collect();
-        println!("{}", serde_json::to_string_pretty(&json!({"service": args.service, "traces": out})).unwrap_or_default());
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&json!({"service": args.service, "traces": out})).unwrap_or_default()
+        );
         return Ok(OK);
     }
     print!("{}", table(&rows, args, &client.url));
@@ -131,18 +135,19 @@ mod tests {
     fn ranks_long_traces_and_names_the_step_holding_the_time() {
         let traces = vec![
             t("fast", vec![span("a", None, "handle", 0, 900)]),
-            t("slow", vec![
-                span("a", None, "handle", 0, 6000),
-                span("b", Some("a"), "retrieve", 10, 400),
-                span("c", Some("a"), "generate.response", 500, 5400),
-            ]),
-            t("slower", vec![
-                span("a", None, "handle", 0, 8000),
-                span("b", Some("a"), "call_tool.search", 0, 7500),
-            ]),
+            t(
+                "slow",
+                vec![
+                    span("a", None, "handle", 0, 6000),
+                    span("b", Some("a"), "retrieve", 10, 400),
+                    span("c", Some("a"), "generate.response", 500, 5400),
+                ],
+            ),
+            t("slower", vec![span("a", None, "handle", 0, 8000), span("b", Some("a"), "call_tool.search", 0, 7500)]),
         ];
         let rows = rank(&traces, Duration::from_secs(5), 10);
-        let got: Vec<(&str, &str, i64)> = rows.iter().map(|r| (r.trace_id.as_str(), r.slowest.as_str(), r.slowest_us)).collect();
+        let got: Vec<(&str, &str, i64)> =
+            rows.iter().map(|r| (r.trace_id.as_str(), r.slowest.as_str(), r.slowest_us)).collect();
         assert_eq!(got, [("slower", "call_tool.search", 7_500_000), ("slow", "generate.response", 5_400_000)]);
         assert_eq!(rows[0].root, "handle");
         assert_eq!(rank(&traces, Duration::from_secs(5), 1).len(), 1, "the limit applies");
@@ -155,7 +160,13 @@ mod tests {
             Duration::from_secs(5),
             10,
         );
-        let args = Args { service: "rag".into(), min_duration: Duration::from_secs(5), limit: 10, lookback: Duration::from_secs(3600), json: false };
+        let args = Args {
+            service: "rag".into(),
+            min_duration: Duration::from_secs(5),
+            limit: 10,
+            lookback: Duration::from_secs(3600),
+            json: false,
+        };
         let text = table(&rows, &args, "http://j");
         assert!(text.starts_with("Traces of rag taking at least 5s in the last 1h"), "{text}");
         assert!(text.contains("generate  5.40 s (90%)"), "{text}");

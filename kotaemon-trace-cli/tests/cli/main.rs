@@ -13,7 +13,7 @@
 //! The red `doctor` cases and `debug` without a Jaeger need no Jaeger and always run.
 
 use kotaemon_trace::{llm, retrieval, tool, trace_with_otel};
-use kotaemon_trace_tests::jaeger::{spans, unique_service, Jaeger};
+use kotaemon_trace_tests::jaeger::{Jaeger, spans, unique_service};
 use serde_json::Value;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
@@ -45,11 +45,7 @@ fn retrieve(_query: &str) -> Vec<(&'static str, f64)> {
 fn get_order_status(order_id: &str) -> Result<&'static str, ToolError> {
     tool::call("get_order_status", "call_1", &format!("{{\"order_id\":\"{order_id}\"}}"));
     std::thread::sleep(Duration::from_millis(3));
-    if order_id == "ORD-1042" {
-        Ok("shipped")
-    } else {
-        Err(ToolError(order_id.to_owned()))
-    }
+    if order_id == "ORD-1042" { Ok("shipped") } else { Err(ToolError(order_id.to_owned())) }
 }
 
 #[trace_with_otel("generate.response", skip_all)]
@@ -123,7 +119,10 @@ fn workload_command(kind: &str, service: &str) -> Command {
 
 fn workload_args() -> Vec<String> {
     let exe = std::env::current_exe().unwrap().to_string_lossy().to_string();
-    [exe.as_str(), "--ignored", "--exact", "workload", "--nocapture", "--test-threads", "1"].iter().map(|s| s.to_string()).collect()
+    [exe.as_str(), "--ignored", "--exact", "workload", "--nocapture", "--test-threads", "1"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
 }
 
 /// Runs the workload exporting straight to Jaeger (no CLI involved) and returns its trace id.
@@ -180,8 +179,18 @@ fn doctor_green(protocol: &str) {
         .env("OTEL_TRACES_SAMPLER", "always_off")
         .env("OTEL_EXPORTER_OTLP_HEADERS", "x-api-key=s3cr3t-value"));
     assert_eq!(code, 0, "stdout:\n{stdout}\nstderr:\n{stderr}");
-    assert!(stdout.lines().any(|l| l.contains("service.name") && l.contains(&service) && l.contains("env OTEL_SERVICE_NAME")), "{stdout}");
-    assert!(stdout.lines().any(|l| l.contains("protocol") && l.contains(protocol) && l.contains("env OTEL_EXPORTER_OTLP_PROTOCOL")), "{stdout}");
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.contains("service.name") && l.contains(&service) && l.contains("env OTEL_SERVICE_NAME")),
+        "{stdout}"
+    );
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.contains("protocol") && l.contains(protocol) && l.contains("env OTEL_EXPORTER_OTLP_PROTOCOL")),
+        "{stdout}"
+    );
     assert!(stdout.lines().any(|l| l.contains("timeout") && l.ends_with("default")), "{stdout}");
     assert!(stdout.lines().any(|l| l.contains("jaeger query url") && l.contains("flag --jaeger-url")), "{stdout}");
     assert!(stdout.contains("x-api-key=***"), "{stdout}");
@@ -189,7 +198,8 @@ fn doctor_green(protocol: &str) {
     assert!(stdout.contains("doctor: all checks passed"), "{stdout}");
     // The span it reports as arrived really is in Jaeger, under the configured service, even though the
     // configured sampler would have dropped it.
-    let line = stdout.lines().find(|l| l.contains("span arrived: found in Jaeger")).unwrap_or_else(|| panic!("{stdout}"));
+    let line =
+        stdout.lines().find(|l| l.contains("span arrived: found in Jaeger")).unwrap_or_else(|| panic!("{stdout}"));
     let trace_id = line.rsplit("/trace/").next().unwrap().trim();
     let trace = jaeger.get(&format!("/api/traces/{trace_id}")).expect("the doctor's trace");
     assert_eq!(kotaemon_trace_tests::jaeger::service_of(&trace["data"][0]), service);
@@ -214,7 +224,10 @@ fn doctor_red_when_nothing_listens_at_the_endpoint() {
         .env("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc")
         .env("OTEL_EXPORTER_OTLP_ENDPOINT", format!("http://127.0.0.1:{port}")));
     assert_eq!(code, 5, "{stdout}");
-    assert!(stdout.contains(&format!("FAIL  endpoint: nothing is listening on 127.0.0.1:{port} (connection refused)")), "{stdout}");
+    assert!(
+        stdout.contains(&format!("FAIL  endpoint: nothing is listening on 127.0.0.1:{port} (connection refused)")),
+        "{stdout}"
+    );
     assert!(stdout.contains("skip  test span: the endpoint check failed"), "{stdout}");
     assert!(stdout.contains("FAIL  jaeger query API"), "the unreachable query API is its own failure: {stdout}");
 }
@@ -230,13 +243,20 @@ fn doctor_reads_the_config_file_and_names_it_as_the_source() {
     let (code, stdout, _) = run(clean(BIN).arg("doctor").env("KOTAEMON_TRACE_CONFIG", &file));
     assert_eq!(code, 5, "nothing listens there: {stdout}");
     let line = |name: &str| stdout.lines().find(|l| l.contains(name)).unwrap_or_default().to_owned();
-    assert!(line("service.name").contains("from-file") && line("service.name").contains(&format!("file {}", file.display())), "{stdout}");
+    assert!(
+        line("service.name").contains("from-file")
+            && line("service.name").contains(&format!("file {}", file.display())),
+        "{stdout}"
+    );
     assert!(line("jaeger query url").contains(&format!("file {}", file.display())), "{stdout}");
     // A wrong file is refused first, with file, line and key.
     std::fs::write(&file, "[sampler]\nname = \"sometimes\"\n").unwrap();
     let (code, stdout, _) = run(clean(BIN).arg("doctor").env("KOTAEMON_TRACE_CONFIG", &file));
     assert_eq!(code, 5, "{stdout}");
-    assert!(stdout.contains("FAIL  configuration file:") && stdout.contains("kotaemon-trace.toml:2:8: sampler.name"), "{stdout}");
+    assert!(
+        stdout.contains("FAIL  configuration file:") && stdout.contains("kotaemon-trace.toml:2:8: sampler.name"),
+        "{stdout}"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -275,7 +295,10 @@ fn doctor_red_when_the_protocol_does_not_match_the_port() {
     let expected = if port_of(&jaeger.otlp_http) == 4318 {
         "FAIL  endpoint: port 4318 is OTLP over HTTP, but the protocol is grpc".to_owned()
     } else {
-        format!("FAIL  endpoint: 127.0.0.1:{} speaks HTTP/1.1 (OTLP/HTTP or another HTTP server), but the protocol is grpc", port_of(&jaeger.otlp_http))
+        format!(
+            "FAIL  endpoint: 127.0.0.1:{} speaks HTTP/1.1 (OTLP/HTTP or another HTTP server), but the protocol is grpc",
+            port_of(&jaeger.otlp_http)
+        )
     };
     assert!(stdout.contains(&expected), "expected {expected:?} in\n{stdout}");
     assert!(stdout.contains("skip  test span"), "{stdout}");
@@ -288,13 +311,15 @@ fn doctor_red_when_the_protocol_does_not_match_the_port() {
     let expected = if port_of(&jaeger.otlp_grpc) == 4317 {
         "FAIL  endpoint: port 4317 is OTLP over gRPC, but the protocol is http/protobuf".to_owned()
     } else {
-        format!("FAIL  endpoint: 127.0.0.1:{} speaks only HTTP/2 (gRPC), but the protocol is http/protobuf", port_of(&jaeger.otlp_grpc))
+        format!(
+            "FAIL  endpoint: 127.0.0.1:{} speaks only HTTP/2 (gRPC), but the protocol is http/protobuf",
+            port_of(&jaeger.otlp_grpc)
+        )
     };
     assert!(stdout.contains(&expected), "expected {expected:?} in\n{stdout}");
     // The query API (UI port) given as the OTLP endpoint.
-    let (code, stdout, _) = run(kotaemon_trace(&jaeger.query_url)
-        .arg("doctor")
-        .env("OTEL_EXPORTER_OTLP_ENDPOINT", &jaeger.query_url));
+    let (code, stdout, _) =
+        run(kotaemon_trace(&jaeger.query_url).arg("doctor").env("OTEL_EXPORTER_OTLP_ENDPOINT", &jaeger.query_url));
     assert_eq!(code, 5, "{stdout}");
     assert!(stdout.contains("answers with an HTML page, not OTLP"), "{stdout}");
 }
@@ -330,7 +355,11 @@ fn debug_runs_the_command_fully_traced_and_prints_its_linked_trace() {
     assert!(tree[0].starts_with("* handle_user_query  "), "{tree:?}");
     assert!(tree[0].contains("ERROR: order ORD-9 was not found"), "{tree:?}");
     assert!(tree[1].starts_with("* ├─ retrieve.customer_history  "), "{tree:?}");
-    assert!(tree[2].starts_with("* └─ call_tool.get_order_status  ") && tree[2].contains("ERROR: order ORD-9 was not found"), "{tree:?}");
+    assert!(
+        tree[2].starts_with("* └─ call_tool.get_order_status  ")
+            && tree[2].contains("ERROR: order ORD-9 was not found"),
+        "{tree:?}"
+    );
     assert!(stderr.contains("<- slowest:"), "{stderr}");
     // In Jaeger: one linked trace (the children name the root as parent), marked as this debug run.
     let trace = &jaeger.get(&format!("/api/traces/{trace_id}")).unwrap()["data"][0];
@@ -346,8 +375,13 @@ fn debug_runs_the_command_fully_traced_and_prints_its_linked_trace() {
 #[test]
 fn debug_reports_a_command_that_cannot_start() {
     let Some(jaeger) = Jaeger::from_env_or_skip("debug cannot start") else { return };
-    let (code, _, stderr) = run(kotaemon_trace(&jaeger.query_url)
-        .args(["debug", "--otlp-endpoint", &jaeger.otlp_http, "--", "/nonexistent/kt-cli-no-such-program"]));
+    let (code, _, stderr) = run(kotaemon_trace(&jaeger.query_url).args([
+        "debug",
+        "--otlp-endpoint",
+        &jaeger.otlp_http,
+        "--",
+        "/nonexistent/kt-cli-no-such-program",
+    ]));
     assert_eq!(code, 127, "{stderr}");
     assert!(stderr.contains("cannot run `/nonexistent/kt-cli-no-such-program`"), "{stderr}");
 }
@@ -374,9 +408,8 @@ fn debug_without_any_jaeger_says_exactly_how_to_get_one() {
     let dir = std::env::temp_dir().join(format!("kt-cli-nojaeger-{}", std::process::id()));
     let script = fake_script(&dir, false);
     let url = format!("http://127.0.0.1:{}", closed_port());
-    let (code, stdout, stderr) = run(kotaemon_trace(&url)
-        .env("KOTAEMON_TRACE_JAEGER_SCRIPT", &script)
-        .args(["debug", "--", "true"]));
+    let (code, stdout, stderr) =
+        run(kotaemon_trace(&url).env("KOTAEMON_TRACE_JAEGER_SCRIPT", &script).args(["debug", "--", "true"]));
     assert_eq!(code, 3, "{stderr}");
     assert!(stderr.contains(&format!("Jaeger at {url} (flag --jaeger-url) is not reachable")), "{stderr}");
     assert!(stderr.contains("the Jaeger it builds is not built yet"), "{stderr}");
@@ -387,9 +420,8 @@ fn debug_without_any_jaeger_says_exactly_how_to_get_one() {
 
     // With the binary built, `debug` starts it through the script; a failed start is reported.
     let script = fake_script(&dir.join("built"), true);
-    let (code, _, stderr) = run(kotaemon_trace(&url)
-        .env("KOTAEMON_TRACE_JAEGER_SCRIPT", &script)
-        .args(["debug", "--", "true"]));
+    let (code, _, stderr) =
+        run(kotaemon_trace(&url).env("KOTAEMON_TRACE_JAEGER_SCRIPT", &script).args(["debug", "--", "true"]));
     assert_eq!(code, 3, "{stderr}");
     assert!(stderr.contains("start` failed"), "{stderr}");
     assert!(stderr.contains("jaeger: exited during start"), "the script's own output is shown: {stderr}");
@@ -453,7 +485,12 @@ fn explain_tells_how_a_known_answer_was_produced() {
 fn explain_of_an_unknown_trace_waits_then_says_so() {
     let Some(jaeger) = Jaeger::from_env_or_skip("explain unknown") else { return };
     let started = Instant::now();
-    let (code, _, stderr) = run(kotaemon_trace(&jaeger.query_url).args(["explain", "--wait", "1500ms", "0123456789abcdef0123456789abcdef"]));
+    let (code, _, stderr) = run(kotaemon_trace(&jaeger.query_url).args([
+        "explain",
+        "--wait",
+        "1500ms",
+        "0123456789abcdef0123456789abcdef",
+    ]));
     assert_eq!(code, 4, "{stderr}");
     assert!(stderr.contains("waiting for trace 0123456789abcdef0123456789abcdef"), "progress is shown: {stderr}");
     assert!(stderr.contains("is not in Jaeger"), "{stderr}");
@@ -477,15 +514,28 @@ fn explain_and_slow_without_jaeger_exit_3_and_bad_arguments_exit_2() {
 #[test]
 fn jaeger_url_comes_from_the_flag_else_the_env() {
     let url = format!("http://127.0.0.1:{}", closed_port());
-    let (_, stdout, _) = run(clean(BIN).arg("doctor").env("KOTAEMON_TRACE_JAEGER_URL", &url).env("OTEL_TRACES_EXPORTER", "none"));
-    assert!(stdout.lines().any(|l| l.contains("jaeger query url") && l.contains(&url) && l.contains("env KOTAEMON_TRACE_JAEGER_URL")), "{stdout}");
+    let (_, stdout, _) =
+        run(clean(BIN).arg("doctor").env("KOTAEMON_TRACE_JAEGER_URL", &url).env("OTEL_TRACES_EXPORTER", "none"));
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.contains("jaeger query url") && l.contains(&url) && l.contains("env KOTAEMON_TRACE_JAEGER_URL")),
+        "{stdout}"
+    );
     let (_, stdout, _) = run(clean(BIN).arg("doctor").env("OTEL_TRACES_EXPORTER", "none"));
-    assert!(stdout.lines().any(|l| l.contains("jaeger query url") && l.contains("http://127.0.0.1:16686") && l.trim_end().ends_with("default")), "{stdout}");
+    assert!(
+        stdout.lines().any(|l| l.contains("jaeger query url")
+            && l.contains("http://127.0.0.1:16686")
+            && l.trim_end().ends_with("default")),
+        "{stdout}"
+    );
 }
 
 #[test]
 fn every_command_has_help_with_exit_codes() {
-    for args in [&["--help"][..], &["debug", "--help"], &["doctor", "--help"], &["explain", "--help"], &["slow", "--help"]] {
+    for args in
+        [&["--help"][..], &["debug", "--help"], &["doctor", "--help"], &["explain", "--help"], &["slow", "--help"]]
+    {
         let (code, stdout, _) = run(clean(BIN).args(args));
         assert_eq!(code, 0, "{args:?}");
         assert!(stdout.contains("Exit codes:") && stdout.contains("4    explain"), "{args:?}: {stdout}");
@@ -503,8 +553,16 @@ fn slow_lists_only_the_slow_trace_and_names_the_slow_step() {
     let slow_id = traced_run(&jaeger, "ok", &service, 400);
     let fast_id = traced_run(&jaeger, "ok", &service, 1);
     // Both must be in Jaeger before asking, so that the fast one's absence means something.
-    let _ = jaeger.traces(&service, 10, Duration::from_secs(15), |t| t.len() == 2 && t.iter().all(|t| spans(t).len() == 4));
-    let (code, stdout, stderr) = run(kotaemon_trace(&jaeger.query_url).args(["slow", "--service", &service, "--min-duration", "200ms", "--json"]));
+    let _ =
+        jaeger.traces(&service, 10, Duration::from_secs(15), |t| t.len() == 2 && t.iter().all(|t| spans(t).len() == 4));
+    let (code, stdout, stderr) = run(kotaemon_trace(&jaeger.query_url).args([
+        "slow",
+        "--service",
+        &service,
+        "--min-duration",
+        "200ms",
+        "--json",
+    ]));
     assert_eq!(code, 0, "{stderr}");
     let v: Value = serde_json::from_str(&stdout).unwrap();
     let traces = v["traces"].as_array().unwrap();
@@ -513,11 +571,13 @@ fn slow_lists_only_the_slow_trace_and_names_the_slow_step() {
     assert_ne!(traces[0]["trace_id"], fast_id);
     assert_eq!(traces[0]["slowest_step"], "generate.response");
     assert!(traces[0]["slowest_step_critical_path_us"].as_i64().unwrap() >= 400_000, "{stdout}");
-    let (code, stdout, _) = run(kotaemon_trace(&jaeger.query_url).args(["slow", "--service", &service, "--min-duration", "200ms"]));
+    let (code, stdout, _) =
+        run(kotaemon_trace(&jaeger.query_url).args(["slow", "--service", &service, "--min-duration", "200ms"]));
     assert_eq!(code, 0);
     let row = stdout.lines().find(|l| l.contains(&slow_id)).unwrap_or_else(|| panic!("{stdout}"));
     assert!(row.contains("handle_user_query") && row.contains("generate.response"), "{row}");
-    let (_, both, _) = run(kotaemon_trace(&jaeger.query_url).args(["slow", "--service", &service, "--min-duration", "0s", "--json"]));
+    let (_, both, _) =
+        run(kotaemon_trace(&jaeger.query_url).args(["slow", "--service", &service, "--min-duration", "0s", "--json"]));
     let v: Value = serde_json::from_str(&both).unwrap();
     let ids: Vec<&str> = v["traces"].as_array().unwrap().iter().map(|t| t["trace_id"].as_str().unwrap()).collect();
     assert_eq!(ids, [slow_id.as_str(), fast_id.as_str()], "slowest first");

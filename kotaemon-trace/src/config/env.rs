@@ -2,8 +2,8 @@
 //! unset, enum values are case-insensitive, an invalid value is a [`ConfigProblem`] and its default is used.
 
 use super::{
-    traces_url, BatchConfig, Compression, Config, ConfigProblem, DebugConfig, ExporterKind, JaegerRemote, Limits, LogFormat,
-    MetricsConfig, RedactionConfig, Propagator, Protocol, Sampler, TailConfig,
+    BatchConfig, Compression, Config, ConfigProblem, DebugConfig, ExporterKind, JaegerRemote, Limits, LogFormat,
+    MetricsConfig, Propagator, Protocol, RedactionConfig, Sampler, TailConfig, traces_url,
 };
 use std::time::Duration;
 
@@ -217,7 +217,12 @@ fn resource_attributes<F: Fn(&str) -> Option<String>>(env: &mut Env<F>) -> Vec<(
         Some(pairs) => pairs,
         None => {
             // The spec: discard the whole variable when any entry is malformed.
-            env.problem(NAME, &raw, "comma-separated key=value pairs, values percent-encoded", "no resource attributes from it");
+            env.problem(
+                NAME,
+                &raw,
+                "comma-separated key=value pairs, values percent-encoded",
+                "no resource attributes from it",
+            );
             Vec::new()
         }
     }
@@ -301,7 +306,12 @@ fn otlp<F: Fn(&str) -> Option<String>>(env: &mut Env<F>, config: &mut Config) {
         match parse_key_values(&raw) {
             Some(headers) => otlp.headers = headers,
             // Header values are credentials: the problem shows the names only.
-            None => env.problem(name, &mask_header_values(&raw), "comma-separated name=value pairs, values percent-encoded", "no extra headers"),
+            None => env.problem(
+                name,
+                &mask_header_values(&raw),
+                "comma-separated name=value pairs, values percent-encoded",
+                "no extra headers",
+            ),
         }
     }
     otlp.timeout = env.millis(&["OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "OTEL_EXPORTER_OTLP_TIMEOUT"], otlp.timeout);
@@ -333,17 +343,28 @@ fn tls<F: Fn(&str) -> Option<String>>(env: &mut Env<F>, protocol: Protocol, endp
         }
     };
     let certificate = file(&["OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE", "OTEL_EXPORTER_OTLP_CERTIFICATE"]);
-    let mut client_certificate = file(&["OTEL_EXPORTER_OTLP_TRACES_CLIENT_CERTIFICATE", "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE"]);
+    let mut client_certificate =
+        file(&["OTEL_EXPORTER_OTLP_TRACES_CLIENT_CERTIFICATE", "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE"]);
     let mut client_key = file(&["OTEL_EXPORTER_OTLP_TRACES_CLIENT_KEY", "OTEL_EXPORTER_OTLP_CLIENT_KEY"]);
     match (&client_certificate, &client_key) {
         (Some((name, path)), None) => {
             let path = path.display().to_string();
-            env.problem(name, &path, "a client certificate together with OTEL_EXPORTER_OTLP_CLIENT_KEY", "no client certificate");
+            env.problem(
+                name,
+                &path,
+                "a client certificate together with OTEL_EXPORTER_OTLP_CLIENT_KEY",
+                "no client certificate",
+            );
             client_certificate = None;
         }
         (None, Some((name, path))) => {
             let path = path.display().to_string();
-            env.problem(name, &path, "a client key together with OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE", "no client certificate");
+            env.problem(
+                name,
+                &path,
+                "a client key together with OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE",
+                "no client certificate",
+            );
             client_key = None;
         }
         _ => {}
@@ -354,7 +375,11 @@ fn tls<F: Fn(&str) -> Option<String>>(env: &mut Env<F>, protocol: Protocol, endp
         client_key: client_key.map(|(_, p)| p),
     };
     if tls.is_set() && (protocol != Protocol::Grpc || !endpoint.starts_with("https://")) {
-        let why = if protocol != Protocol::Grpc { "OTEL_EXPORTER_OTLP_PROTOCOL=grpc (TLS files are not used over http/protobuf yet)" } else { "an https:// endpoint" };
+        let why = if protocol != Protocol::Grpc {
+            "OTEL_EXPORTER_OTLP_PROTOCOL=grpc (TLS files are not used over http/protobuf yet)"
+        } else {
+            "an https:// endpoint"
+        };
         env.problem("OTEL_EXPORTER_OTLP_CERTIFICATE", endpoint, why, "the certificates are ignored");
         return super::OtlpTls::default();
     }
@@ -409,11 +434,7 @@ fn sampler<F: Fn(&str) -> Option<String>>(env: &mut Env<F>) -> Sampler {
             return default;
         }
     };
-    if parent_based {
-        Sampler::ParentBased(Box::new(root))
-    } else {
-        root
-    }
+    if parent_based { Sampler::ParentBased(Box::new(root)) } else { root }
 }
 
 fn ratio_arg<F: Fn(&str) -> Option<String>>(env: &mut Env<F>) -> f64 {
@@ -455,8 +476,18 @@ fn jaeger_remote_arg<F: Fn(&str) -> Option<String>>(env: &mut Env<F>) -> JaegerR
         let (key, value) = (key.trim(), value.trim());
         let ok = match key {
             "endpoint" => check_url(value).map(|()| remote.endpoint = value.to_owned()).is_ok(),
-            "pollingIntervalMs" => value.parse::<u64>().ok().filter(|ms| *ms > 0).map(|ms| remote.polling_interval = Duration::from_millis(ms)).is_some(),
-            "initialSamplingRate" => value.parse::<f64>().ok().filter(|r| (0.0..=1.0).contains(r)).map(|r| remote.initial_sampling_rate = r).is_some(),
+            "pollingIntervalMs" => value
+                .parse::<u64>()
+                .ok()
+                .filter(|ms| *ms > 0)
+                .map(|ms| remote.polling_interval = Duration::from_millis(ms))
+                .is_some(),
+            "initialSamplingRate" => value
+                .parse::<f64>()
+                .ok()
+                .filter(|r| (0.0..=1.0).contains(r))
+                .map(|r| remote.initial_sampling_rate = r)
+                .is_some(),
             _ => false,
         };
         if !ok {
@@ -481,7 +512,12 @@ fn debug<F: Fn(&str) -> Option<String>>(env: &mut Env<F>) -> DebugConfig {
     if let Some(v) = env.var("KOTAEMON_TRACE_DEBUG_PER_SECOND") {
         match v.parse::<f64>() {
             Ok(r) if r.is_finite() && r >= 0.0 => debug.per_second = r,
-            _ => env.problem("KOTAEMON_TRACE_DEBUG_PER_SECOND", &v, "a number of forced traces per second, 0 or more", "5"),
+            _ => env.problem(
+                "KOTAEMON_TRACE_DEBUG_PER_SECOND",
+                &v,
+                "a number of forced traces per second, 0 or more",
+                "5",
+            ),
         }
     }
     debug
@@ -503,11 +539,18 @@ fn redaction<F: Fn(&str) -> Option<String>>(env: &mut Env<F>) -> RedactionConfig
     const VALUES: &str = "KOTAEMON_TRACE_REDACT_VALUES";
     for entry in env.var(VALUES).iter().flat_map(|v| v.split(';')).map(str::trim).filter(|e| !e.is_empty()) {
         let parsed = entry.split_once('=').filter(|(name, pattern)| {
-            !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') && regex::Regex::new(pattern).is_ok()
+            !name.is_empty()
+                && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+                && regex::Regex::new(pattern).is_ok()
         });
         match parsed {
             Some((name, pattern)) => r.value_patterns.push((name.to_owned(), pattern.to_owned())),
-            None => env.problem(VALUES, entry, "name=regex entries separated by ';' (names of letters, digits, '_')", "the default detectors only"),
+            None => env.problem(
+                VALUES,
+                entry,
+                "name=regex entries separated by ';' (names of letters, digits, '_')",
+                "the default detectors only",
+            ),
         }
     }
     r.allow_keys = env
@@ -520,7 +563,12 @@ fn redaction<F: Fn(&str) -> Option<String>>(env: &mut Env<F>) -> RedactionConfig
             r.pseudonym_key = Some(key);
         } else {
             // The key itself is a secret: the problem shows its length only.
-            env.problem(KEY, &format!("({} bytes, hidden)", key.len()), "at least 16 bytes", "a random per-process key");
+            env.problem(
+                KEY,
+                &format!("({} bytes, hidden)", key.len()),
+                "at least 16 bytes",
+                "a random per-process key",
+            );
         }
     }
     r
@@ -560,7 +608,8 @@ fn batch<F: Fn(&str) -> Option<String>>(env: &mut Env<F>) -> BatchConfig {
 
 fn limits<F: Fn(&str) -> Option<String>>(env: &mut Env<F>) -> Limits {
     let d = Limits::default();
-    let value_length = match env.first(&["OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT", "OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT"]) {
+    let value_length = match env.first(&["OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT", "OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT"])
+    {
         None => None,
         Some((name, v)) => match v.parse::<usize>() {
             Ok(n) => Some(n),
@@ -572,11 +621,14 @@ fn limits<F: Fn(&str) -> Option<String>>(env: &mut Env<F>) -> Limits {
     };
     Limits {
         attribute_value_length: value_length,
-        attributes_per_span: env.count(&["OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT", "OTEL_ATTRIBUTE_COUNT_LIMIT"], d.attributes_per_span),
+        attributes_per_span: env
+            .count(&["OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT", "OTEL_ATTRIBUTE_COUNT_LIMIT"], d.attributes_per_span),
         events_per_span: env.count(&["OTEL_SPAN_EVENT_COUNT_LIMIT"], d.events_per_span),
         links_per_span: env.count(&["OTEL_SPAN_LINK_COUNT_LIMIT"], d.links_per_span),
-        attributes_per_event: env.count(&["OTEL_EVENT_ATTRIBUTE_COUNT_LIMIT", "OTEL_ATTRIBUTE_COUNT_LIMIT"], d.attributes_per_event),
-        attributes_per_link: env.count(&["OTEL_LINK_ATTRIBUTE_COUNT_LIMIT", "OTEL_ATTRIBUTE_COUNT_LIMIT"], d.attributes_per_link),
+        attributes_per_event: env
+            .count(&["OTEL_EVENT_ATTRIBUTE_COUNT_LIMIT", "OTEL_ATTRIBUTE_COUNT_LIMIT"], d.attributes_per_event),
+        attributes_per_link: env
+            .count(&["OTEL_LINK_ATTRIBUTE_COUNT_LIMIT", "OTEL_ATTRIBUTE_COUNT_LIMIT"], d.attributes_per_link),
     }
 }
 
@@ -593,7 +645,12 @@ fn propagators<F: Fn(&str) -> Option<String>>(env: &mut Env<F>) -> Option<Vec<Pr
             "jaeger" => chosen.push(Propagator::Jaeger),
             "none" => {}
             _ => {
-                env.problem(NAME, name, "a comma-separated list of tracecontext, baggage, b3, b3multi, jaeger, none", "tracecontext,baggage");
+                env.problem(
+                    NAME,
+                    name,
+                    "a comma-separated list of tracecontext, baggage, b3, b3multi, jaeger, none",
+                    "tracecontext,baggage",
+                );
                 return None;
             }
         }
@@ -618,7 +675,11 @@ mod tests {
         let c = config(&[("OTEL_METRICS_EXPORTER", "prometheus,otlp")]);
         assert_eq!(c.metrics().prometheus.as_deref(), Some("127.0.0.1:9464"));
         assert!(c.metrics().otlp);
-        let c = config(&[("OTEL_METRICS_EXPORTER", "prometheus"), ("OTEL_EXPORTER_PROMETHEUS_HOST", "::1"), ("OTEL_EXPORTER_PROMETHEUS_PORT", "9100")]);
+        let c = config(&[
+            ("OTEL_METRICS_EXPORTER", "prometheus"),
+            ("OTEL_EXPORTER_PROMETHEUS_HOST", "::1"),
+            ("OTEL_EXPORTER_PROMETHEUS_PORT", "9100"),
+        ]);
         assert_eq!(c.metrics().prometheus.as_deref(), Some("[::1]:9100"));
         let c = config(&[("OTEL_METRICS_EXPORTER", "statsd"), ("OTEL_EXPORTER_PROMETHEUS_PORT", "99999")]);
         let named: Vec<&str> = c.problems().iter().map(|p| p.variable()).collect();
@@ -738,7 +799,10 @@ mod tests {
         assert_eq!(c.sampler(), &Sampler::ParentBased(Box::new(Sampler::RateLimited(10.0))));
         let c = config(&[
             ("OTEL_TRACES_SAMPLER", "jaeger_remote"),
-            ("OTEL_TRACES_SAMPLER_ARG", "endpoint=http://127.0.0.1:5778/sampling, pollingIntervalMs=500,initialSamplingRate=0.2"),
+            (
+                "OTEL_TRACES_SAMPLER_ARG",
+                "endpoint=http://127.0.0.1:5778/sampling, pollingIntervalMs=500,initialSamplingRate=0.2",
+            ),
         ]);
         assert!(c.problems().is_empty(), "{:?}", c.problems());
         assert_eq!(

@@ -8,13 +8,13 @@
 //! wrong type, a value the parser rejects): the error names the file, the line, the key, the value and what
 //! is accepted. Values of secret keys (`exporter.headers`, `redaction.key`) are never shown.
 
-use super::{env, Config};
+use super::{Config, env};
 use std::collections::BTreeMap;
 use std::fmt;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
-use toml::de::{DeTable, DeValue};
 use toml::Spanned;
+use toml::de::{DeTable, DeValue};
 
 /// The variable that names the file; without it, `./kotaemon-trace.toml` is read when present.
 pub(crate) const PATH_VARIABLE: &str = "KOTAEMON_TRACE_CONFIG";
@@ -271,8 +271,11 @@ fn flatten<'a>(prefix: &str, table: &'a DeTable<'a>, out: &mut Vec<(String, Rang
 /// The accepted keys under the same section as `unknown` (all keys when the section is unknown too).
 fn accepted_keys(unknown: &str) -> String {
     let section = unknown.rsplit_once('.').map(|(s, _)| s);
-    let in_section: Vec<&str> =
-        KEYS.iter().map(|k| k.path).filter(|p| section.is_some_and(|s| p.rsplit_once('.').is_some_and(|(ps, _)| ps == s))).collect();
+    let in_section: Vec<&str> = KEYS
+        .iter()
+        .map(|k| k.path)
+        .filter(|p| section.is_some_and(|s| p.rsplit_once('.').is_some_and(|(ps, _)| ps == s)))
+        .collect();
     let list: Vec<&str> = if in_section.is_empty() { KEYS.iter().map(|k| k.path).collect() } else { in_section };
     list.join(", ")
 }
@@ -309,7 +312,11 @@ fn to_variable_text(shape: Shape, value: &DeValue<'_>) -> Result<String, String>
             let mut parts = Vec::with_capacity(entries.len());
             for (name, entry) in entries {
                 let DeValue::String(text) = entry.get_ref() else {
-                    return Err(format!("a table of strings, found {} under {:?}", entry.get_ref().type_str(), name.get_ref()));
+                    return Err(format!(
+                        "a table of strings, found {} under {:?}",
+                        entry.get_ref().type_str(),
+                        name.get_ref()
+                    ));
                 };
                 // The environment forms percent-decode (headers, resource attributes) or split on `;`
                 // (redaction values): encode what would be read back differently.
@@ -402,8 +409,12 @@ pub(crate) fn load_with(get_env: impl Fn(&str) -> Option<String>, file: FileSett
         config
     };
     let config = read(&[]);
-    let overridden: Vec<String> =
-        config.problems.iter().map(|p| p.variable().to_owned()).filter(|v| file.values.contains_key(v.as_str())).collect();
+    let overridden: Vec<String> = config
+        .problems
+        .iter()
+        .map(|p| p.variable().to_owned())
+        .filter(|v| file.values.contains_key(v.as_str()))
+        .collect();
     if overridden.is_empty() {
         return config;
     }
@@ -472,11 +483,10 @@ mod tests {
         assert_eq!(config.debug().header, "x-force-trace");
         assert!(config.content().enabled);
         assert_eq!(config.jaeger_query_url(), Some("http://127.0.0.1:16686"));
-        assert_eq!(config.origin("OTEL_SERVICE_NAME"), Origin::File {
-            path: "kotaemon-trace.toml".into(),
-            key: "service.name",
-            line: 5,
-        });
+        assert_eq!(
+            config.origin("OTEL_SERVICE_NAME"),
+            Origin::File { path: "kotaemon-trace.toml".into(), key: "service.name", line: 5 }
+        );
     }
 
     #[test]
@@ -494,7 +504,10 @@ mod tests {
         assert_eq!((error.line(), error.key()), (2, "exporter.timeout_ms"));
         assert_eq!(error.problem(), "expected a whole number, found string");
         let error = check("[exporter]\nprotocol = \"grcp\"\n").unwrap_err();
-        assert_eq!(error.to_string(), "kotaemon-trace.toml:2:12: exporter.protocol: \"grcp\" is not valid: expected grpc or http/protobuf");
+        assert_eq!(
+            error.to_string(),
+            "kotaemon-trace.toml:2:12: exporter.protocol: \"grcp\" is not valid: expected grpc or http/protobuf"
+        );
         let error = check("propagators = [\"tracecontext\", 3]").unwrap_err();
         assert!(error.problem().contains("array of strings"), "{error}");
         let error = check("[batch]\nmax_queue_size = -1\n").unwrap_err();

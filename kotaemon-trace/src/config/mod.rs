@@ -277,7 +277,13 @@ pub struct MetricsConfig {
 
 impl Default for MetricsConfig {
     fn default() -> Self {
-        MetricsConfig { otlp: false, otlp_endpoint: None, prometheus: None, export_interval: Duration::from_secs(60), max_series: 2000 }
+        MetricsConfig {
+            otlp: false,
+            otlp_endpoint: None,
+            prometheus: None,
+            export_interval: Duration::from_secs(60),
+            max_series: 2000,
+        }
     }
 }
 
@@ -735,9 +741,7 @@ impl Config {
         if let Some((_, name)) = self.resource_attributes.iter().find(|(k, _)| k == "service.name") {
             return name.clone();
         }
-        let exe = std::env::current_exe()
-            .ok()
-            .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()));
+        let exe = std::env::current_exe().ok().and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()));
         match exe {
             Some(exe) => format!("unknown_service:{exe}"),
             None => "unknown_service".to_owned(),

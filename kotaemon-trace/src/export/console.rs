@@ -4,8 +4,8 @@
 //! their local root (a span whose parent is remote or absent) arrives, then the whole tree is printed.
 //! A bounded number of spans wait; past it the oldest trace is printed as it is.
 
-use opentelemetry::trace::{SpanId, Status, TraceId};
 use opentelemetry::Value;
+use opentelemetry::trace::{SpanId, Status, TraceId};
 use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::trace::{SpanData, SpanExporter};
 use std::collections::HashMap;
@@ -109,7 +109,13 @@ pub(crate) fn render_trace(out: &mut String, spans: &[SpanData]) {
     }
 }
 
-fn render_span(out: &mut String, span: &SpanData, children: &HashMap<SpanId, Vec<&SpanData>>, prefix: &str, last: bool) {
+fn render_span(
+    out: &mut String,
+    span: &SpanData,
+    children: &HashMap<SpanId, Vec<&SpanData>>,
+    prefix: &str,
+    last: bool,
+) {
     let branch = if last { "└─ " } else { "├─ " };
     let _ = write!(out, "{prefix}{branch}{}  {}", span.name, duration(span.start_time, span.end_time));
     if let Status::Error { description } = &span.status {

@@ -4,9 +4,9 @@
 pub(crate) mod console;
 pub(crate) mod otlp;
 
+use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::trace::{SpanData, SpanExporter};
-use opentelemetry_sdk::Resource;
 use std::fmt::Debug;
 use std::future::Future;
 use std::pin::Pin;

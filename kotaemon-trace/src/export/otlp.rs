@@ -4,8 +4,8 @@
 //! library's own small tokio runtime, so `init()` works the same from a plain `fn main`, from inside
 //! `#[tokio::main]` (current-thread or multi-thread), and never needs the user's runtime.
 
-use crate::config::{Compression, OtlpConfig, Protocol};
 use crate::InitError;
+use crate::config::{Compression, OtlpConfig, Protocol};
 use opentelemetry_otlp::{WithExportConfig, WithHttpConfig, WithTonicConfig};
 use std::collections::HashMap;
 use tonic::transport::{Certificate, ClientTlsConfig, Identity};
@@ -14,13 +14,17 @@ use tonic::transport::{Certificate, ClientTlsConfig, Identity};
 /// certificate. A file that cannot be read is an [`InitError`] naming the variable and the path.
 fn tls(config: &OtlpConfig) -> Result<ClientTlsConfig, InitError> {
     let read = |variable: &str, path: &std::path::Path| {
-        crate::config::read_pem(path).map_err(|why| InitError::invalid(variable, &path.display().to_string(), &format!("a readable PEM file (this one {why})")))
+        crate::config::read_pem(path).map_err(|why| {
+            InitError::invalid(variable, &path.display().to_string(), &format!("a readable PEM file (this one {why})"))
+        })
     };
     let tls = &config.tls;
     // A configured CA replaces the system roots (as the other OpenTelemetry SDKs do), which also lets a
     // container without a system trust store use TLS.
     let mut client = match &tls.certificate {
-        Some(path) => ClientTlsConfig::new().ca_certificate(Certificate::from_pem(read("OTEL_EXPORTER_OTLP_CERTIFICATE", path)?)),
+        Some(path) => {
+            ClientTlsConfig::new().ca_certificate(Certificate::from_pem(read("OTEL_EXPORTER_OTLP_CERTIFICATE", path)?))
+        }
         None => ClientTlsConfig::new().with_native_roots(),
     };
     match (&tls.client_certificate, &tls.client_key) {
@@ -40,7 +44,10 @@ fn tls(config: &OtlpConfig) -> Result<ClientTlsConfig, InitError> {
     Ok(client)
 }
 
-pub(crate) fn build(config: &OtlpConfig, runtime: &tokio::runtime::Runtime) -> Result<opentelemetry_otlp::SpanExporter, InitError> {
+pub(crate) fn build(
+    config: &OtlpConfig,
+    runtime: &tokio::runtime::Runtime,
+) -> Result<opentelemetry_otlp::SpanExporter, InitError> {
     // tonic's lazy channel spawns its worker onto the runtime that is current while it is built.
     let _entered = runtime.enter();
     let built = match config.protocol {
@@ -48,10 +55,18 @@ pub(crate) fn build(config: &OtlpConfig, runtime: &tokio::runtime::Runtime) -> R
             let mut headers = http::HeaderMap::new();
             for (name, value) in &config.headers {
                 let key = http::HeaderName::from_bytes(name.as_bytes()).map_err(|_| {
-                    InitError::invalid("OTEL_EXPORTER_OTLP_HEADERS", name, "header names of ASCII letters, digits, '-' and '_'")
+                    InitError::invalid(
+                        "OTEL_EXPORTER_OTLP_HEADERS",
+                        name,
+                        "header names of ASCII letters, digits, '-' and '_'",
+                    )
                 })?;
                 let value = http::HeaderValue::from_str(value).map_err(|_| {
-                    InitError::invalid("OTEL_EXPORTER_OTLP_HEADERS", &format!("{name}=***"), "printable ASCII header values")
+                    InitError::invalid(
+                        "OTEL_EXPORTER_OTLP_HEADERS",
+                        &format!("{name}=***"),
+                        "printable ASCII header values",
+                    )
                 })?;
                 headers.insert(key, value);
             }
@@ -69,14 +84,22 @@ pub(crate) fn build(config: &OtlpConfig, runtime: &tokio::runtime::Runtime) -> R
                 builder = builder.with_tls_config(tls(config)?);
             } else if let Some(path) = config.tls.certificate.as_ref().or(config.tls.client_certificate.as_ref()) {
                 let path = path.display().to_string();
-                return Err(InitError::invalid("OTEL_EXPORTER_OTLP_CERTIFICATE", &path, "an https:// endpoint to be used with"));
+                return Err(InitError::invalid(
+                    "OTEL_EXPORTER_OTLP_CERTIFICATE",
+                    &path,
+                    "an https:// endpoint to be used with",
+                ));
             }
             builder.build()
         }
         Protocol::HttpProtobuf => {
             if let Some(path) = config.tls.certificate.as_ref().or(config.tls.client_certificate.as_ref()) {
                 let path = path.display().to_string();
-                return Err(InitError::invalid("OTEL_EXPORTER_OTLP_CERTIFICATE", &path, "OTEL_EXPORTER_OTLP_PROTOCOL=grpc (TLS files are not used over http/protobuf yet)"));
+                return Err(InitError::invalid(
+                    "OTEL_EXPORTER_OTLP_CERTIFICATE",
+                    &path,
+                    "OTEL_EXPORTER_OTLP_PROTOCOL=grpc (TLS files are not used over http/protobuf yet)",
+                ));
             }
             let headers: HashMap<String, String> = config.headers.iter().cloned().collect();
             let mut builder = opentelemetry_otlp::SpanExporter::builder()

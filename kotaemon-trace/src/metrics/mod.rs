@@ -51,10 +51,10 @@ pub(crate) mod otlp;
 pub(crate) mod prometheus;
 
 use crate::span::Callsite;
-use histogram::{GenAiHistogram, HistogramSnapshot, SpanHistogram, GEN_AI_SECONDS_BOUNDS, GEN_AI_TOKEN_BOUNDS};
+use histogram::{GEN_AI_SECONDS_BOUNDS, GEN_AI_TOKEN_BOUNDS, GenAiHistogram, HistogramSnapshot, SpanHistogram};
 use opentelemetry::trace::SpanKind;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 /// Whether an exporter is installed; the hot path reads it once per call.
@@ -226,7 +226,13 @@ fn gen_ai_series(key: GenAiKey) -> Arc<GenAiSeries> {
     } else {
         key
     };
-    let new = || Arc::new(GenAiSeries { duration: GenAiHistogram::new(), input_tokens: GenAiHistogram::new(), output_tokens: GenAiHistogram::new() });
+    let new = || {
+        Arc::new(GenAiSeries {
+            duration: GenAiHistogram::new(),
+            input_tokens: GenAiHistogram::new(),
+            output_tokens: GenAiHistogram::new(),
+        })
+    };
     map.entry(key).or_insert_with(new).clone()
 }
 
@@ -278,7 +284,12 @@ pub(crate) fn snapshot(spans_dropped: u64) -> Snapshot {
                     continue;
                 }
                 let span_kind = if entry == 1 { "SPAN_KIND_SERVER" } else { own_kind };
-                spans.push(SpanSeries { span_name: name, span_kind, error: error == 1, duration: histogram.snapshot(1e-6) });
+                spans.push(SpanSeries {
+                    span_name: name,
+                    span_kind,
+                    error: error == 1,
+                    duration: histogram.snapshot(1e-6),
+                });
             }
         }
     };
@@ -331,14 +342,15 @@ impl Exporters {
         let server = match &settings.prometheus {
             Some(address) => {
                 let (service, dropped) = (service.clone(), dropped.clone());
-                let server = prometheus::Server::start(address, move || prometheus::render(&snapshot(dropped()), &service))
-                    .map_err(|e| {
-                        crate::InitError::invalid(
-                            "OTEL_EXPORTER_PROMETHEUS_HOST/PORT",
-                            &format!("{address} ({e})"),
-                            "a free local address to listen on",
-                        )
-                    })?;
+                let server =
+                    prometheus::Server::start(address, move || prometheus::render(&snapshot(dropped()), &service))
+                        .map_err(|e| {
+                            crate::InitError::invalid(
+                                "OTEL_EXPORTER_PROMETHEUS_HOST/PORT",
+                                &format!("{address} ({e})"),
+                                "a free local address to listen on",
+                            )
+                        })?;
                 Some(server)
             }
             None => None,
@@ -352,12 +364,15 @@ impl Exporters {
                 let started = std::time::SystemTime::now();
                 let mut failing = false;
                 loop {
-                    let last = !matches!(stopped.recv_timeout(interval), Err(std::sync::mpsc::RecvTimeoutError::Timeout));
+                    let last =
+                        !matches!(stopped.recv_timeout(interval), Err(std::sync::mpsc::RecvTimeoutError::Timeout));
                     let request = otlp::request(&snapshot(dropped()), &service, started);
                     match runtime.block_on(otlp::push(&target, request)) {
                         Ok(()) => failing = false,
                         Err(why) if !failing => {
-                            eprintln!("kotaemon-trace: metrics export failed (reported once until it works again): {why}");
+                            eprintln!(
+                                "kotaemon-trace: metrics export failed (reported once until it works again): {why}"
+                            );
                             failing = true;
                         }
                         Err(_) => {}

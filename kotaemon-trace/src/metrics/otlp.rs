@@ -7,15 +7,15 @@
 //! the names Jaeger's Monitor tab queries. `service.name` is a data point attribute as well as a resource
 //! attribute, because that is where Prometheus takes the `service_name` label from.
 
-use super::histogram::{HistogramSnapshot, GEN_AI_SECONDS_BOUNDS, GEN_AI_TOKEN_BOUNDS, SPAN_MS_BOUNDS};
+use super::histogram::{GEN_AI_SECONDS_BOUNDS, GEN_AI_TOKEN_BOUNDS, HistogramSnapshot, SPAN_MS_BOUNDS};
 use super::{GenAiKey, Snapshot, SpanSeries};
 use crate::config::{OtlpConfig, Protocol};
-use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_client::MetricsServiceClient;
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
-use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, InstrumentationScope, KeyValue};
+use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_client::MetricsServiceClient;
+use opentelemetry_proto::tonic::common::v1::{AnyValue, InstrumentationScope, KeyValue, any_value};
 use opentelemetry_proto::tonic::metrics::v1::{
-    metric, number_data_point, AggregationTemporality, Histogram, HistogramDataPoint, Metric, NumberDataPoint,
-    ResourceMetrics, ScopeMetrics, Sum,
+    AggregationTemporality, Histogram, HistogramDataPoint, Metric, NumberDataPoint, ResourceMetrics, ScopeMetrics, Sum,
+    metric, number_data_point,
 };
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -99,7 +99,8 @@ pub(crate) fn request(snapshot: &Snapshot, service: &str, started: SystemTime) -
             ..Default::default()
         })
         .collect();
-    let durations = snapshot.spans.iter().map(|s| histogram_point(span_attributes(s), &SPAN_MS_BOUNDS, &s.duration)).collect();
+    let durations =
+        snapshot.spans.iter().map(|s| histogram_point(span_attributes(s), &SPAN_MS_BOUNDS, &s.duration)).collect();
     let gen_ai_attributes = |key: &GenAiKey, token_type: Option<&str>| {
         let mut attributes = vec![text("service.name", service)];
         if key.operation.is_empty() {
@@ -120,7 +121,11 @@ pub(crate) fn request(snapshot: &Snapshot, service: &str, started: SystemTime) -
     let mut tokens = Vec::new();
     for (key, values) in &snapshot.gen_ai {
         if values.duration.count > 0 {
-            gen_ai_durations.push(histogram_point(gen_ai_attributes(key, None), &GEN_AI_SECONDS_BOUNDS, &values.duration));
+            gen_ai_durations.push(histogram_point(
+                gen_ai_attributes(key, None),
+                &GEN_AI_SECONDS_BOUNDS,
+                &values.duration,
+            ));
         }
         for (kind, h) in [("input", &values.input_tokens), ("output", &values.output_tokens)] {
             if h.count > 0 {
@@ -182,7 +187,8 @@ pub(crate) async fn push(target: &Target, request: ExportMetricsServiceRequest) 
         Protocol::HttpProtobuf => {
             use prost::Message as _;
             let client = reqwest::Client::builder().timeout(target.timeout).build().map_err(|e| e.to_string())?;
-            let mut call = client.post(&target.url).header("content-type", "application/x-protobuf").body(request.encode_to_vec());
+            let mut call =
+                client.post(&target.url).header("content-type", "application/x-protobuf").body(request.encode_to_vec());
             for (name, value) in &target.headers {
                 call = call.header(name.as_str(), value.as_str());
             }
@@ -207,7 +213,10 @@ pub(crate) async fn push(target: &Target, request: ExportMetricsServiceRequest) 
                     call.metadata_mut().insert(key, value);
                 }
             }
-            MetricsServiceClient::new(channel).export(call).await.map_err(|e| format!("{}: {}", target.url, e.message()))?;
+            MetricsServiceClient::new(channel)
+                .export(call)
+                .await
+                .map_err(|e| format!("{}: {}", target.url, e.message()))?;
             Ok(())
         }
     }

@@ -3,13 +3,13 @@
 //! It binds `127.0.0.1:9464` unless told otherwise, answers `GET /metrics` (any other path is 404), and
 //! reads the live histograms at each scrape; nothing is buffered between scrapes.
 
-use super::histogram::{HistogramSnapshot, GEN_AI_SECONDS_BOUNDS, GEN_AI_TOKEN_BOUNDS, SPAN_MS_BOUNDS};
 use super::Snapshot;
+use super::histogram::{GEN_AI_SECONDS_BOUNDS, GEN_AI_TOKEN_BOUNDS, HistogramSnapshot, SPAN_MS_BOUNDS};
 use std::fmt::Write as _;
 use std::io::{Read as _, Write as _};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 /// The text for one scrape.
@@ -25,7 +25,13 @@ pub(crate) fn render(snapshot: &Snapshot, service: &str) -> String {
     out.push_str("# HELP traces_span_metrics_duration_milliseconds Duration of each traced operation.\n");
     out.push_str("# TYPE traces_span_metrics_duration_milliseconds histogram\n");
     for s in &snapshot.spans {
-        histogram(&mut out, "traces_span_metrics_duration_milliseconds", &span_labels(&service, s), &SPAN_MS_BOUNDS, &s.duration);
+        histogram(
+            &mut out,
+            "traces_span_metrics_duration_milliseconds",
+            &span_labels(&service, s),
+            &SPAN_MS_BOUNDS,
+            &s.duration,
+        );
     }
 
     out.push_str("# HELP gen_ai_client_operation_duration_seconds Duration of model calls.\n");
@@ -33,7 +39,13 @@ pub(crate) fn render(snapshot: &Snapshot, service: &str) -> String {
     for (key, values) in &snapshot.gen_ai {
         if values.duration.count > 0 {
             let labels = gen_ai_labels(&service, key, None);
-            histogram(&mut out, "gen_ai_client_operation_duration_seconds", &labels, &GEN_AI_SECONDS_BOUNDS, &values.duration);
+            histogram(
+                &mut out,
+                "gen_ai_client_operation_duration_seconds",
+                &labels,
+                &GEN_AI_SECONDS_BOUNDS,
+                &values.duration,
+            );
         }
     }
     out.push_str("# HELP gen_ai_client_token_usage Tokens used by model calls.\n");
@@ -49,10 +61,14 @@ pub(crate) fn render(snapshot: &Snapshot, service: &str) -> String {
 
     out.push_str("# HELP kotaemon_trace_spans_dropped_total Spans dropped because the export queue was full.\n");
     out.push_str("# TYPE kotaemon_trace_spans_dropped_total counter\n");
-    let _ = writeln!(out, "kotaemon_trace_spans_dropped_total{{service_name=\"{service}\"}} {}", snapshot.spans_dropped);
-    out.push_str("# HELP kotaemon_trace_metrics_overflow_total Series folded into the overflow series by the series cap.\n");
+    let _ =
+        writeln!(out, "kotaemon_trace_spans_dropped_total{{service_name=\"{service}\"}} {}", snapshot.spans_dropped);
+    out.push_str(
+        "# HELP kotaemon_trace_metrics_overflow_total Series folded into the overflow series by the series cap.\n",
+    );
     out.push_str("# TYPE kotaemon_trace_metrics_overflow_total counter\n");
-    let _ = writeln!(out, "kotaemon_trace_metrics_overflow_total{{service_name=\"{service}\"}} {}", snapshot.overflowed);
+    let _ =
+        writeln!(out, "kotaemon_trace_metrics_overflow_total{{service_name=\"{service}\"}} {}", snapshot.overflowed);
     out
 }
 
@@ -69,11 +85,7 @@ fn span_labels(service: &str, s: &super::SpanSeries) -> String {
 }
 
 fn status(error: bool) -> &'static str {
-    if error {
-        "STATUS_CODE_ERROR"
-    } else {
-        "STATUS_CODE_UNSET"
-    }
+    if error { "STATUS_CODE_ERROR" } else { "STATUS_CODE_UNSET" }
 }
 
 fn gen_ai_labels(service: &str, key: &super::GenAiKey, token_type: Option<&str>) -> String {
@@ -177,7 +189,10 @@ fn answer(mut stream: TcpStream, render: &impl Fn() -> String) -> std::io::Resul
         ("GET", _) => ("404 Not Found", "text/plain", "only /metrics is served here\n".to_owned()),
         _ => ("405 Method Not Allowed", "text/plain", "GET /metrics\n".to_owned()),
     };
-    let head = format!("HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len());
+    let head = format!(
+        "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
     stream.write_all(head.as_bytes())?;
     stream.write_all(body.as_bytes())?;
     stream.flush()

@@ -3,9 +3,9 @@
 //! request is treated as sampled and forcing is requested like Jaeger's debug flag.
 
 use super::jaeger::JaegerDebugFlag;
-use opentelemetry::propagation::{text_map_propagator::FieldIter, Extractor, Injector, TextMapPropagator};
-use opentelemetry::trace::{SpanContext, SpanId, TraceContextExt as _, TraceFlags, TraceId, TraceState};
 use opentelemetry::Context;
+use opentelemetry::propagation::{Extractor, Injector, TextMapPropagator, text_map_propagator::FieldIter};
+use opentelemetry::trace::{SpanContext, SpanId, TraceContextExt as _, TraceFlags, TraceId, TraceState};
 
 const SINGLE: &str = "b3";
 const TRACE_ID: &str = "x-b3-traceid";
@@ -158,7 +158,13 @@ mod tests {
         let cx = B3Propagator::single().extract(&headers);
         assert_eq!(cx.span().span_context().trace_id(), TraceId::from(0xa3ce929d0e0e4736));
         assert!(cx.get::<JaegerDebugFlag>().is_some());
-        for bad in ["0", "x-y", "a3ce929d0e0e4736", "a3ce929d0e0e4736-00f067aa0ba902b7-7", "a3ce929d0e0e4736-0000000000000000-1"] {
+        for bad in [
+            "0",
+            "x-y",
+            "a3ce929d0e0e4736",
+            "a3ce929d0e0e4736-00f067aa0ba902b7-7",
+            "a3ce929d0e0e4736-0000000000000000-1",
+        ] {
             headers.insert("b3".to_owned(), bad.to_owned());
             assert!(!B3Propagator::single().extract(&headers).span().span_context().is_valid(), "{bad}");
         }

@@ -5,7 +5,7 @@
 //! library is built on; the format is small and fully covered by the tests below.
 
 use opentelemetry::baggage::BaggageExt as _;
-use opentelemetry::propagation::{text_map_propagator::FieldIter, Extractor, Injector, TextMapPropagator};
+use opentelemetry::propagation::{Extractor, Injector, TextMapPropagator, text_map_propagator::FieldIter};
 use opentelemetry::trace::{SpanContext, SpanId, TraceContextExt as _, TraceFlags, TraceId, TraceState};
 use opentelemetry::{Context, KeyValue};
 
@@ -124,7 +124,8 @@ mod tests {
             false,
             TraceState::default(),
         );
-        let cx = Context::new().with_remote_span_context(sc.clone()).with_baggage(vec![KeyValue::new("tenant", "acme")]);
+        let cx =
+            Context::new().with_remote_span_context(sc.clone()).with_baggage(vec![KeyValue::new("tenant", "acme")]);
         let mut headers: HashMap<String, String> = HashMap::new();
         JaegerPropagator::new().inject_context(&cx, &mut headers);
         assert_eq!(headers[TRACE_HEADER], "4bf92f3577b34da6a3ce929d0e0e4736:00f067aa0ba902b7:0:1");
@@ -148,7 +149,16 @@ mod tests {
 
     #[test]
     fn malformed_values_are_ignored() {
-        for bad in ["", "x:y:z:1", "1:2:3", "1:2:3:4:5", "0:1:0:1", "1:0:0:1", &"f".repeat(200), "123456789012345678901234567890123:1:0:1"] {
+        for bad in [
+            "",
+            "x:y:z:1",
+            "1:2:3",
+            "1:2:3:4:5",
+            "0:1:0:1",
+            "1:0:0:1",
+            &"f".repeat(200),
+            "123456789012345678901234567890123:1:0:1",
+        ] {
             assert!(!extract(bad).span().span_context().is_valid(), "{bad:?}");
         }
     }

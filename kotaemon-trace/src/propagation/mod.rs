@@ -89,8 +89,13 @@ impl opentelemetry::propagation::Extractor for BoundedExtractor<'_> {
     }
 
     fn get_all(&self, key: &str) -> Option<Vec<&str>> {
-        let values: Vec<&str> =
-            self.0.get_all(key).iter().filter_map(|v| v.to_str().ok()).filter(|v| v.len() <= MAX_HEADER_VALUE).collect();
+        let values: Vec<&str> = self
+            .0
+            .get_all(key)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .filter(|v| v.len() <= MAX_HEADER_VALUE)
+            .collect();
         (!values.is_empty()).then_some(values)
     }
 }

@@ -146,7 +146,9 @@ fn re(pattern: &str) -> Regex {
 impl Detectors {
     pub(crate) fn new() -> Self {
         Detectors {
-            private_key: re(r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----(?s:.*?)(?:-----END [A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----|\z)"),
+            private_key: re(
+                r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----(?s:.*?)(?:-----END [A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----|\z)",
+            ),
             // user:password@ after a scheme; the user and password go, scheme and host stay.
             // The password may itself hold an unescaped `@`: the user info ends at the authority's last `@`.
             url_credentials: re(r"(?i)(?-u:\b)[a-z][a-z0-9+.\-]*://([^\s/?#@:]*:[^\s/?#]+)@"),
@@ -166,11 +168,13 @@ impl Detectors {
                 r"|npm_[A-Za-z0-9]{36}",
                 r"|SG\.[A-Za-z0-9_\-]{16,}\.[A-Za-z0-9_\-]{16,}",
                 r"|whsec_[A-Za-z0-9+/=]{24,}",
-                r"|LTAI[A-Za-z0-9]{12,24}(?-u:\b)",          // Alibaba Cloud AccessKey ID
-                r"|AKID[A-Za-z0-9]{32}(?-u:\b)",             // Tencent Cloud SecretId
+                r"|LTAI[A-Za-z0-9]{12,24}(?-u:\b)", // Alibaba Cloud AccessKey ID
+                r"|AKID[A-Za-z0-9]{32}(?-u:\b)",    // Tencent Cloud SecretId
                 r"|hooks\.slack\.com/services/[A-Za-z0-9]+/[A-Za-z0-9]+/[A-Za-z0-9]{16,})"
             )),
-            email: re(r"(?i)(?-u:\b)[a-z0-9][a-z0-9._%+\-]*@[a-z0-9](?:[a-z0-9\-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9\-]*[a-z0-9])?)*\.[a-z]{2,24}(?-u:\b)"),
+            email: re(
+                r"(?i)(?-u:\b)[a-z0-9][a-z0-9._%+\-]*@[a-z0-9](?:[a-z0-9\-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9\-]*[a-z0-9])?)*\.[a-z]{2,24}(?-u:\b)",
+            ),
             card: re(r"(?-u:\b)\d(?:[ \-]?\d){12,18}(?-u:\b)"),
             iban: re(r"(?-u:\b)[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,4})?(?-u:\b)"),
             phone_international: re(r"\+\d{1,3}(?:[ .\-]?\(?\d{1,4}\)?){1,7}(?-u:\b)"),
@@ -204,7 +208,8 @@ impl Detectors {
                 digits += 1;
                 gap = 0;
                 seen.digits |= digits >= 7;
-                seen.iban |= last & DIGIT != 0 && before & UPPER != 0 && i >= 3 && CLASS[b[i - 3] as usize] & UPPER != 0;
+                seen.iban |=
+                    last & DIGIT != 0 && before & UPPER != 0 && i >= 3 && CLASS[b[i - 3] as usize] & UPPER != 0;
             } else if class & DIGIT_GAP != 0 && digits > 0 && gap < 2 {
                 gap += 1;
             } else {
@@ -222,7 +227,11 @@ impl Detectors {
                     }
                     b'e' => seen.jwt |= rest.starts_with(b"yJ"),
                     b'b' | b'B' => {
-                        let word = |w: &[u8]| rest.len() > w.len() && rest[..w.len()].eq_ignore_ascii_case(w) && rest[w.len()].is_ascii_whitespace();
+                        let word = |w: &[u8]| {
+                            rest.len() > w.len()
+                                && rest[..w.len()].eq_ignore_ascii_case(w)
+                                && rest[w.len()].is_ascii_whitespace()
+                        };
                         seen.bearer |= word(b"earer") || word(b"asic");
                     }
                     b'-' => seen.pem |= rest.starts_with(b"----BEGIN"),
@@ -358,7 +367,9 @@ fn is_provider_key(candidate: &str) -> bool {
     let Some(body) = candidate.strip_prefix("sk-") else { return true };
     let b = body.as_bytes();
     let hex = b.len() >= 32 && b.iter().all(u8::is_ascii_hexdigit);
-    hex || (b.iter().any(u8::is_ascii_digit) && b.iter().any(u8::is_ascii_uppercase) && b.iter().any(u8::is_ascii_lowercase))
+    hex || (b.iter().any(u8::is_ascii_digit)
+        && b.iter().any(u8::is_ascii_uppercase)
+        && b.iter().any(u8::is_ascii_lowercase))
 }
 
 /// `Bearer`/`Basic` followed by a credential, not by prose (`Bearer authentication is configured`): a
@@ -369,7 +380,9 @@ fn is_credential(whole: &str, token: &str) -> bool {
         return decodes_to_user_password(token) || (token.len() >= 16 && has_digit_and_mixed_case(token));
     }
     token.bytes().any(|b| b.is_ascii_digit() || b"-._~+/=".contains(&b))
-        || (token.len() >= 20 && token.bytes().any(|b| b.is_ascii_uppercase()) && token.bytes().any(|b| b.is_ascii_lowercase()))
+        || (token.len() >= 20
+            && token.bytes().any(|b| b.is_ascii_uppercase())
+            && token.bytes().any(|b| b.is_ascii_lowercase()))
 }
 
 fn has_digit_and_mixed_case(token: &str) -> bool {
@@ -646,7 +659,10 @@ mod tests {
         assert_eq!(redact("邮箱alice@example.com。"), "邮箱[REDACTED:email]。", "glued to CJK text");
         assert_eq!(redact("卡号4111111111111111"), "卡号[REDACTED:credit_card]");
         assert_eq!(redact("redis://:pw0rd@cache:6379"), "redis://[REDACTED:url_credentials]@cache:6379");
-        assert_eq!(redact("Login { user: \"bob\", password: \"hunter2\" }"), "Login { user: \"bob\", password: \"[REDACTED:key]\" }");
+        assert_eq!(
+            redact("Login { user: \"bob\", password: \"hunter2\" }"),
+            "Login { user: \"bob\", password: \"[REDACTED:key]\" }"
+        );
     }
 
     #[test]

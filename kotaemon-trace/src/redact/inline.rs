@@ -116,7 +116,10 @@ fn value_after(value: &str, sep: usize) -> Option<Pair> {
         _ => {
             let mut end = i;
             for (at, c) in value[i..].char_indices() {
-                if c.is_whitespace() || matches!(c, '"' | '\'' | ',' | ';' | '&' | '#' | ')' | ']' | '}' | '>') || at >= MAX_VALUE {
+                if c.is_whitespace()
+                    || matches!(c, '"' | '\'' | ',' | ';' | '&' | '#' | ')' | ']' | '}' | '>')
+                    || at >= MAX_VALUE
+                {
                     break;
                 }
                 end = i + at + c.len_utf8();

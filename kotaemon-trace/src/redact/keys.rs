@@ -11,11 +11,45 @@
 fn is_secret_word(word: &str) -> bool {
     matches!(
         word,
-        "password" | "passwd" | "pwd" | "passphrase" | "secret" | "secrets" | "token" | "apikey" | "auth"
-            | "authorization" | "authentication" | "credential" | "credentials" | "cookie" | "cookies" | "csrf"
-            | "xsrf" | "jwt" | "ssn" | "cvv" | "cvc" | "otp" | "privatekey" | "sessionid" | "sessiontoken"
-            | "accesstoken" | "refreshtoken" | "bearer" | "signature" | "mysqlpwd" | "creditcard" | "cardnumber"
-            | "iban" | "pin" | "jsessionid" | "phpsessid" | "sessid" | "totp" | "passcode"
+        "password"
+            | "passwd"
+            | "pwd"
+            | "passphrase"
+            | "secret"
+            | "secrets"
+            | "token"
+            | "apikey"
+            | "auth"
+            | "authorization"
+            | "authentication"
+            | "credential"
+            | "credentials"
+            | "cookie"
+            | "cookies"
+            | "csrf"
+            | "xsrf"
+            | "jwt"
+            | "ssn"
+            | "cvv"
+            | "cvc"
+            | "otp"
+            | "privatekey"
+            | "sessionid"
+            | "sessiontoken"
+            | "accesstoken"
+            | "refreshtoken"
+            | "bearer"
+            | "signature"
+            | "mysqlpwd"
+            | "creditcard"
+            | "cardnumber"
+            | "iban"
+            | "pin"
+            | "jsessionid"
+            | "phpsessid"
+            | "sessid"
+            | "totp"
+            | "passcode"
     )
 }
 
@@ -45,9 +79,34 @@ const SECRET_PAIRS: &[(&str, &str)] = &[
 
 /// A word right after a secret word that turns the key into metadata about the secret.
 const METADATA_AFTER: &[&str] = &[
-    "count", "counts", "usage", "limit", "limits", "budget", "length", "len", "size", "type", "kind",
-    "expiry", "expires", "expiration", "ttl", "age", "present", "provided", "required", "enabled", "policy",
-    "strength", "scheme", "method", "mode", "source", "status", "valid",
+    "count",
+    "counts",
+    "usage",
+    "limit",
+    "limits",
+    "budget",
+    "length",
+    "len",
+    "size",
+    "type",
+    "kind",
+    "expiry",
+    "expires",
+    "expiration",
+    "ttl",
+    "age",
+    "present",
+    "provided",
+    "required",
+    "enabled",
+    "policy",
+    "strength",
+    "scheme",
+    "method",
+    "mode",
+    "source",
+    "status",
+    "valid",
 ];
 
 /// Words that make the key a yes/no predicate about the secret.
@@ -78,7 +137,9 @@ pub(crate) fn words(key: &str, out: &mut Vec<String>) -> usize {
             || (c.is_uppercase()
                 && prev.is_some_and(|p| {
                     // `userKey` → user|key; `APIKey` → api|key; `HTTPServer` → http|server.
-                    p.is_lowercase() || p.is_ascii_digit() || (p.is_uppercase() && chars.peek().is_some_and(|n| n.is_lowercase()))
+                    p.is_lowercase()
+                        || p.is_ascii_digit()
+                        || (p.is_uppercase() && chars.peek().is_some_and(|n| n.is_lowercase()))
                 }));
         if boundary {
             start_word(out, &mut count);
@@ -149,12 +210,45 @@ mod tests {
     #[test]
     fn secret_keys() {
         for key in [
-            "password", "db.password", "userPassword", "passwd", "mysql_pwd", "client_secret", "api_key", "apiKey",
-            "x-api-key", "X-API-KEY", "openai.apikey", "auth", "http.request.header.authorization", "Authorization",
-            "credentials", "private_key", "privateKey", "cookie", "Set-Cookie", "session_id", "sessionId",
-            "session.id", "csrf_token", "xsrf", "jwt", "ssn", "credit_card", "card_number", "token", "access_token",
-            "refreshToken", "github.token", "social_security_number", "otp", "cvv", "JSESSIONID", "PHPSESSID",
-            "totp", "passcode",
+            "password",
+            "db.password",
+            "userPassword",
+            "passwd",
+            "mysql_pwd",
+            "client_secret",
+            "api_key",
+            "apiKey",
+            "x-api-key",
+            "X-API-KEY",
+            "openai.apikey",
+            "auth",
+            "http.request.header.authorization",
+            "Authorization",
+            "credentials",
+            "private_key",
+            "privateKey",
+            "cookie",
+            "Set-Cookie",
+            "session_id",
+            "sessionId",
+            "session.id",
+            "csrf_token",
+            "xsrf",
+            "jwt",
+            "ssn",
+            "credit_card",
+            "card_number",
+            "token",
+            "access_token",
+            "refreshToken",
+            "github.token",
+            "social_security_number",
+            "otp",
+            "cvv",
+            "JSESSIONID",
+            "PHPSESSID",
+            "totp",
+            "passcode",
         ] {
             assert!(is_secret_key(key), "{key} should be secret");
         }
@@ -163,10 +257,29 @@ mod tests {
     #[test]
     fn keys_that_only_look_like_secrets() {
         for key in [
-            "author", "authors", "document.author", "llm.token_count.prompt", "llm.token_count.completion",
-            "gen_ai.usage.input_tokens", "gen_ai.usage.output_tokens", "auth.has_token", "is_authenticated",
-            "password_length", "token_budget", "session", "user.id", "tokenizer", "passage", "keyword", "monkey",
-            "secretary", "retriever.k", "input.value", "max_tokens", "auth_type", "pinned",
+            "author",
+            "authors",
+            "document.author",
+            "llm.token_count.prompt",
+            "llm.token_count.completion",
+            "gen_ai.usage.input_tokens",
+            "gen_ai.usage.output_tokens",
+            "auth.has_token",
+            "is_authenticated",
+            "password_length",
+            "token_budget",
+            "session",
+            "user.id",
+            "tokenizer",
+            "passage",
+            "keyword",
+            "monkey",
+            "secretary",
+            "retriever.k",
+            "input.value",
+            "max_tokens",
+            "auth_type",
+            "pinned",
         ] {
             assert!(!is_secret_key(key), "{key} should not be secret");
         }

@@ -445,7 +445,13 @@ impl Redactor {
         }
     }
 
-    fn redact_attributes(&self, attributes: &mut [KeyValue], cache: &mut KeyCache, audit: &mut Vec<String>, found: &mut Vec<(Range<usize>, Kind)>) {
+    fn redact_attributes(
+        &self,
+        attributes: &mut [KeyValue],
+        cache: &mut KeyCache,
+        audit: &mut Vec<String>,
+        found: &mut Vec<(Range<usize>, Kind)>,
+    ) {
         for kv in attributes {
             let key = kv.key.as_str();
             match cache.decide(self, key) {
@@ -567,8 +573,8 @@ pub fn pseudonym(value: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use opentelemetry::trace::{Event, Link, SpanContext, SpanId, SpanKind, TraceFlags, TraceId, TraceState};
     use opentelemetry::InstrumentationScope;
+    use opentelemetry::trace::{Event, Link, SpanContext, SpanId, SpanKind, TraceFlags, TraceId, TraceState};
     use opentelemetry_sdk::trace::{SpanEvents, SpanLinks};
     use std::time::SystemTime;
 
@@ -626,7 +632,8 @@ mod tests {
             vec![KeyValue::new("exception.message", "login failed for bob@example.org")],
             0,
         ));
-        let link_cx = SpanContext::new(TraceId::from(3), SpanId::from(4), TraceFlags::SAMPLED, true, TraceState::default());
+        let link_cx =
+            SpanContext::new(TraceId::from(3), SpanId::from(4), TraceFlags::SAMPLED, true, TraceState::default());
         s.links.links.push(Link::new(link_cx, vec![KeyValue::new("link.note", "Bearer abcdef0123456789")], 0));
         s.status = Status::error("card 4111 1111 1111 1111 declined");
 
@@ -644,7 +651,10 @@ mod tests {
         assert_eq!(get(&s.attributes, "order"), &Value::from("[REDACTED:credit_card]"), "integers are scanned");
         assert_eq!(get(&s.attributes, "exception.type"), &Value::from("alice@example.com"), "allow-listed");
         assert_eq!(get(&s.attributes, "query"), &Value::from("where is order 90320"));
-        assert_eq!(get(&s.events.events[0].attributes, "exception.message"), &Value::from("login failed for [REDACTED:email]"));
+        assert_eq!(
+            get(&s.events.events[0].attributes, "exception.message"),
+            &Value::from("login failed for [REDACTED:email]")
+        );
         assert_eq!(s.events.events[0].name, "exception", "event names are code and stay");
         assert_eq!(get(&s.links.links[0].attributes, "link.note"), &Value::from("Bearer [REDACTED:bearer]"));
         assert_eq!(s.status, Status::error("card [REDACTED:credit_card] declined"));

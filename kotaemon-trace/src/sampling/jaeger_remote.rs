@@ -11,11 +11,11 @@
 
 use super::rate::RateLimiter;
 use arc_swap::ArcSwap;
-use opentelemetry::trace::TraceId;
 use opentelemetry::KeyValue;
+use opentelemetry::trace::TraceId;
 use serde::Deserialize;
 use std::collections::HashMap;
-use std::sync::{mpsc, Arc, Mutex};
+use std::sync::{Arc, Mutex, mpsc};
 use std::time::Duration;
 
 /// Most operations tracked for per-operation strategies; later names share the default.
@@ -67,7 +67,9 @@ impl Strategy {
     pub(crate) fn decide(&self, trace_id: TraceId, operation: &str) -> Decision {
         match self {
             Strategy::Probabilistic(p) => decision(ratio_keeps(*p, trace_id), "probabilistic", *p),
-            Strategy::RateLimiting { per_second, limiter } => decision(limiter.try_acquire(), "ratelimiting", *per_second),
+            Strategy::RateLimiting { per_second, limiter } => {
+                decision(limiter.try_acquire(), "ratelimiting", *per_second)
+            }
             Strategy::PerOperation(ops) => {
                 let p = ops.probabilities.get(operation).copied().unwrap_or(ops.default_probability);
                 if ratio_keeps(p, trace_id) {
@@ -138,11 +140,7 @@ fn clamp_probability(p: f64) -> Result<f64, String> {
 }
 
 fn rate(r: f64) -> Result<f64, String> {
-    if r.is_finite() && r >= 0.0 {
-        Ok(r)
-    } else {
-        Err(format!("traces per second {r} is negative or not finite"))
-    }
+    if r.is_finite() && r >= 0.0 { Ok(r) } else { Err(format!("traces per second {r} is negative or not finite")) }
 }
 
 /// Parses a strategy document; every number is validated, so a bad answer never replaces a good one.
@@ -150,7 +148,8 @@ pub(crate) fn parse_strategy(body: &[u8]) -> Result<Strategy, String> {
     if body.len() > MAX_BODY {
         return Err(format!("strategy document of {} bytes exceeds {MAX_BODY}", body.len()));
     }
-    let response: StrategyResponse = serde_json::from_slice(body).map_err(|e| format!("not a sampling strategy: {e}"))?;
+    let response: StrategyResponse =
+        serde_json::from_slice(body).map_err(|e| format!("not a sampling strategy: {e}"))?;
     from_response(response)
 }
 
@@ -250,7 +249,10 @@ impl From<proto::SamplingStrategyResponse> for StrategyResponse {
                 per_operation_strategies: o
                     .per_operation_strategies
                     .into_iter()
-                    .map(|s| OperationStrategy { operation: s.operation, probabilistic_sampling: s.probabilistic_sampling.map(probabilistic) })
+                    .map(|s| OperationStrategy {
+                        operation: s.operation,
+                        probabilistic_sampling: s.probabilistic_sampling.map(probabilistic),
+                    })
                     .collect(),
             }),
         }
@@ -294,7 +296,10 @@ pub(crate) fn start(poll: Poll, current: Arc<ArcSwap<Strategy>>) -> std::io::Res
                     reported = false;
                 }
                 Err(why) if !reported => {
-                    eprintln!("kotaemon-trace: jaeger_remote sampler: {}; keeping the current strategy", crate::secret::mask_urls(&why.to_string()));
+                    eprintln!(
+                        "kotaemon-trace: jaeger_remote sampler: {}; keeping the current strategy",
+                        crate::secret::mask_urls(&why.to_string())
+                    );
                     reported = true;
                 }
                 Err(_) => {}
@@ -311,17 +316,15 @@ pub(crate) fn start(poll: Poll, current: Arc<ArcSwap<Strategy>>) -> std::io::Res
 async fn fetch(poll: &Poll) -> Result<Strategy, String> {
     let timeout = Duration::from_secs(5);
     if is_grpc(&poll.endpoint) {
-        let response = tokio::time::timeout(timeout, fetch_grpc(poll)).await.map_err(|_| format!("{} timed out", poll.endpoint))??;
+        let response = tokio::time::timeout(timeout, fetch_grpc(poll))
+            .await
+            .map_err(|_| format!("{} timed out", poll.endpoint))??;
         from_response(response.into())
     } else {
         let client = reqwest::Client::builder().timeout(timeout).build().map_err(|e| e.to_string())?;
         let separator = if poll.endpoint.contains('?') { '&' } else { '?' };
         let url = format!("{}{separator}service={}", poll.endpoint, query_escape(&poll.service));
-        let response = client
-            .get(&url)
-            .send()
-            .await
-            .map_err(|e| format!("{} is unreachable: {e}", poll.endpoint))?;
+        let response = client.get(&url).send().await.map_err(|e| format!("{} is unreachable: {e}", poll.endpoint))?;
         if !response.status().is_success() {
             return Err(format!("{} answered {}", poll.endpoint, response.status()));
         }
@@ -358,9 +361,14 @@ async fn fetch_grpc(poll: &Poll) -> Result<proto::SamplingStrategyResponse, Stri
     let mut client = tonic::client::Grpc::new(channel);
     client.ready().await.map_err(|e| e.to_string())?;
     let path = http::uri::PathAndQuery::from_static("/jaeger.api_v2.SamplingManager/GetSamplingStrategy");
-    let codec = tonic_prost::ProstCodec::<proto::SamplingStrategyParameters, proto::SamplingStrategyResponse>::default();
+    let codec =
+        tonic_prost::ProstCodec::<proto::SamplingStrategyParameters, proto::SamplingStrategyResponse>::default();
     let request = tonic::Request::new(proto::SamplingStrategyParameters { service_name: poll.service.clone() });
-    client.unary(request, path, codec).await.map(|r| r.into_inner()).map_err(|s| format!("{}: {}", poll.endpoint, s.message()))
+    client
+        .unary(request, path, codec)
+        .await
+        .map(|r| r.into_inner())
+        .map_err(|s| format!("{}: {}", poll.endpoint, s.message()))
 }
 
 #[cfg(test)]
@@ -371,7 +379,8 @@ mod tests {
     fn parses_what_jaeger_v1_76_sends() {
         let s = parse_strategy(br#"{"strategyType":0,"probabilisticSampling":{"samplingRate":0.25}}"#).unwrap();
         assert!(matches!(s, Strategy::Probabilistic(p) if p == 0.25));
-        let s = parse_strategy(br#"{"strategyType":"RATE_LIMITING","rateLimitingSampling":{"maxTracesPerSecond":10}}"#).unwrap();
+        let s = parse_strategy(br#"{"strategyType":"RATE_LIMITING","rateLimitingSampling":{"maxTracesPerSecond":10}}"#)
+            .unwrap();
         assert!(matches!(s, Strategy::RateLimiting { per_second, .. } if per_second == 10.0));
         let s = parse_strategy(
             br#"{"strategyType":0,"probabilisticSampling":{"samplingRate":0.1},
@@ -381,15 +390,21 @@ mod tests {
         .unwrap();
         let Strategy::PerOperation(ops) = &s else { panic!("per-operation expected") };
         assert_eq!(ops.probabilities["checkout"], 1.0);
-        let kept = (0..1000u128).filter(|i| s.decide(TraceId::from(i * 0x9E3779B97F4A7C15_u128 + 1), "checkout").sampled).count();
+        let kept = (0..1000u128)
+            .filter(|i| s.decide(TraceId::from(i * 0x9E3779B97F4A7C15_u128 + 1), "checkout").sampled)
+            .count();
         assert_eq!(kept, 1000);
-        let other = (0..4000u128).filter(|i| s.decide(TraceId::from(i.wrapping_mul(0x9E3779B97F4A7C15F39CC0605CEDC835)), "browse").sampled).count();
+        let other = (0..4000u128)
+            .filter(|i| s.decide(TraceId::from(i.wrapping_mul(0x9E3779B97F4A7C15F39CC0605CEDC835)), "browse").sampled)
+            .count();
         assert!((300..500).contains(&other), "about 10 % of 4000, got {other}");
     }
 
     #[test]
     fn rejects_bad_documents_without_panicking() {
-        for bad in [&b"{"[..], b"[]", br#"{"probabilisticSampling":{"samplingRate":7}}"#, br#"{"strategyType":{}}"#, b"{}"] {
+        for bad in
+            [&b"{"[..], b"[]", br#"{"probabilisticSampling":{"samplingRate":7}}"#, br#"{"strategyType":{}}"#, b"{}"]
+        {
             assert!(parse_strategy(bad).is_err(), "{}", String::from_utf8_lossy(bad));
         }
         assert!(parse_strategy(&vec![b' '; MAX_BODY + 1]).is_err());

@@ -12,7 +12,7 @@ pub(crate) mod tail;
 
 use crate::config::{DebugConfig, Sampler};
 use arc_swap::ArcSwap;
-use jaeger_remote::{ratio_keeps, Strategy};
+use jaeger_remote::{Strategy, ratio_keeps};
 use opentelemetry::trace::{Link, SpanKind, TraceContextExt as _, TraceId, TraceState};
 use opentelemetry::{Context, KeyValue, Value};
 use opentelemetry_sdk::trace::{SamplingDecision, SamplingResult, ShouldSample};
@@ -100,7 +100,9 @@ impl ProductSampler {
             Sampler::AlwaysOn => Root::AlwaysOn,
             Sampler::AlwaysOff => Root::AlwaysOff,
             Sampler::TraceIdRatio(r) => Root::Ratio(*r),
-            Sampler::RateLimited(per_second) => Root::RateLimited(Arc::new(RateLimiter::new(*per_second, per_second.max(1.0)))),
+            Sampler::RateLimited(per_second) => {
+                Root::RateLimited(Arc::new(RateLimiter::new(*per_second, per_second.max(1.0))))
+            }
             Sampler::JaegerRemote(remote) => {
                 Root::Remote(Arc::new(ArcSwap::from_pointee(Strategy::Probabilistic(remote.initial_sampling_rate))))
             }

@@ -1,8 +1,8 @@
 //! A lock-free rate limiter (GCRA, the token bucket's single-number form): one atomic compare-exchange
 //! per decision, no lock and no clock thread.
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 fn now_nanos() -> u64 {

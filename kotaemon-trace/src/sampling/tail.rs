@@ -6,12 +6,12 @@
 //! the caller did not sample is never recorded in the first place).
 
 use crate::config::TailConfig;
-use opentelemetry::trace::{SpanContext, SpanId, Status, TraceFlags, TraceId};
 use opentelemetry::KeyValue;
+use opentelemetry::trace::{SpanContext, SpanId, Status, TraceFlags, TraceId};
 use opentelemetry_sdk::trace::SpanData;
 use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Set on kept spans: why the tail kept the trace (`error`, `slow` or `head`).
 pub(crate) const TAIL_REASON: &str = "kotaemon.tail_kept";
@@ -97,8 +97,8 @@ impl TailSampler {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use opentelemetry::trace::{SpanKind, TraceState};
     use opentelemetry::InstrumentationScope;
+    use opentelemetry::trace::{SpanKind, TraceState};
     use opentelemetry_sdk::trace::{SpanEvents, SpanLinks};
     use std::time::{Duration, SystemTime};
 

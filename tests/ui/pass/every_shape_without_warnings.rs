@@ -190,7 +190,14 @@ fn cow(text: &str) -> Cow<'_, str> {
 
 #[trace_with_otel]
 #[allow(clippy::too_many_arguments)]
-fn destructured((a, b): (u32, u32), S { k }: S, [first, ..]: [u8; 2], mut counter: u32, ref_arg @ _: u8, _: bool) -> u32 {
+fn destructured(
+    (a, b): (u32, u32),
+    S { k }: S,
+    [first, ..]: [u8; 2],
+    mut counter: u32,
+    ref_arg @ _: u8,
+    _: bool,
+) -> u32 {
     counter += 1;
     a + b + k + u32::from(first) + counter + u32::from(ref_arg)
 }
