@@ -22,7 +22,8 @@
 //! part of the mix), 1 when some did not (connection refused, timeout), 2 for bad arguments.
 #![forbid(unsafe_code)]
 
-use kotaemon_trace::{Config, ConfigFileError, Origin, propagation, record, trace_with_otel};
+use kotaemon_trace::config::{Config, ConfigFileError, Origin};
+use kotaemon_trace::{propagation, record, trace_with_otel};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};

@@ -18,7 +18,8 @@
 //! traces appear in Jaeger under the service `rag-example`. Everything is deterministic and offline: the
 //! "LLM" is a template and the "tool" a lookup table.
 
-use kotaemon_trace::{Config, ExporterKind, llm, record, trace_with_otel};
+use kotaemon_trace::config::{Config, ExporterKind};
+use kotaemon_trace::{llm, record, trace_with_otel};
 use std::time::Duration;
 
 #[path = "shared/rag_steps.rs"]
@@ -63,11 +64,11 @@ async fn handle_user_query(user_phone: &str, user_query: &str) -> Result<String,
 
 /// The example shows its trace even with no collector: unless an OTLP endpoint or an exporter is
 /// configured (environment or `kotaemon-trace.toml`), it uses the console exporter.
-fn config() -> Result<Config, kotaemon_trace::ConfigFileError> {
+fn config() -> Result<Config, kotaemon_trace::config::ConfigFileError> {
     let loaded = Config::load()?;
     let configured = ["OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_TRACES_EXPORTER"]
         .iter()
-        .any(|name| loaded.origin(name) != kotaemon_trace::Origin::Default);
+        .any(|name| loaded.origin(name) != kotaemon_trace::config::Origin::Default);
     let mut builder = loaded.into_builder();
     if std::env::var_os("OTEL_SERVICE_NAME").is_none() {
         builder = builder.service_name("rag-example");

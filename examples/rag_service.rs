@@ -45,7 +45,8 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use kotaemon_trace::{Config, ConfigFileError, MetricsConfig, Origin, llm, propagation, record, tool, trace_with_otel};
+use kotaemon_trace::config::{Config, ConfigFileError, MetricsConfig, Origin};
+use kotaemon_trace::{llm, propagation, record, tool, trace_with_otel};
 
 #[path = "shared/rag_steps.rs"]
 mod rag_steps;

@@ -5,7 +5,8 @@
 //! (`--no-default-features` for the row with the macro compiled out).
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
-use kotaemon_trace::{Sampler, trace_with_otel};
+use kotaemon_trace::config::Sampler;
+use kotaemon_trace::trace_with_otel;
 use kotaemon_trace_benches::{Discard, created, lost_share, ours, ours_with_metrics, sdk};
 use opentelemetry::KeyValue;
 use opentelemetry::trace::{TraceContextExt as _, Tracer as _, TracerProvider as _};
@@ -130,7 +131,7 @@ fn single_calls(c: &mut Criterion) {
     });
     {
         // OTEL_SDK_DISABLED=true: the runtime switch that turns tracing off without a rebuild.
-        let config = kotaemon_trace::Config::builder().disabled(true).span_exporter(Discard).build();
+        let config = kotaemon_trace::config::Config::builder().disabled(true).span_exporter(Discard).build();
         let guard = kotaemon_trace::init_with(config).expect("init");
         group.bench_function("ours/disabled", |b| b.iter(|| ours_4(black_box(7))));
         guard.shutdown().ok();

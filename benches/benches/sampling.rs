@@ -3,7 +3,7 @@
 //! `cargo bench -p kotaemon-trace-benches --bench sampling`
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use kotaemon_trace::{JaegerRemote, Sampler};
+use kotaemon_trace::config::{JaegerRemote, Sampler};
 use opentelemetry::Context;
 use opentelemetry::trace::{SpanContext, SpanId, SpanKind, TraceContextExt as _, TraceFlags, TraceId, TraceState};
 use opentelemetry_sdk::trace::ShouldSample;
@@ -28,7 +28,7 @@ fn decisions(c: &mut Criterion) {
     let root = Context::new();
     let mut group = c.benchmark_group("sample");
     for (name, config) in samplers {
-        let sampler = kotaemon_trace::__private::sampler_for_bench(&config);
+        let sampler = kotaemon_trace::__hooks::sampler_for_bench(&config);
         let mut id = 1u128;
         group.bench_function(format!("{name}/root"), |b| {
             b.iter(|| {

@@ -6,7 +6,8 @@
 //!
 //! `cargo bench -p kotaemon-trace-benches --bench throughput`
 
-use kotaemon_trace::{Config, Sampler, trace_with_otel};
+use kotaemon_trace::config::{Config, Sampler};
+use kotaemon_trace::trace_with_otel;
 use opentelemetry::trace::{Tracer as _, TracerProvider as _};
 use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::trace::{SdkTracerProvider, SpanData, SpanExporter};

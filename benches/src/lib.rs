@@ -38,15 +38,17 @@ pub fn lost_share() -> f64 {
 }
 
 /// Our pipeline with `sampler`, the default batch settings, and the discarding exporter.
-pub fn ours(sampler: kotaemon_trace::Sampler) -> kotaemon_trace::TraceGuard {
-    let config = kotaemon_trace::Config::builder().sampler(sampler).span_exporter(Discard).build();
+pub fn ours(sampler: kotaemon_trace::config::Sampler) -> kotaemon_trace::TraceGuard {
+    let config = kotaemon_trace::config::Config::builder().sampler(sampler).span_exporter(Discard).build();
     kotaemon_trace::init_with(config).expect("init")
 }
 
 /// [`ours`] with RED metrics on (a scrape endpoint on a free loopback port), for the metrics rows.
-pub fn ours_with_metrics(sampler: kotaemon_trace::Sampler) -> kotaemon_trace::TraceGuard {
-    let metrics = kotaemon_trace::MetricsConfig { prometheus: Some("127.0.0.1:0".into()), ..Default::default() };
-    let config = kotaemon_trace::Config::builder().sampler(sampler).span_exporter(Discard).metrics(metrics).build();
+pub fn ours_with_metrics(sampler: kotaemon_trace::config::Sampler) -> kotaemon_trace::TraceGuard {
+    let metrics =
+        kotaemon_trace::config::MetricsConfig { prometheus: Some("127.0.0.1:0".into()), ..Default::default() };
+    let config =
+        kotaemon_trace::config::Config::builder().sampler(sampler).span_exporter(Discard).metrics(metrics).build();
     kotaemon_trace::init_with(config).expect("init")
 }
 

@@ -5,7 +5,7 @@
 //! text. (That secret values never show in refusals is a unit test of `config/file.rs`.)
 #![no_main]
 
-use kotaemon_trace::__private::fuzz::config_file;
+use kotaemon_trace::__hooks::fuzz::config_file;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

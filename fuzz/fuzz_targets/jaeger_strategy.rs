@@ -2,7 +2,7 @@
 //! sampling decisions with whatever was accepted. Invariants: no panic; documents over the bound refused.
 #![no_main]
 
-use kotaemon_trace::__private::fuzz::{jaeger_strategy, MAX_STRATEGY_BYTES};
+use kotaemon_trace::__hooks::fuzz::{jaeger_strategy, MAX_STRATEGY_BYTES};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -5,7 +5,7 @@
 //! render; a problem never shows a header value or the redaction key.
 #![no_main]
 
-use kotaemon_trace::__private::fuzz::config_from_lookup;
+use kotaemon_trace::__hooks::fuzz::config_from_lookup;
 use libfuzzer_sys::fuzz_target;
 use std::collections::HashMap;
 

@@ -6,7 +6,8 @@
 //! was extracted can be injected again.
 #![no_main]
 
-use kotaemon_trace::{init_with, propagation, Config, ExporterKind, Propagator, TraceGuard};
+use kotaemon_trace::{init_with, propagation, TraceGuard};
+use kotaemon_trace::config::{Config, ExporterKind, Propagator};
 use libfuzzer_sys::fuzz_target;
 use std::sync::OnceLock;
 

@@ -21,9 +21,9 @@ pub struct FileValue {
 /// `./kotaemon-trace.toml`), when the value comes from the file. A wrong file gives `None` here; `doctor`
 /// reports it.
 pub fn jaeger_url_from_config() -> Option<FileValue> {
-    let config = kotaemon_trace::Config::load().ok()?;
+    let config = kotaemon_trace::config::Config::load().ok()?;
     match config.origin(URL_ENV) {
-        kotaemon_trace::Origin::File { path, .. } => {
+        kotaemon_trace::config::Origin::File { path, .. } => {
             Some(FileValue { value: config.jaeger_query_url()?.to_owned(), path })
         }
         _ => None,

@@ -1,8 +1,8 @@
 //! The effective configuration, each value with where it came from, for `doctor`. Secrets never leave
 //! this module unmasked: header values, passwords and query strings in URLs, the pseudonym key.
 
+use kotaemon_trace::config::{Config, ExporterKind, Sampler};
 use kotaemon_trace::redact::Redactor;
-use kotaemon_trace::{Config, ExporterKind, Sampler};
 use std::fmt;
 use std::path::PathBuf;
 
@@ -48,7 +48,7 @@ pub fn effective(config: &Config, lookup: &dyn Fn(&str) -> Option<String>) -> Ve
     // The environment first, then the configuration file (`Config::origin` knows which key and line).
     let from_file = |names: &[&'static str]| {
         names.iter().find_map(|n| match config.origin(n) {
-            kotaemon_trace::Origin::File { path, .. } => Some(Source::File(path)),
+            kotaemon_trace::config::Origin::File { path, .. } => Some(Source::File(path)),
             _ => None,
         })
     };
@@ -236,7 +236,7 @@ mod tests {
             b = match *k {
                 "OTEL_SERVICE_NAME" => b.service_name(*v),
                 "OTEL_EXPORTER_OTLP_ENDPOINT" => b.otlp_endpoint(*v),
-                "OTEL_EXPORTER_OTLP_PROTOCOL" if *v == "grpc" => b.protocol(kotaemon_trace::Protocol::Grpc),
+                "OTEL_EXPORTER_OTLP_PROTOCOL" if *v == "grpc" => b.protocol(kotaemon_trace::config::Protocol::Grpc),
                 "OTEL_EXPORTER_OTLP_HEADERS" => v.split(',').fold(b, |b, kv| {
                     let (k, v) = kv.split_once('=').unwrap();
                     b.otlp_header(k, v)

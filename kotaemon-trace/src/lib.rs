@@ -2,7 +2,7 @@
 //!
 //! Put `#[trace_with_otel]` on the functions of a pipeline, call [`init`] once in `main`, and read each
 //! request as one trace in Jaeger or any OpenTelemetry backend. Configuration comes from the standard
-//! `OTEL_*` environment variables (see [`Config`]).
+//! `OTEL_*` environment variables (see [`config::Config`]).
 //!
 //! ```no_run
 //! use kotaemon_trace::trace_with_otel;
@@ -20,41 +20,40 @@
 //! ```
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+// Without `sdk` nothing can install a pipeline, so the hot path's recording branches are never taken;
+// they stay compiled (one hot path for both builds) and would otherwise warn as unused.
+#![cfg_attr(not(feature = "sdk"), allow(dead_code))]
 
-mod clock;
-mod config;
-mod current;
-mod error;
+// The layers, bottom to top; each uses only those before it (checked by tests/architecture).
+mod api;
+mod base;
+pub mod config;
 mod export;
-mod finish;
-mod genai;
-mod global;
-mod guard;
-#[cfg(feature = "tracing")]
-pub mod logs;
-#[cfg(feature = "otlp-logs")]
-mod logs_otlp;
-pub mod metrics;
-mod panics;
-mod pipeline;
-mod processor;
-pub mod propagation;
-mod recorder;
-pub mod redact;
-mod sampling;
-mod secret;
-pub mod semconv;
-mod span;
-mod value;
+mod hot;
+mod policy;
+#[cfg(feature = "sdk")]
+mod wiring;
 
-pub use config::{
-    BatchConfig, Compression, Config, ConfigBuilder, ConfigFileError, ConfigProblem, ContentCapture, DebugConfig,
-    ExporterKind, JaegerRemote, Limits, LogFormat, MetricsConfig, Origin, OtlpConfig, OtlpTls, Propagator, Protocol,
-    RedactionConfig, Sampler, TailConfig,
-};
-pub use error::{InitError, ShutdownError};
-pub use genai::{current_span_id, current_trace_id, llm, retrieval, tool};
-pub use guard::{ExportStats, TraceGuard};
+pub use api::genai::{current_span_id, current_trace_id, llm, retrieval, tool};
+#[cfg(feature = "tracing")]
+pub use api::logs;
+pub use api::{metrics, propagation, redact};
+pub use base::error::{InitError, ShutdownError};
+pub use base::semconv;
+pub use base::value::{DebugValue, TypedValue, debug};
+pub use hot::span::{Instrumented, WithCurrentSpan, record};
+/// The OpenTelemetry API this crate is built on; use it (rather than a version of your own) for types
+/// that cross into this crate, such as `Context`, `KeyValue` or a `TextMapPropagator`.
+pub use opentelemetry;
+/// The OpenTelemetry SDK this crate is built on; use it for exporters given to
+/// [`config::ConfigBuilder::span_exporter`] and for `SpanData` in tests.
+pub use opentelemetry_sdk;
+#[cfg(feature = "sdk")]
+pub use wiring::guard::{ExportStats, TraceGuard};
+#[cfg(feature = "testing")]
+pub use wiring::testing;
+
 /// Traces every call of a function as one OpenTelemetry span, child of the caller's span.
 ///
 /// | option | effect |
@@ -137,7 +136,7 @@ pub use guard::{ExportStats, TraceGuard};
 ///
 /// # use opentelemetry::trace::Status;
 /// # let exporter = opentelemetry_sdk::trace::InMemorySpanExporter::default();
-/// # let guard = kotaemon_trace::init_with(kotaemon_trace::Config::builder().span_exporter(exporter.clone()).build())?;
+/// # let guard = kotaemon_trace::init_with(kotaemon_trace::config::Config::builder().span_exporter(exporter.clone()).build())?;
 /// let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
 /// let retriever = Retriever { k: 2 };
 /// assert_eq!(runtime.block_on(answer(&retriever, "where is my order?", 42)).unwrap(), "2 documents; order shipped");
@@ -159,8 +158,6 @@ pub use guard::{ExportStats, TraceGuard};
 /// # Ok::<(), kotaemon_trace::InitError>(())
 /// ```
 pub use kotaemon_trace_macros::trace_with_otel;
-pub use span::{InCurrentSpan, Instrumented, record};
-pub use value::{DebugValue, TypedValue, debug};
 
 /// The installed tracer, for `tracing_opentelemetry::layer().with_tracer(...)`, so `tracing` spans
 /// join the same traces; `None` before `init`.
@@ -169,16 +166,17 @@ pub use value::{DebugValue, TypedValue, debug};
 /// assert!(kotaemon_trace::tracer().is_none());
 /// ```
 pub fn tracer() -> Option<opentelemetry_sdk::trace::SdkTracer> {
-    global::with_installed(|installed| installed.tracer.clone())
+    hot::state::with_installed(|installed| installed.tracer.clone())
 }
 
-/// Starts tracing from the `OTEL_*` environment over `kotaemon-trace.toml` (see [`Config::load`]) and
-/// returns the guard that flushes on drop.
+/// Starts tracing from the `OTEL_*` environment over `kotaemon-trace.toml` (see
+/// [`config::Config::load`]) and returns the guard that flushes on drop.
 ///
 /// Works with or without a tokio runtime, and whether or not the collector is up: spans are queued
 /// and exported by a background thread. Invalid environment values are reported once on stderr and
-/// replaced by their defaults (use [`Config::load`] and [`Config::problems`] to refuse them instead); a
-/// configuration file with any mistake is refused with [`InitError::ConfigFile`], and nothing starts.
+/// replaced by their defaults (use [`config::Config::load`] and [`config::Config::problems`] to refuse
+/// them instead); a configuration file with any mistake is refused with [`InitError::ConfigFile`], and
+/// nothing starts.
 ///
 /// ```no_run
 /// fn main() -> Result<(), kotaemon_trace::InitError> {
@@ -187,23 +185,25 @@ pub fn tracer() -> Option<opentelemetry_sdk::trace::SdkTracer> {
 ///     Ok(())
 /// }
 /// ```
+#[cfg(feature = "sdk")]
 pub fn init() -> Result<TraceGuard, InitError> {
-    init_with(Config::load().map_err(InitError::ConfigFile)?)
+    init_with(config::Config::load().map_err(InitError::ConfigFile)?)
 }
 
-/// Starts tracing from an explicit [`Config`].
+/// Starts tracing from an explicit [`config::Config`].
 ///
 /// Calling it again replaces the running pipeline for new spans; the earlier guard still flushes its own.
 ///
 /// ```
-/// use kotaemon_trace::{init_with, Config, ExporterKind};
+/// use kotaemon_trace::config::{Config, ExporterKind};
 ///
-/// let guard = init_with(Config::builder().service_name("rag-api").exporter(ExporterKind::Console).build())?;
+/// let guard = kotaemon_trace::init_with(Config::builder().service_name("rag-api").exporter(ExporterKind::Console).build())?;
 /// guard.shutdown().unwrap();
 /// # Ok::<(), kotaemon_trace::InitError>(())
 /// ```
-pub fn init_with(config: Config) -> Result<TraceGuard, InitError> {
-    pipeline::start(config)
+#[cfg(feature = "sdk")]
+pub fn init_with(config: config::Config) -> Result<TraceGuard, InitError> {
+    wiring::pipeline::start(config)
 }
 
 /// Support for the code `#[trace_with_otel]` generates. Not a public API: names here change without
@@ -211,28 +211,43 @@ pub fn init_with(config: Config) -> Result<TraceGuard, InitError> {
 /// module named `opentelemetry` or `kotaemon_trace` cannot break an expansion.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::metrics::CallsiteMetrics;
-    pub use crate::span::{ActiveSpan, Attributes, Callsite, ErrResult, Running, Sample, Semantic, SpanGuard};
-    pub use crate::value::{Probe, ViaDebug, ViaNothing, ViaTyped};
+    pub use crate::base::callsite::{Callsite, CallsiteMetrics, Sample, Semantic};
+    pub use crate::base::value::{Probe, ViaDebug, ViaNothing, ViaTyped};
+    pub use crate::hot::span::{ActiveSpan, Attributes, ErrResult, Running, SpanGuard};
     pub use opentelemetry::Value;
     pub use opentelemetry::trace::SpanKind;
 
+    /// Forces a closure to be `FnOnce`, so a body that returns a reference into its captured arguments
+    /// borrow-checks as it did before it was wrapped.
+    #[inline(always)]
+    pub fn call_once<R>(f: impl FnOnce() -> R) -> R {
+        f()
+    }
+}
+
+/// Entry points for the project's own benchmarks and fuzz targets, behind the `internal-hooks` feature.
+/// Not a public API: names here change without notice.
+#[cfg(feature = "internal-hooks")]
+#[doc(hidden)]
+pub mod __hooks {
     /// The sampler `init` would install for `sampler`, for the decision-cost benchmark.
-    pub fn sampler_for_bench(sampler: &crate::Sampler) -> impl opentelemetry_sdk::trace::ShouldSample {
-        crate::sampling::ProductSampler::new(sampler, false).0
+    pub fn sampler_for_bench(sampler: &crate::config::Sampler) -> impl opentelemetry_sdk::trace::ShouldSample {
+        crate::policy::sampling::ProductSampler::new(sampler, false).0
     }
 
     /// Entry points for the fuzz targets in `fuzz/` (every parser that sees outside data).
     pub mod fuzz {
-        /// [`crate::Config::from_env`] reading `lookup` instead of the process environment.
-        pub fn config_from_lookup(lookup: impl Fn(&str) -> Option<String>) -> crate::Config {
-            crate::Config::from_lookup(lookup)
+        use crate::config::Config;
+
+        /// [`Config::from_env`] reading `lookup` instead of the process environment.
+        pub fn config_from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Config {
+            Config::from_lookup(lookup)
         }
 
         /// Parses a Jaeger sampling-strategy document and, when it is accepted, makes a few decisions
         /// with it. `Err` is the refusal's reason.
         pub fn jaeger_strategy(body: &[u8], operation: &str) -> Result<(), String> {
-            let strategy = crate::sampling::jaeger_remote::parse_strategy(body)?;
+            let strategy = crate::policy::sampling::strategy::parse_strategy(body)?;
             for id in [0_u128, 1, u128::MAX / 3, u128::MAX] {
                 let _ = strategy.decide(opentelemetry::trace::TraceId::from(id), operation);
             }
@@ -241,22 +256,17 @@ pub mod __private {
 
         /// Parses a `kotaemon-trace.toml` text and, when it is accepted, builds the configuration from it
         /// (with an empty environment). `Err` is the refusal, as `init()` would print it.
-        pub fn config_file(text: &str) -> Result<crate::Config, crate::ConfigFileError> {
+        #[cfg(feature = "config-file")]
+        pub fn config_file(text: &str) -> Result<Config, crate::config::ConfigFileError> {
             crate::config::parse_file_for_fuzzing(text)
         }
 
         /// The longest body [`jaeger_strategy`] accepts, in bytes.
-        pub const MAX_STRATEGY_BYTES: usize = crate::sampling::jaeger_remote::MAX_BODY;
+        pub const MAX_STRATEGY_BYTES: usize = crate::policy::sampling::strategy::MAX_BODY;
         /// The longest value read from one `OTEL_*` variable, in bytes.
-        pub const MAX_ENV_VALUE_BYTES: usize = crate::Config::MAX_ENV_VALUE_LEN;
+        pub const MAX_ENV_VALUE_BYTES: usize = Config::MAX_ENV_VALUE_LEN;
         /// The longest string the export thread hands the redactor, in bytes.
-        pub const MAX_REDACTED_VALUE_BYTES: usize = crate::finish::MAX_VALUE_BYTES;
-    }
-
-    /// Forces a closure to be `FnOnce`, so a body that returns a reference into its captured arguments
-    /// borrow-checks as it did before it was wrapped.
-    #[inline(always)]
-    pub fn call_once<R>(f: impl FnOnce() -> R) -> R {
-        f()
+        #[cfg(feature = "sdk")]
+        pub const MAX_REDACTED_VALUE_BYTES: usize = crate::export::finish::MAX_VALUE_BYTES;
     }
 }

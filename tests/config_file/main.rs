@@ -5,7 +5,8 @@
 //! One test binary of its own, one `#[test]`: it changes the process environment and the working
 //! directory, which no other test may see.
 
-use kotaemon_trace::{init, Config, InitError, Origin, Sampler};
+use kotaemon_trace::config::{Config, Origin, Sampler};
+use kotaemon_trace::{init, InitError};
 use std::path::PathBuf;
 
 struct Scratch(PathBuf);

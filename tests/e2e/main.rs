@@ -3,7 +3,8 @@
 //!
 //! Under `CI=true` an unreachable Jaeger fails these tests; elsewhere they print why they skip.
 
-use kotaemon_trace::{init_with, trace_with_otel, Config, Protocol};
+use kotaemon_trace::config::{Config, Protocol};
+use kotaemon_trace::{init_with, trace_with_otel};
 use kotaemon_trace_tests::jaeger::{service_of, spans, unique_service, Jaeger, JaegerSpan};
 use serde_json::{json, Value};
 use std::fmt;

@@ -4,7 +4,8 @@
 //!
 //! One test in its own binary, because resident memory is a property of the whole process.
 
-use kotaemon_trace::{init_with, trace_with_otel, BatchConfig, Config, ShutdownError};
+use kotaemon_trace::config::{BatchConfig, Config};
+use kotaemon_trace::{init_with, trace_with_otel, ShutdownError};
 use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::trace::{SpanData, SpanExporter};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};

@@ -2,7 +2,8 @@
 //! the ids the exporter sees, `log` records get them too, and `tracing` spans and annotated functions
 //! nest in either order.
 
-use kotaemon_trace::{init_with, trace_with_otel, Config, TraceGuard};
+use kotaemon_trace::config::Config;
+use kotaemon_trace::{init_with, trace_with_otel, TraceGuard};
 use opentelemetry::Value;
 use opentelemetry_sdk::trace::{InMemorySpanExporter, SpanData};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -164,7 +165,7 @@ fn otlp_log_records_are_redacted_and_carry_the_trace_and_span_ids() {
     let config = Config::builder()
         .service_name("otlp-logs-test")
         .span_exporter(spans.clone())
-        .protocol(kotaemon_trace::Protocol::HttpProtobuf)
+        .protocol(kotaemon_trace::config::Protocol::HttpProtobuf)
         .otlp_logs(Some(format!("{}/v1/logs", receiver.endpoint())))
         .build();
     let guard = init_with(config.clone()).unwrap();
@@ -216,9 +217,9 @@ fn logs_under_a_dropped_root_carry_the_trace_it_propagates() {
     let _one = PIPELINE.lock().unwrap_or_else(|e| e.into_inner());
     let receiver = kotaemon_trace_tests::receiver::Receiver::start();
     let config = Config::builder()
-        .sampler(kotaemon_trace::Sampler::AlwaysOff)
+        .sampler(kotaemon_trace::config::Sampler::AlwaysOff)
         .span_exporter(InMemorySpanExporter::default())
-        .protocol(kotaemon_trace::Protocol::HttpProtobuf)
+        .protocol(kotaemon_trace::config::Protocol::HttpProtobuf)
         .otlp_logs(Some(format!("{}/v1/logs", receiver.endpoint())))
         .build();
     let guard = init_with(config.clone()).unwrap();

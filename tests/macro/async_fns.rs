@@ -1,7 +1,7 @@
 //! `async fn`, native async trait methods, the `Box::pin(async move { .. })` shape, and nesting across
 //! `.await`, worker threads and spawned tasks.
 
-use kotaemon_trace::{trace_with_otel, InCurrentSpan as _};
+use kotaemon_trace::{trace_with_otel, WithCurrentSpan as _};
 use kotaemon_trace_tests::capture::{attr, capture_async, named};
 use opentelemetry::trace::Status;
 use opentelemetry::Value;
@@ -24,7 +24,7 @@ async fn leaf(i: u32) -> u32 {
 #[trace_with_otel]
 async fn parent() -> u32 {
     let a = leaf(1).await;
-    let b = tokio::spawn(leaf(2).in_current_span()).await.unwrap();
+    let b = tokio::spawn(leaf(2).with_current_span()).await.unwrap();
     a + b
 }
 
@@ -192,7 +192,7 @@ async fn returned_futures_with_ret_and_err() {
         let boxed = Cross.rerank(" 21 ").await;
         let later = Cross.rerank_later(" 41 ").await;
         let native = Cross.rerank_native(" 40 ").await;
-        let failed = tokio::spawn(async { Cross.rerank("x").await }.in_current_span()).await.unwrap();
+        let failed = tokio::spawn(async { Cross.rerank("x").await }.with_current_span()).await.unwrap();
         (boxed, later, native, failed.is_err())
     })
     .await;

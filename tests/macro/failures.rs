@@ -2,7 +2,7 @@
 //! panic keeps unwinding with its payload; futures dropped before completion end their span marked
 //! cancelled. No span is left open.
 
-use kotaemon_trace::{trace_with_otel, InCurrentSpan as _};
+use kotaemon_trace::{trace_with_otel, WithCurrentSpan as _};
 use kotaemon_trace_tests::capture::{attr, capture, capture_async, named};
 use opentelemetry::trace::Status;
 use opentelemetry::Value;
@@ -51,7 +51,7 @@ async fn explode_later(code: u32) -> u32 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_async_panic_in_a_task_ends_the_span_as_an_error() {
-    let (joined, spans) = capture_async(async { tokio::spawn(explode_later(3).in_current_span()).await }).await;
+    let (joined, spans) = capture_async(async { tokio::spawn(explode_later(3).with_current_span()).await }).await;
     let error = joined.expect_err("the task panicked");
     assert!(error.is_panic());
     assert_eq!(error.into_panic().downcast_ref::<String>().map(String::as_str), Some("tool crashed with 3"));

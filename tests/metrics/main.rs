@@ -6,7 +6,8 @@
 //! The histograms live in each call site's `static`, so they are cumulative over the process: each test
 //! uses functions of its own and one pipeline at a time.
 
-use kotaemon_trace::{init_with, llm, trace_with_otel, Config, ExporterKind, MetricsConfig, Sampler, TraceGuard};
+use kotaemon_trace::config::{Config, ExporterKind, MetricsConfig, Sampler};
+use kotaemon_trace::{init_with, llm, trace_with_otel, TraceGuard};
 use prometheus_parse::{Sample, Scrape, Value};
 use std::io::{Read, Write};
 use std::sync::{Mutex, MutexGuard};

@@ -1,7 +1,8 @@
 //! Through the real OTLP/HTTP exporter to a receiver on loopback: no secret byte sequence in what was
 //! received, benign attributes intact, the audit attribute present.
 
-use kotaemon_trace::{init_with, trace_with_otel, Config, Protocol};
+use kotaemon_trace::config::{Config, Protocol};
+use kotaemon_trace::{init_with, trace_with_otel};
 use kotaemon_trace_tests::receiver::Receiver;
 use std::fmt;
 use std::sync::Mutex;
@@ -88,7 +89,7 @@ fn with_args(query: &str, limit: i64) -> usize {
 fn argument_capture_can_be_switched_off_globally() {
     let _one = PIPELINE.lock().unwrap_or_else(|e| e.into_inner());
     let exporter = opentelemetry_sdk::trace::InMemorySpanExporter::default();
-    let redaction = kotaemon_trace::RedactionConfig { capture_arguments: false, ..Default::default() };
+    let redaction = kotaemon_trace::config::RedactionConfig { capture_arguments: false, ..Default::default() };
     let guard = init_with(Config::builder().redaction(redaction).span_exporter(exporter.clone()).build()).unwrap();
     with_args("private question", 3);
     guard.force_flush().unwrap();

@@ -3,8 +3,9 @@
 //! out (sizes, presence), never by time.
 
 use crate::exclusive;
-use kotaemon_trace::__private::fuzz;
-use kotaemon_trace::{init_with, propagation, Config, Propagator};
+use kotaemon_trace::__hooks::fuzz;
+use kotaemon_trace::config::{Config, Propagator};
+use kotaemon_trace::{init_with, propagation};
 use opentelemetry::baggage::BaggageExt as _;
 use opentelemetry::trace::{Span as _, TraceContextExt as _, Tracer as _};
 use opentelemetry::KeyValue;
@@ -26,7 +27,8 @@ fn propagation_headers_over_the_bound_are_ignored() {
     let _one = exclusive();
     let all = [Propagator::TraceContext, Propagator::Baggage, Propagator::B3, Propagator::Jaeger];
     let guard =
-        init_with(Config::builder().exporter(kotaemon_trace::ExporterKind::None).propagators(all).build()).unwrap();
+        init_with(Config::builder().exporter(kotaemon_trace::config::ExporterKind::None).propagators(all).build())
+            .unwrap();
     let bound = propagation::MAX_HEADER_VALUE;
     assert_eq!(bound, 8192);
 

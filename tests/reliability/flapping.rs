@@ -3,7 +3,8 @@
 //! the callers never wait; shutdown ends within its timeout; every span is exported, dropped or failed.
 
 use crate::exclusive;
-use kotaemon_trace::{init_with, BatchConfig, Config, ExportStats, Protocol, ShutdownError, TraceGuard};
+use kotaemon_trace::config::{BatchConfig, Config, Protocol};
+use kotaemon_trace::{init_with, ExportStats, ShutdownError, TraceGuard};
 use kotaemon_trace_tests::jaeger::{spans, unique_service, JaegerProcess};
 use opentelemetry::trace::{Span as _, Tracer as _};
 use std::collections::HashMap;

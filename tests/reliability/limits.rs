@@ -2,7 +2,8 @@
 //! values cut on a character boundary, counts capped, and both counted in `TraceGuard::stats()`.
 
 use crate::exclusive;
-use kotaemon_trace::{init_with, record, trace_with_otel, Config, Limits};
+use kotaemon_trace::config::{Config, Limits};
+use kotaemon_trace::{init_with, record, trace_with_otel};
 use opentelemetry::trace::{Span as _, Tracer as _};
 use opentelemetry::{Array, KeyValue, StringValue, Value};
 use opentelemetry_sdk::trace::InMemorySpanExporter;

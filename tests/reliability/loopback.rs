@@ -3,7 +3,8 @@
 //! the scripts and tests start.
 
 use crate::exclusive;
-use kotaemon_trace::{init_with, Config, JaegerRemote, MetricsConfig, Protocol, Sampler, TailConfig};
+use kotaemon_trace::config::{Config, JaegerRemote, MetricsConfig, Protocol, Sampler, TailConfig};
+use kotaemon_trace::init_with;
 use std::collections::HashSet;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::Duration;

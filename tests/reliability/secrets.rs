@@ -2,7 +2,8 @@
 //! password in the endpoint URL) never appear in `Debug` output, errors or problems.
 
 use crate::exclusive;
-use kotaemon_trace::{init_with, Config, Protocol, RedactionConfig};
+use kotaemon_trace::config::{Config, Protocol, RedactionConfig};
+use kotaemon_trace::init_with;
 use opentelemetry::trace::{Span as _, Tracer as _};
 
 use std::time::Duration;

@@ -3,8 +3,9 @@
 //! a span that arrives has crossed the TLS hop.
 
 use crate::exclusive;
-use kotaemon_trace::__private::fuzz::config_from_lookup;
-use kotaemon_trace::{init_with, Config, OtlpTls, Protocol};
+use kotaemon_trace::__hooks::fuzz::config_from_lookup;
+use kotaemon_trace::config::{Config, OtlpTls, Protocol};
+use kotaemon_trace::init_with;
 use kotaemon_trace_tests::jaeger::{unique_service, Jaeger};
 use opentelemetry::trace::{Span as _, Tracer as _};
 use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};

@@ -117,7 +117,7 @@ fn fallback_child() -> Option<String> {
 #[test]
 #[ignore = "run by its parent test in a fresh process"]
 fn child_with_the_observer_slot_taken() {
-    use kotaemon_trace::{Config, Sampler};
+    use kotaemon_trace::config::{Config, Sampler};
     use opentelemetry::trace::{SpanContext, SpanId, TraceContextExt as _, TraceFlags, TraceId};
     use std::sync::atomic::Ordering;
     assert!(in_child(), "run through its parent test");

@@ -3,7 +3,8 @@
 //! it calls do not record either, and logs written under it share one trace id.
 
 use super::exclusive;
-use kotaemon_trace::{init_with, propagation, trace_with_otel, Config, InCurrentSpan as _, Sampler, TraceGuard};
+use kotaemon_trace::config::{Config, Sampler};
+use kotaemon_trace::{init_with, propagation, trace_with_otel, TraceGuard, WithCurrentSpan as _};
 use opentelemetry::trace::TraceContextExt as _;
 use opentelemetry::Context;
 use opentelemetry_sdk::trace::InMemorySpanExporter;
@@ -100,7 +101,7 @@ fn a_dropped_root_propagates_one_unsampled_trace_shared_by_everything_under_it()
 #[trace_with_otel("dropped.spawner")]
 fn spawner() -> (Option<String>, Option<String>) {
     let here = injected();
-    let carried = async { (injected(), dropped_child()) }.in_current_span();
+    let carried = async { (injected(), dropped_child()) }.with_current_span();
     let (there, child_there) = std::thread::spawn(move || {
         let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
         runtime.block_on(carried)

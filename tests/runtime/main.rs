@@ -3,7 +3,8 @@
 //!
 //! Each test installs the process-wide pipeline, so they take `PIPELINE` to run one at a time.
 
-use kotaemon_trace::{init_with, BatchConfig, Config, ExporterKind, Protocol, ShutdownError};
+use kotaemon_trace::config::{BatchConfig, Config, ExporterKind, Protocol};
+use kotaemon_trace::{init_with, ShutdownError};
 use kotaemon_trace_tests::receiver::Receiver;
 use opentelemetry::trace::{Span as _, Tracer as _};
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;

@@ -3,7 +3,8 @@
 //! names, scope, parents and ids, drop counting.
 
 use super::exclusive;
-use kotaemon_trace::{init_with, trace_with_otel, BatchConfig, Config, Limits};
+use kotaemon_trace::config::{BatchConfig, Config, Limits};
+use kotaemon_trace::{init_with, trace_with_otel};
 use opentelemetry::trace::{SpanContext, SpanId, Status, TraceContextExt as _, TraceFlags, TraceId, Tracer as _};
 use opentelemetry::{Context, KeyValue};
 use opentelemetry_sdk::trace::{InMemorySpanExporter, SpanData};

@@ -2,9 +2,8 @@
 //! parent-based sampling, the rate limit, Jaeger remote strategies from a real Jaeger (and kept when it
 //! stops), debug forcing and its cap, tail sampling, and propagation round trips for every format.
 
-use kotaemon_trace::{
-    init_with, propagation, BatchConfig, Config, DebugConfig, JaegerRemote, Propagator, Sampler, TailConfig, TraceGuard,
-};
+use kotaemon_trace::config::{BatchConfig, Config, DebugConfig, JaegerRemote, Propagator, Sampler, TailConfig};
+use kotaemon_trace::{init_with, propagation, TraceGuard};
 use kotaemon_trace_tests::jaeger::JaegerProcess;
 use opentelemetry::trace::{Span as _, Status, TraceContextExt as _, Tracer as _};
 use opentelemetry::{Context, KeyValue, Value};
@@ -37,7 +36,7 @@ impl Collect {
 }
 
 /// A pipeline that keeps every exported span, with a queue big enough that nothing is dropped.
-fn pipeline(builder: kotaemon_trace::ConfigBuilder) -> (TraceGuard, Collect) {
+fn pipeline(builder: kotaemon_trace::config::ConfigBuilder) -> (TraceGuard, Collect) {
     let collect = Collect::default();
     let batch = BatchConfig { max_queue_size: 100_000, ..BatchConfig::default() };
     let guard = init_with(builder.batch(batch).span_exporter(collect.clone()).build()).unwrap();

@@ -2,7 +2,8 @@
 //! document text is recorded only when content capture is on, and then cut and redacted; the current
 //! trace and span ids are the ones the exporter sees.
 
-use kotaemon_trace::{init_with, llm, retrieval, tool, trace_with_otel, Config, ContentCapture, TraceGuard};
+use kotaemon_trace::config::{Config, ContentCapture};
+use kotaemon_trace::{init_with, llm, retrieval, tool, trace_with_otel, TraceGuard};
 use opentelemetry::{Array, Value};
 use opentelemetry_sdk::trace::{InMemorySpanExporter, SpanData};
 use std::sync::{Mutex, MutexGuard};
@@ -142,7 +143,8 @@ fn current_ids_are_the_exported_ones() {
 
 mod kinds {
     use super::{attr, finished, pipeline};
-    use kotaemon_trace::{trace_with_otel, ContentCapture};
+    use kotaemon_trace::config::ContentCapture;
+    use kotaemon_trace::trace_with_otel;
     use opentelemetry::trace::SpanKind;
     use opentelemetry::Value;
 

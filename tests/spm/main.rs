@@ -2,7 +2,8 @@
 //! Prometheus, read by a real Jaeger through its metrics API (`/api/metrics/calls`, `/latencies`,
 //! `/errors`) — all built from the Go module proxy by `scripts/`, all on loopback, all stopped here.
 
-use kotaemon_trace::{init_with, llm, trace_with_otel, Config, ExporterKind, MetricsConfig, Protocol};
+use kotaemon_trace::config::{Config, ExporterKind, MetricsConfig, Protocol};
+use kotaemon_trace::{init_with, llm, trace_with_otel};
 use kotaemon_trace_tests::jaeger::{metric_operations, unique_service, JaegerProcess};
 use kotaemon_trace_tests::prometheus::PrometheusProcess;
 use serde_json::Value;

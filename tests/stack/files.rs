@@ -3,7 +3,8 @@
 //! queries name only metrics and labels the library really exports (read from a live scrape of this
 //! process's own metrics endpoint). `docker compose config` runs too when a Docker client is installed.
 
-use kotaemon_trace::{init_with, llm, trace_with_otel, Config, ExporterKind, MetricsConfig};
+use kotaemon_trace::config::{Config, ExporterKind, MetricsConfig};
+use kotaemon_trace::{init_with, llm, trace_with_otel};
 use kotaemon_trace_tests::jaeger::skip_notice;
 use serde_json::Value as Json;
 use serde_yaml::Value as Yaml;

@@ -7,7 +7,8 @@ use crate::exit::{CHECK_FAILED, Fail, OK};
 use crate::jaeger::{Client, ui_link};
 use crate::probe::{self, Endpoint, Unreachable, Wire};
 use crate::settings::{self, Setting, Source};
-use kotaemon_trace::{BatchConfig, Config, ExporterKind, Protocol, Sampler, trace_with_otel};
+use kotaemon_trace::config::{BatchConfig, Config, ExporterKind, Protocol, Sampler};
+use kotaemon_trace::trace_with_otel;
 use std::time::{Duration, Instant};
 
 /// The conventional OTLP ports.

@@ -71,7 +71,7 @@ fn handle_user_query(order_id: &str, slow_ms: u64) -> Result<String, ToolError> 
 #[ignore = "the traced program of the CLI tests; they run it in a child process"]
 fn workload() {
     let Ok(kind) = std::env::var("KT_CLI_WORKLOAD") else { return };
-    let mut config = kotaemon_trace::Config::from_env().into_builder();
+    let mut config = kotaemon_trace::config::Config::from_env().into_builder();
     if let Ok(service) = std::env::var("KT_CLI_SERVICE") {
         config = config.service_name(service);
     }

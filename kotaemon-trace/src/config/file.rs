@@ -9,6 +9,7 @@
 //! is accepted. Values of secret keys (`exporter.headers`, `redaction.key`) are never shown.
 
 use super::{Config, env};
+use crate::base::error::ConfigFileError;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::ops::Range;
@@ -104,75 +105,6 @@ const KEYS: &[Key] = &[
 pub(crate) fn key_of(variable: &str) -> Option<&'static str> {
     KEYS.iter().find(|k| k.variable == variable).map(|k| k.path)
 }
-
-/// A configuration file that cannot be used, and why.
-///
-/// Its `Display` names the file, the line and column, the key, the value and what is accepted:
-///
-/// ```
-/// use kotaemon_trace::Config;
-///
-/// let dir = std::env::temp_dir().join(format!("kt-doc-{}", std::process::id()));
-/// std::fs::create_dir_all(&dir).unwrap();
-/// let path = dir.join("kotaemon-trace.toml");
-/// std::fs::write(&path, "[sampler]\nname = \"sometimes\"\n").unwrap();
-///
-/// let error = Config::load_from(&path).unwrap_err();
-/// assert_eq!((error.line(), error.key()), (2, "sampler.name"));
-/// assert!(error.to_string().contains("\"sometimes\" is not valid: expected one of always_on"));
-/// # std::fs::remove_dir_all(&dir).unwrap();
-/// ```
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ConfigFileError {
-    path: PathBuf,
-    line: usize,
-    column: usize,
-    key: String,
-    problem: String,
-}
-
-impl ConfigFileError {
-    /// The file.
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
-    /// The line of the offending key or value, from 1 (0 when the file could not be read at all).
-    pub fn line(&self) -> usize {
-        self.line
-    }
-
-    /// The column, from 1 (0 when the file could not be read at all).
-    pub fn column(&self) -> usize {
-        self.column
-    }
-
-    /// The dotted key (`sampler.name`), empty for a syntax error outside any key.
-    pub fn key(&self) -> &str {
-        &self.key
-    }
-
-    /// What is wrong and what is accepted.
-    pub fn problem(&self) -> &str {
-        &self.problem
-    }
-}
-
-impl fmt::Display for ConfigFileError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.path.display())?;
-        if self.line > 0 {
-            write!(f, ":{}:{}", self.line, self.column)?;
-        }
-        if self.key.is_empty() {
-            write!(f, ": {}", self.problem)
-        } else {
-            write!(f, ": {}: {}", self.key, self.problem)
-        }
-    }
-}
-
-impl std::error::Error for ConfigFileError {}
 
 /// A file value in the form of its variable, and where it was written.
 #[derive(Clone, Debug)]
@@ -356,7 +288,7 @@ fn line_and_column(text: &str, offset: usize) -> (usize, usize) {
 /// Where a setting's value came from.
 ///
 /// ```
-/// use kotaemon_trace::{Config, Origin};
+/// use kotaemon_trace::config::{Config, Origin};
 ///
 /// let config = Config::from_env();
 /// let origin = config.origin("OTEL_BSP_MAX_QUEUE_SIZE");

@@ -5,15 +5,17 @@
 
 mod env;
 mod file;
+pub(crate) mod mask;
 mod problem;
 mod tls;
 
-pub use file::{ConfigFileError, Origin};
+pub use crate::base::error::ConfigFileError;
+pub use file::Origin;
 pub use problem::ConfigProblem;
 pub use tls::OtlpTls;
 pub(crate) use tls::read_pem;
 
-use crate::export::DynExporter;
+use crate::base::ports::DynExporter;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::Path;
@@ -23,7 +25,7 @@ use std::time::Duration;
 /// The wire protocol of the OTLP exporter (`OTEL_EXPORTER_OTLP_PROTOCOL`).
 ///
 /// ```
-/// use kotaemon_trace::Protocol;
+/// use kotaemon_trace::config::Protocol;
 /// assert_eq!(Protocol::default(), Protocol::HttpProtobuf);
 /// assert_eq!(Protocol::Grpc.default_endpoint(), "http://localhost:4317");
 /// ```
@@ -57,7 +59,7 @@ impl Protocol {
 /// Where finished spans go (`OTEL_TRACES_EXPORTER`).
 ///
 /// ```
-/// use kotaemon_trace::ExporterKind;
+/// use kotaemon_trace::config::ExporterKind;
 /// assert_eq!(ExporterKind::default(), ExporterKind::Otlp);
 /// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -84,7 +86,7 @@ pub enum Compression {
 /// Which traces are recorded (`OTEL_TRACES_SAMPLER` and `OTEL_TRACES_SAMPLER_ARG`).
 ///
 /// ```
-/// use kotaemon_trace::Sampler;
+/// use kotaemon_trace::config::Sampler;
 /// let sampler = Sampler::ParentBased(Box::new(Sampler::TraceIdRatio(0.1)));
 /// assert_eq!(sampler.name(), "parentbased_traceidratio");
 /// ```
@@ -108,7 +110,7 @@ pub enum Sampler {
 /// `endpoint=…,pollingIntervalMs=…,initialSamplingRate=…`).
 ///
 /// ```
-/// use kotaemon_trace::JaegerRemote;
+/// use kotaemon_trace::config::JaegerRemote;
 /// let remote = JaegerRemote::default();
 /// assert_eq!(remote.endpoint, "http://localhost:14250");
 /// ```
@@ -136,7 +138,7 @@ impl Default for JaegerRemote {
 /// Debug forcing: a request carrying the debug header is traced whatever the sampler says.
 ///
 /// ```
-/// use kotaemon_trace::DebugConfig;
+/// use kotaemon_trace::config::DebugConfig;
 /// let debug = DebugConfig::default();
 /// assert_eq!(debug.header, "x-debug-tracing");
 /// ```
@@ -159,7 +161,7 @@ impl Default for DebugConfig {
 /// Redaction settings; see [`crate::redact`]. On by default.
 ///
 /// ```
-/// use kotaemon_trace::RedactionConfig;
+/// use kotaemon_trace::config::RedactionConfig;
 /// let redaction = RedactionConfig::default();
 /// assert!(redaction.enabled && redaction.capture_arguments);
 /// ```
@@ -207,32 +209,12 @@ impl fmt::Debug for RedactionConfig {
     }
 }
 
-impl RedactionConfig {
-    /// The redactor these settings describe.
-    pub(crate) fn build(&self) -> Result<crate::redact::Redactor, crate::redact::RedactionError> {
-        let mut builder = crate::redact::Redactor::builder().capture_arguments(self.capture_arguments);
-        for pattern in &self.secret_key_patterns {
-            builder = builder.secret_key_pattern(pattern)?;
-        }
-        for (name, pattern) in &self.value_patterns {
-            builder = builder.value_pattern(name, pattern)?;
-        }
-        for key in &self.allow_keys {
-            builder = builder.allow_key(key);
-        }
-        if let Some(key) = &self.pseudonym_key {
-            builder = builder.pseudonym_key(key.as_bytes());
-        }
-        Ok(builder.build())
-    }
-}
-
 /// Whether prompt, completion and document text is recorded by the [`crate::llm`] and
 /// [`crate::retrieval`] helpers. Off by default, as the GenAI conventions ask; when on, text is cut to
 /// `max_chars` characters and always redacted.
 ///
 /// ```
-/// use kotaemon_trace::ContentCapture;
+/// use kotaemon_trace::config::ContentCapture;
 /// assert!(!ContentCapture::default().enabled);
 /// assert_eq!(ContentCapture::default().max_chars, 4096);
 /// ```
@@ -253,7 +235,7 @@ impl Default for ContentCapture {
 /// Where RED and GenAI metrics go (`OTEL_METRICS_EXPORTER`, a comma-separated list; default `none`).
 ///
 /// ```
-/// use kotaemon_trace::MetricsConfig;
+/// use kotaemon_trace::config::MetricsConfig;
 /// let metrics = MetricsConfig::default();
 /// assert!(!metrics.otlp && metrics.prometheus.is_none());
 /// assert_eq!(metrics.max_series, 2000);
@@ -297,7 +279,7 @@ impl MetricsConfig {
 /// The format of [`crate::logs`]' ready-made log layer (`KOTAEMON_TRACE_LOG_FORMAT`).
 ///
 /// ```
-/// use kotaemon_trace::LogFormat;
+/// use kotaemon_trace::config::LogFormat;
 /// assert_eq!(LogFormat::default(), LogFormat::Text);
 /// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -312,7 +294,7 @@ pub enum LogFormat {
 /// Tail sampling in process (off unless configured).
 ///
 /// ```
-/// use kotaemon_trace::TailConfig;
+/// use kotaemon_trace::config::TailConfig;
 /// use std::time::Duration;
 /// let tail = TailConfig { latency_threshold: Duration::from_secs(5), ..TailConfig::default() };
 /// assert_eq!(tail.max_buffered_spans, 10_000);
@@ -472,7 +454,7 @@ impl fmt::Debug for OtlpConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let header_names: Vec<&str> = self.headers.iter().map(|(name, _)| name.as_str()).collect();
         f.debug_struct("OtlpConfig")
-            .field("endpoint", &crate::secret::mask_urls(&self.endpoint))
+            .field("endpoint", &crate::config::mask::mask_urls(&self.endpoint))
             .field("protocol", &self.protocol)
             .field("headers", &format_args!("{header_names:?} (values hidden)"))
             .field("timeout", &self.timeout)
@@ -502,7 +484,7 @@ pub(crate) fn traces_url(protocol: Protocol, base: &str) -> String {
 /// to [`crate::init_with`].
 ///
 /// ```
-/// use kotaemon_trace::{Config, ExporterKind};
+/// use kotaemon_trace::config::{Config, ExporterKind};
 ///
 /// let config = Config::builder()
 ///     .service_name("rag-api")
@@ -629,7 +611,7 @@ impl Config {
     /// [`Config::problems`]) and their defaults are used; nothing here panics.
     ///
     /// ```
-    /// let config = kotaemon_trace::Config::from_env();
+    /// let config = kotaemon_trace::config::Config::from_env();
     /// for problem in config.problems() {
     ///     eprintln!("{problem}");
     /// }
@@ -646,9 +628,9 @@ impl Config {
     /// wrong in the file refuses the whole file with a [`ConfigFileError`] naming file, line and key.
     ///
     /// ```
-    /// let config = kotaemon_trace::Config::load()?;
+    /// let config = kotaemon_trace::config::Config::load()?;
     /// println!("exporting {} to {}", config.service_name(), config.otlp().endpoint);
-    /// # Ok::<(), kotaemon_trace::ConfigFileError>(())
+    /// # Ok::<(), kotaemon_trace::config::ConfigFileError>(())
     /// ```
     pub fn load() -> Result<Config, ConfigFileError> {
         let get = |name: &str| std::env::var(name).ok();
@@ -664,7 +646,7 @@ impl Config {
     /// ```
     /// let path = std::env::temp_dir().join(format!("kt-load-from-{}.toml", std::process::id()));
     /// std::fs::write(&path, "[service]\nname = \"rag-api\"\n").unwrap();
-    /// let config = kotaemon_trace::Config::load_from(&path).unwrap();
+    /// let config = kotaemon_trace::config::Config::load_from(&path).unwrap();
     /// # std::fs::remove_file(&path).unwrap();
     /// if std::env::var_os("OTEL_SERVICE_NAME").is_none() {
     ///     assert_eq!(config.service_name(), "rag-api");
@@ -680,7 +662,7 @@ impl Config {
     /// report `Default`.
     ///
     /// ```
-    /// use kotaemon_trace::{Config, Origin};
+    /// use kotaemon_trace::config::{Config, Origin};
     /// assert_eq!(Config::builder().build().origin("OTEL_SERVICE_NAME"), Origin::Default);
     /// ```
     pub fn origin(&self, variable: &str) -> Origin {
@@ -690,7 +672,7 @@ impl Config {
     /// The file key standing for an environment variable (`OTEL_SERVICE_NAME` → `service.name`).
     ///
     /// ```
-    /// assert_eq!(kotaemon_trace::Config::file_key("OTEL_TRACES_SAMPLER"), Some("sampler.name"));
+    /// assert_eq!(kotaemon_trace::config::Config::file_key("OTEL_TRACES_SAMPLER"), Some("sampler.name"));
     /// ```
     pub fn file_key(variable: &str) -> Option<&'static str> {
         file::key_of(variable)
@@ -699,7 +681,7 @@ impl Config {
     /// Starts from the defaults (not the environment).
     ///
     /// ```
-    /// use kotaemon_trace::{Config, Protocol, Sampler};
+    /// use kotaemon_trace::config::{Config, Protocol, Sampler};
     /// use std::time::Duration;
     ///
     /// let config = Config::builder()
@@ -718,7 +700,7 @@ impl Config {
     /// Continues building from this configuration, e.g. to override one setting read from the environment.
     ///
     /// ```
-    /// use kotaemon_trace::{Config, ExporterKind};
+    /// use kotaemon_trace::config::{Config, ExporterKind};
     ///
     /// let config = Config::from_env().into_builder().exporter(ExporterKind::Console).build();
     /// assert_eq!(config.exporter(), ExporterKind::Console);
@@ -823,7 +805,7 @@ impl Config {
 /// Builds a [`Config`] in Rust; every method mirrors one environment variable.
 ///
 /// ```
-/// use kotaemon_trace::{Config, ExporterKind};
+/// use kotaemon_trace::config::{Config, ExporterKind};
 /// let config = Config::builder().exporter(ExporterKind::None).build();
 /// assert_eq!(config.exporter(), ExporterKind::None);
 /// ```
@@ -951,7 +933,7 @@ impl ConfigBuilder {
     /// Metrics exporters (`OTEL_METRICS_EXPORTER` and the variables of [`MetricsConfig`]).
     ///
     /// ```
-    /// use kotaemon_trace::{Config, MetricsConfig};
+    /// use kotaemon_trace::config::{Config, MetricsConfig};
     /// let metrics = MetricsConfig { prometheus: Some("127.0.0.1:9464".into()), ..MetricsConfig::default() };
     /// assert!(Config::builder().metrics(metrics).build().metrics().enabled());
     /// ```
@@ -970,7 +952,7 @@ impl ConfigBuilder {
     /// (`OTEL_EXPORTER_OTLP_LOGS_ENDPOINT`) or, when `None`, the traces' collector.
     ///
     /// ```
-    /// let config = kotaemon_trace::Config::builder().otlp_logs(Some("http://127.0.0.1:4318/v1/logs".into())).build();
+    /// let config = kotaemon_trace::config::Config::builder().otlp_logs(Some("http://127.0.0.1:4318/v1/logs".into())).build();
     /// # let _ = config;
     /// ```
     pub fn otlp_logs(mut self, endpoint: Option<String>) -> Self {
@@ -996,7 +978,7 @@ impl ConfigBuilder {
     /// SDK's in-memory exporter.
     ///
     /// ```
-    /// use kotaemon_trace::Config;
+    /// use kotaemon_trace::config::Config;
     /// use opentelemetry_sdk::trace::InMemorySpanExporter;
     ///
     /// let spans = InMemorySpanExporter::default();
@@ -1007,7 +989,7 @@ impl ConfigBuilder {
     where
         E: opentelemetry_sdk::trace::SpanExporter + 'static,
     {
-        self.config.custom_exporter = Some(crate::export::boxed(exporter));
+        self.config.custom_exporter = Some(crate::base::ports::boxed(exporter));
         self
     }
 

@@ -8,7 +8,7 @@ use std::fmt;
 /// never shown, nor the password of a URL.
 ///
 /// ```
-/// let config = kotaemon_trace::Config::from_env();
+/// let config = kotaemon_trace::config::Config::from_env();
 /// assert!(config.problems().iter().all(|p| !p.variable().is_empty()));
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -24,7 +24,7 @@ impl ConfigProblem {
         ConfigProblem {
             variable: variable.to_owned(),
             // A URL's password never reaches a message, whatever variable it came in.
-            value: crate::secret::mask_urls(value).into_owned(),
+            value: crate::config::mask::mask_urls(value).into_owned(),
             accepted: accepted.into(),
             fallback: fallback.into(),
         }

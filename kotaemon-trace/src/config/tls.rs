@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 /// so the client key never sits in a `Config` (and never in its `Debug`).
 ///
 /// ```
-/// use kotaemon_trace::{Config, OtlpTls, Protocol};
+/// use kotaemon_trace::config::{Config, OtlpTls, Protocol};
 ///
 /// let config = Config::builder()
 ///     .protocol(Protocol::Grpc)

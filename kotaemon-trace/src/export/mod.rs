@@ -1,73 +1,21 @@
-//! Exporters behind one object-safe interface, so the batch processor can drive OTLP, the console tree,
-//! or a user's own exporter the same way.
+//! The exporters the export thread drives (through `base::ports::DynExporter`), the export thread
+//! itself, and the metric exporters.
 
 pub(crate) mod console;
+pub(crate) mod finish;
+pub(crate) mod jaeger_remote;
+pub(crate) mod metrics;
 pub(crate) mod otlp;
+pub(crate) mod processor;
+pub(crate) mod queue;
+pub(crate) mod record;
+pub(crate) mod secret;
 
+use crate::config::Config;
+use opentelemetry::KeyValue;
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::trace::{SpanData, SpanExporter};
-use std::fmt::Debug;
-use std::future::Future;
-use std::pin::Pin;
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
-
-pub(crate) type ExportFuture<'a> = Pin<Box<dyn Future<Output = OTelSdkResult> + 'a>>;
-
-/// [`SpanExporter`] is not object safe (its `export` returns `impl Future`); this is.
-pub(crate) trait DynExporter: Send + Sync + Debug {
-    fn export(&self, batch: Vec<SpanData>) -> ExportFuture<'_>;
-    fn shutdown(&self, timeout: Duration) -> OTelSdkResult;
-    fn set_resource(&self, resource: &Resource);
-}
-
-/// Holds the exporter behind a mutex only for the rare `&mut self` call (`set_resource`); exports take
-/// the lock just long enough to start the future, from the single export thread.
-struct Boxed<E>(Mutex<E>);
-
-/// The exporter's type only: the OTLP HTTP exporter's own `Debug` prints its request headers, credentials
-/// included, and the provider (reachable through `tracer()`) prints its processors.
-impl<E> Debug for Boxed<E> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Exporter({})", std::any::type_name::<E>())
-    }
-}
-
-impl<E: SpanExporter + 'static> DynExporter for Boxed<E> {
-    // Only the export thread exports, one batch at a time, and `set_resource` runs before the first
-    // export: the lock is never contended while held across the await.
-    #[allow(clippy::await_holding_lock)]
-    fn export(&self, batch: Vec<SpanData>) -> ExportFuture<'_> {
-        Box::pin(async move {
-            // The export future borrows the exporter; holding the guard across it is fine because only the
-            // batch processor's thread ever exports.
-            let exporter = match self.0.lock() {
-                Ok(guard) => guard,
-                Err(poisoned) => poisoned.into_inner(),
-            };
-            exporter.export(batch).await
-        })
-    }
-
-    fn shutdown(&self, timeout: Duration) -> OTelSdkResult {
-        match self.0.lock() {
-            Ok(exporter) => exporter.shutdown_with_timeout(timeout),
-            Err(poisoned) => poisoned.into_inner().shutdown_with_timeout(timeout),
-        }
-    }
-
-    fn set_resource(&self, resource: &Resource) {
-        match self.0.lock() {
-            Ok(mut exporter) => exporter.set_resource(resource),
-            Err(poisoned) => poisoned.into_inner().set_resource(resource),
-        }
-    }
-}
-
-pub(crate) fn boxed<E: SpanExporter + 'static>(exporter: E) -> Arc<dyn DynExporter> {
-    Arc::new(Boxed(Mutex::new(exporter)))
-}
 
 /// `OTEL_TRACES_EXPORTER=none`: spans are created and propagate context, and are then discarded.
 #[derive(Debug, Default)]
@@ -77,4 +25,18 @@ impl SpanExporter for DiscardExporter {
     async fn export(&self, _batch: Vec<SpanData>) -> OTelSdkResult {
         Ok(())
     }
+}
+
+/// The resource every signal is exported with: `OTEL_RESOURCE_ATTRIBUTES` and the service name.
+pub(crate) fn resource(config: &Config) -> Resource {
+    let attributes = config
+        .resource_attributes
+        .iter()
+        .filter(|(k, _)| k != "service.name")
+        .map(|(k, v)| KeyValue::new(k.clone(), v.clone()));
+    Resource::builder_empty()
+        .with_detector(Box::new(opentelemetry_sdk::resource::TelemetryResourceDetector))
+        .with_attributes(attributes)
+        .with_service_name(config.service_name())
+        .build()
 }

@@ -4,7 +4,7 @@
 //! library's own small tokio runtime, so `init()` works the same from a plain `fn main`, from inside
 //! `#[tokio::main]` (current-thread or multi-thread), and never needs the user's runtime.
 
-use crate::InitError;
+use crate::base::error::InitError;
 use crate::config::{Compression, OtlpConfig, Protocol};
 use opentelemetry_otlp::{WithExportConfig, WithHttpConfig, WithTonicConfig};
 use std::collections::HashMap;
@@ -114,5 +114,5 @@ pub(crate) fn build(
             builder.build()
         }
     };
-    built.map_err(|e| InitError::Exporter(crate::secret::Secrets::of_otlp(config).scrub(&e.to_string())))
+    built.map_err(|e| InitError::Exporter(crate::export::secret::Secrets::of_otlp(config).scrub(&e.to_string())))
 }

@@ -1,0 +1,223 @@
+//! OTLP metrics push: the same series as the scrape endpoint, as cumulative OTLP histograms and sums,
+//! sent every export interval (and once more at shutdown) from the metrics thread.
+//!
+//! Names follow what the spanmetrics connector emits (`traces.span.metrics.calls`,
+//! `traces.span.metrics.duration` in ms), so a Prometheus receiving OTLP (`--web.enable-otlp-receiver`)
+//! stores them as `traces_span_metrics_calls_total` and `traces_span_metrics_duration_milliseconds_*`,
+//! the names Jaeger's Monitor tab queries. `service.name` is a data point attribute as well as a resource
+//! attribute, because that is where Prometheus takes the `service_name` label from.
+
+use super::{GenAiKey, Snapshot, SpanSeries};
+use crate::base::histogram::{GEN_AI_SECONDS_BOUNDS, GEN_AI_TOKEN_BOUNDS, HistogramSnapshot, SPAN_MS_BOUNDS};
+use crate::config::{OtlpConfig, Protocol};
+use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
+use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_client::MetricsServiceClient;
+use opentelemetry_proto::tonic::common::v1::{AnyValue, InstrumentationScope, KeyValue, any_value};
+use opentelemetry_proto::tonic::metrics::v1::{
+    AggregationTemporality, Histogram, HistogramDataPoint, Metric, NumberDataPoint, ResourceMetrics, ScopeMetrics, Sum,
+    metric, number_data_point,
+};
+use opentelemetry_proto::tonic::resource::v1::Resource;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// Where metrics go: the metrics endpoint when given, else the traces endpoint's collector.
+#[derive(Clone, Debug)]
+pub(crate) struct Target {
+    pub(crate) url: String,
+    pub(crate) protocol: Protocol,
+    pub(crate) headers: Vec<(String, String)>,
+    pub(crate) timeout: Duration,
+}
+
+impl Target {
+    pub(crate) fn new(traces: &OtlpConfig, metrics_endpoint: Option<&str>) -> Target {
+        let url = match (metrics_endpoint, traces.protocol) {
+            (Some(url), _) => url.to_owned(),
+            (None, Protocol::Grpc) => traces.endpoint.clone(),
+            (None, Protocol::HttpProtobuf) => match traces.endpoint.strip_suffix("/v1/traces") {
+                Some(base) => format!("{base}/v1/metrics"),
+                None => traces.endpoint.clone(),
+            },
+        };
+        Target { url, protocol: traces.protocol, headers: traces.headers.clone(), timeout: traces.timeout }
+    }
+}
+
+fn nanos(time: SystemTime) -> u64 {
+    time.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64)
+}
+
+fn text(key: &str, value: &str) -> KeyValue {
+    KeyValue {
+        key: key.to_owned(),
+        value: Some(AnyValue { value: Some(any_value::Value::StringValue(value.to_owned())) }),
+        ..Default::default()
+    }
+}
+
+/// The request for one push.
+pub(crate) fn request(snapshot: &Snapshot, service: &str, started: SystemTime) -> ExportMetricsServiceRequest {
+    let (start, now) = (nanos(started), nanos(SystemTime::now()));
+    let span_attributes = |s: &SpanSeries| {
+        let status = if s.error { "STATUS_CODE_ERROR" } else { "STATUS_CODE_UNSET" };
+        let mut attributes = vec![text("service.name", service), text("status.code", status)];
+        if s.span_name.is_empty() {
+            attributes.push(text("otel.metric.overflow", "true"));
+        } else {
+            attributes.push(text("span.name", s.span_name));
+            attributes.push(text("span.kind", s.span_kind));
+        }
+        attributes
+    };
+    let histogram_point = |attributes: Vec<KeyValue>, bounds: &[f64], h: &HistogramSnapshot| HistogramDataPoint {
+        attributes,
+        start_time_unix_nano: start,
+        time_unix_nano: now,
+        count: h.count,
+        sum: Some(h.sum),
+        bucket_counts: h.buckets.clone(),
+        explicit_bounds: bounds.to_vec(),
+        ..Default::default()
+    };
+    let histogram = |name: &str, unit: &str, points: Vec<HistogramDataPoint>| Metric {
+        name: name.to_owned(),
+        unit: unit.to_owned(),
+        data: Some(metric::Data::Histogram(Histogram {
+            data_points: points,
+            aggregation_temporality: AggregationTemporality::Cumulative as i32,
+        })),
+        ..Default::default()
+    };
+    let calls = snapshot
+        .spans
+        .iter()
+        .map(|s| NumberDataPoint {
+            attributes: span_attributes(s),
+            start_time_unix_nano: start,
+            time_unix_nano: now,
+            value: Some(number_data_point::Value::AsInt(s.duration.count as i64)),
+            ..Default::default()
+        })
+        .collect();
+    let durations =
+        snapshot.spans.iter().map(|s| histogram_point(span_attributes(s), &SPAN_MS_BOUNDS, &s.duration)).collect();
+    let gen_ai_attributes = |key: &GenAiKey, token_type: Option<&str>| {
+        let mut attributes = vec![text("service.name", service)];
+        if key.operation.is_empty() {
+            attributes.push(text("otel.metric.overflow", "true"));
+        } else {
+            attributes.push(text("gen_ai.operation.name", key.operation));
+            attributes.push(text("gen_ai.request.model", key.model.as_deref().unwrap_or("unknown")));
+            if let Some(provider) = &key.provider {
+                attributes.push(text("gen_ai.provider.name", provider));
+            }
+        }
+        if let Some(token_type) = token_type {
+            attributes.push(text("gen_ai.token.type", token_type));
+        }
+        attributes
+    };
+    let mut gen_ai_durations = Vec::new();
+    let mut tokens = Vec::new();
+    for (key, values) in &snapshot.gen_ai {
+        if values.duration.count > 0 {
+            gen_ai_durations.push(histogram_point(
+                gen_ai_attributes(key, None),
+                &GEN_AI_SECONDS_BOUNDS,
+                &values.duration,
+            ));
+        }
+        for (kind, h) in [("input", &values.input_tokens), ("output", &values.output_tokens)] {
+            if h.count > 0 {
+                tokens.push(histogram_point(gen_ai_attributes(key, Some(kind)), &GEN_AI_TOKEN_BOUNDS, h));
+            }
+        }
+    }
+    let counter = |name: &str, value: u64| Metric {
+        name: name.to_owned(),
+        data: Some(metric::Data::Sum(Sum {
+            data_points: vec![NumberDataPoint {
+                attributes: vec![text("service.name", service)],
+                start_time_unix_nano: start,
+                time_unix_nano: now,
+                value: Some(number_data_point::Value::AsInt(value as i64)),
+                ..Default::default()
+            }],
+            aggregation_temporality: AggregationTemporality::Cumulative as i32,
+            is_monotonic: true,
+        })),
+        ..Default::default()
+    };
+    let metrics = vec![
+        Metric {
+            name: "traces.span.metrics.calls".to_owned(),
+            data: Some(metric::Data::Sum(Sum {
+                data_points: calls,
+                aggregation_temporality: AggregationTemporality::Cumulative as i32,
+                is_monotonic: true,
+            })),
+            ..Default::default()
+        },
+        histogram("traces.span.metrics.duration", "ms", durations),
+        histogram("gen_ai.client.operation.duration", "s", gen_ai_durations),
+        histogram("gen_ai.client.token.usage", "{token}", tokens),
+        counter("kotaemon_trace.spans.dropped", snapshot.spans_dropped),
+        counter("kotaemon_trace.metrics.overflow", snapshot.overflowed),
+    ];
+    ExportMetricsServiceRequest {
+        resource_metrics: vec![ResourceMetrics {
+            resource: Some(Resource { attributes: vec![text("service.name", service)], ..Default::default() }),
+            scope_metrics: vec![ScopeMetrics {
+                scope: Some(InstrumentationScope {
+                    name: "kotaemon-trace".to_owned(),
+                    version: env!("CARGO_PKG_VERSION").to_owned(),
+                    ..Default::default()
+                }),
+                metrics,
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+    }
+}
+
+/// Sends one request; the error says what failed, for the once-per-failure-streak report.
+pub(crate) async fn push(target: &Target, request: ExportMetricsServiceRequest) -> Result<(), String> {
+    match target.protocol {
+        Protocol::HttpProtobuf => {
+            use prost::Message as _;
+            let client = reqwest::Client::builder().timeout(target.timeout).build().map_err(|e| e.to_string())?;
+            let mut call =
+                client.post(&target.url).header("content-type", "application/x-protobuf").body(request.encode_to_vec());
+            for (name, value) in &target.headers {
+                call = call.header(name.as_str(), value.as_str());
+            }
+            let response = call.send().await.map_err(|e| format!("{}: {e}", target.url))?;
+            if !response.status().is_success() {
+                return Err(format!("{} answered {}", target.url, response.status()));
+            }
+            Ok(())
+        }
+        Protocol::Grpc => {
+            let endpoint = tonic::transport::Endpoint::from_shared(target.url.clone())
+                .map_err(|e| format!("{}: {e}", target.url))?
+                .timeout(target.timeout)
+                .connect_timeout(target.timeout);
+            let channel = endpoint.connect().await.map_err(|e| format!("{}: {e}", target.url))?;
+            let mut call = tonic::Request::new(request);
+            for (name, value) in &target.headers {
+                if let (Ok(key), Ok(value)) = (
+                    tonic::metadata::MetadataKey::from_bytes(name.to_ascii_lowercase().as_bytes()),
+                    tonic::metadata::MetadataValue::try_from(value.as_str()),
+                ) {
+                    call.metadata_mut().insert(key, value);
+                }
+            }
+            MetricsServiceClient::new(channel)
+                .export(call)
+                .await
+                .map_err(|e| format!("{}: {}", target.url, e.message()))?;
+            Ok(())
+        }
+    }
+}

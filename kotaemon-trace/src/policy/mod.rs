@@ -1,0 +1,6 @@
+//! Pure decisions, made from configuration: what to redact, what to sample, how contexts are written
+//! into and read from headers.
+
+pub(crate) mod propagation;
+pub(crate) mod redact;
+pub(crate) mod sampling;
