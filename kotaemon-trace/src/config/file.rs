@@ -7,6 +7,8 @@
 //! Unlike the environment, a file is refused when anything in it is wrong (an unknown key, a value of the
 //! wrong type, a value the parser rejects): the error names the file, the line, the key, the value and what
 //! is accepted. Values of secret keys (`exporter.headers`, `redaction.key`) are never shown.
+// Without `config-file` only the key table and origins are used (the file itself is refused).
+#![cfg_attr(not(feature = "config-file"), allow(dead_code))]
 
 use super::{Config, env};
 use crate::base::error::ConfigFileError;
@@ -14,7 +16,9 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
+#[cfg(feature = "config-file")]
 use toml::Spanned;
+#[cfg(feature = "config-file")]
 use toml::de::{DeTable, DeValue};
 
 /// The variable that names the file; without it, `./kotaemon-trace.toml` is read when present.
@@ -149,6 +153,22 @@ pub(crate) fn read(path: &Path) -> Result<FileSettings, ConfigFileError> {
     parse(&text, path)
 }
 
+/// Without the `config-file` feature a configuration file is refused rather than ignored: settings the
+/// operator wrote down must not silently not apply.
+#[cfg(not(feature = "config-file"))]
+pub(crate) fn parse(_text: &str, path: &Path) -> Result<FileSettings, ConfigFileError> {
+    Err(ConfigFileError {
+        path: path.to_owned(),
+        line: 0,
+        column: 0,
+        key: String::new(),
+        problem: "this build of kotaemon-trace reads no configuration file (enable the `config-file` cargo \
+                  feature, or remove the file and use OTEL_* variables)"
+            .to_owned(),
+    })
+}
+
+#[cfg(feature = "config-file")]
 /// Parses and checks a file's text; `path` only names it in errors.
 pub(crate) fn parse(text: &str, path: &Path) -> Result<FileSettings, ConfigFileError> {
     let error_at = |span: Range<usize>, key: &str, problem: String| {
@@ -187,6 +207,7 @@ pub(crate) fn parse(text: &str, path: &Path) -> Result<FileSettings, ConfigFileE
     Ok(settings)
 }
 
+#[cfg(feature = "config-file")]
 /// Every leaf of the document as (dotted key, key span, value). Tables named in [`KEYS`] with a table
 /// shape are leaves themselves.
 fn flatten<'a>(prefix: &str, table: &'a DeTable<'a>, out: &mut Vec<(String, Range<usize>, &'a Spanned<DeValue<'a>>)>) {
@@ -200,6 +221,7 @@ fn flatten<'a>(prefix: &str, table: &'a DeTable<'a>, out: &mut Vec<(String, Rang
     }
 }
 
+#[cfg(feature = "config-file")]
 /// The accepted keys under the same section as `unknown` (all keys when the section is unknown too).
 fn accepted_keys(unknown: &str) -> String {
     let section = unknown.rsplit_once('.').map(|(s, _)| s);
@@ -212,6 +234,7 @@ fn accepted_keys(unknown: &str) -> String {
     list.join(", ")
 }
 
+#[cfg(feature = "config-file")]
 /// The value in its variable's text form, or what the key accepts.
 fn to_variable_text(shape: Shape, value: &DeValue<'_>) -> Result<String, String> {
     match (shape, value) {
@@ -264,6 +287,7 @@ fn to_variable_text(shape: Shape, value: &DeValue<'_>) -> Result<String, String>
     }
 }
 
+#[cfg(feature = "config-file")]
 /// `%`, `,`, `=` and control characters as `%XX`, so the `k=v,…` parser reads the value back unchanged.
 fn percent_encode(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
@@ -277,6 +301,7 @@ fn percent_encode(text: &str) -> String {
     out
 }
 
+#[cfg(feature = "config-file")]
 /// 1-based line and column (in characters) of a byte offset.
 fn line_and_column(text: &str, offset: usize) -> (usize, usize) {
     let before = &text[..offset.min(text.len())];

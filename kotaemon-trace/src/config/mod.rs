@@ -464,8 +464,8 @@ impl fmt::Debug for OtlpConfig {
     }
 }
 
-/// The URL for trace export given a base endpoint: HTTP appends the signal path, gRPC uses the base.
 /// A configuration file's text read with an empty environment (the fuzz target's entry point).
+#[cfg(all(feature = "internal-hooks", feature = "config-file"))]
 pub(crate) fn parse_file_for_fuzzing(text: &str) -> Result<Config, ConfigFileError> {
     let settings = file::parse(text, Path::new("kotaemon-trace.toml"))?;
     Ok(file::load_with(|_| None, settings))

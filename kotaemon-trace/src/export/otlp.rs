@@ -6,12 +6,19 @@
 
 use crate::base::error::InitError;
 use crate::config::{Compression, OtlpConfig, Protocol};
-use opentelemetry_otlp::{WithExportConfig, WithHttpConfig, WithTonicConfig};
+use opentelemetry_otlp::WithExportConfig;
+#[cfg(feature = "otlp-http")]
+use opentelemetry_otlp::WithHttpConfig;
+#[cfg(feature = "otlp-grpc")]
+use opentelemetry_otlp::WithTonicConfig;
+#[cfg(feature = "otlp-http")]
 use std::collections::HashMap;
+#[cfg(feature = "otlp-grpc")]
 use tonic::transport::{Certificate, ClientTlsConfig, Identity};
 
 /// TLS for an `https://` gRPC endpoint: the configured CA file (else the system's roots) and client
 /// certificate. A file that cannot be read is an [`InitError`] naming the variable and the path.
+#[cfg(feature = "otlp-grpc")]
 fn tls(config: &OtlpConfig) -> Result<ClientTlsConfig, InitError> {
     let read = |variable: &str, path: &std::path::Path| {
         crate::config::read_pem(path).map_err(|why| {
@@ -51,6 +58,9 @@ pub(crate) fn build(
     // tonic's lazy channel spawns its worker onto the runtime that is current while it is built.
     let _entered = runtime.enter();
     let built = match config.protocol {
+        #[cfg(not(feature = "otlp-grpc"))]
+        Protocol::Grpc => return Err(missing("grpc", "otlp-grpc")),
+        #[cfg(feature = "otlp-grpc")]
         Protocol::Grpc => {
             let mut headers = http::HeaderMap::new();
             for (name, value) in &config.headers {
@@ -92,6 +102,9 @@ pub(crate) fn build(
             }
             builder.build()
         }
+        #[cfg(not(feature = "otlp-http"))]
+        Protocol::HttpProtobuf => return Err(missing("http/protobuf", "otlp-http")),
+        #[cfg(feature = "otlp-http")]
         Protocol::HttpProtobuf => {
             if let Some(path) = config.tls.certificate.as_ref().or(config.tls.client_certificate.as_ref()) {
                 let path = path.display().to_string();
@@ -115,4 +128,14 @@ pub(crate) fn build(
         }
     };
     built.map_err(|e| InitError::Exporter(crate::export::secret::Secrets::of_otlp(config).scrub(&e.to_string())))
+}
+
+/// The protocol asked for is not in this build.
+#[cfg(not(all(feature = "otlp-grpc", feature = "otlp-http")))]
+fn missing(protocol: &str, feature: &str) -> InitError {
+    InitError::invalid(
+        "OTEL_EXPORTER_OTLP_PROTOCOL",
+        protocol,
+        &format!("a protocol this build has (enable the `{feature}` cargo feature)"),
+    )
 }

@@ -44,6 +44,7 @@ impl Driver {
         Ok(Driver(tokio::runtime::Builder::new_current_thread().enable_time().build()?))
     }
 
+    #[cfg(any(feature = "otlp-grpc", feature = "otlp-http"))]
     pub(crate) fn with_io() -> std::io::Result<Driver> {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
@@ -53,6 +54,7 @@ impl Driver {
         Ok(Driver(runtime))
     }
 
+    #[cfg(any(feature = "otlp-grpc", feature = "otlp-http"))]
     pub(crate) fn runtime(&self) -> &tokio::runtime::Runtime {
         &self.0
     }

@@ -2,5 +2,6 @@
 //! into and read from headers.
 
 pub(crate) mod propagation;
+#[cfg(feature = "sdk")]
 pub(crate) mod redact;
 pub(crate) mod sampling;

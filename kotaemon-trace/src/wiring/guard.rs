@@ -1,6 +1,7 @@
 //! [`TraceGuard`]: flushes and shuts the pipeline down when `main` ends.
 
 use crate::base::error::ShutdownError;
+#[cfg(feature = "jaeger-remote")]
 use crate::export::jaeger_remote::Poller;
 use crate::export::processor::BatchProcessor;
 use crate::export::queue::Stats;
@@ -68,6 +69,7 @@ pub(crate) struct Active {
     pub(crate) processor: Arc<BatchProcessor>,
     pub(crate) tail: Option<Arc<TailSampler>>,
     /// Stops the Jaeger remote sampler's polling thread when dropped.
+    #[cfg(feature = "jaeger-remote")]
     pub(crate) poller: Option<Poller>,
     pub(crate) metrics: crate::export::metrics::Exporters,
     pub(crate) stats: Arc<Stats>,
@@ -152,6 +154,7 @@ impl Active {
         // Stop new spans first, so nothing is created against a provider that is going away.
         global::uninstall(self.id);
         // No new span will ask the sampler: stop polling Jaeger for strategies.
+        #[cfg(feature = "jaeger-remote")]
         drop(self.poller);
         // Metrics after the last span, so the final push holds every call.
         self.metrics.shutdown();

@@ -4,6 +4,7 @@ use crate::base::error::InitError;
 use crate::base::ports::{self, DynExporter};
 use crate::config::{Config, ExporterKind, Sampler};
 use crate::export::finish::Finisher;
+#[cfg(feature = "jaeger-remote")]
 use crate::export::jaeger_remote;
 use crate::export::processor::{BatchProcessor, Driver, SharedProcessor};
 use crate::export::queue::Stats;
@@ -27,6 +28,15 @@ pub(crate) fn start(config: Config) -> Result<TraceGuard, InitError> {
     if config.disabled {
         return Ok(TraceGuard::disabled());
     }
+    // Refused before anything starts: a sampler this build cannot poll for.
+    #[cfg(not(feature = "jaeger-remote"))]
+    if remote_settings(&config.sampler).is_some() {
+        return Err(InitError::invalid(
+            "OTEL_TRACES_SAMPLER",
+            "jaeger_remote",
+            "a sampler this build has (enable the `jaeger-remote` cargo feature)",
+        ));
+    }
     crate::base::panics::install_hook();
     crate::base::clock::warm_up();
     let (exporter, driver) = exporter(&config)?;
@@ -48,6 +58,9 @@ pub(crate) fn start(config: Config) -> Result<TraceGuard, InitError> {
     };
     let tail = config.tail.clone().map(|t| Arc::new(TailSampler::new(t)));
     let (sampler, remote_strategy) = ProductSampler::new(&config.sampler, tail.is_some());
+    #[cfg(not(feature = "jaeger-remote"))]
+    let _ = remote_strategy;
+    #[cfg(feature = "jaeger-remote")]
     let poller = match (remote_strategy, remote_settings(&config.sampler)) {
         (Some(strategy), Some(remote)) => Some(jaeger_remote::start(
             jaeger_remote::Poll {
@@ -99,6 +112,7 @@ pub(crate) fn start(config: Config) -> Result<TraceGuard, InitError> {
         provider,
         processor,
         tail,
+        #[cfg(feature = "jaeger-remote")]
         poller,
         metrics,
         stats,
@@ -112,10 +126,19 @@ fn exporter(config: &Config) -> Result<(Arc<dyn DynExporter>, Driver), InitError
         return Ok((custom.clone(), Driver::current_thread()?));
     }
     Ok(match config.exporter {
+        #[cfg(any(feature = "otlp-grpc", feature = "otlp-http"))]
         ExporterKind::Otlp => {
             let driver = Driver::with_io()?;
             let otlp = export::otlp::build(&config.otlp, driver.runtime())?;
             (ports::boxed(otlp), driver)
+        }
+        #[cfg(not(any(feature = "otlp-grpc", feature = "otlp-http")))]
+        ExporterKind::Otlp => {
+            return Err(InitError::invalid(
+                "OTEL_TRACES_EXPORTER",
+                "otlp",
+                "console or none (this build has no OTLP exporter: enable the `otlp-grpc` or `otlp-http` cargo feature)",
+            ));
         }
         ExporterKind::Console => (ports::boxed(ConsoleExporter::default()), Driver::current_thread()?),
         ExporterKind::None => (ports::boxed(export::DiscardExporter), Driver::current_thread()?),

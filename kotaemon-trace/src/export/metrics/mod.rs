@@ -1,7 +1,11 @@
 //! The RED and GenAI metric series the hot path records into, and their exporters (Prometheus pull,
 //! OTLP push). What they mean for users: `api::metrics`.
+// Snapshots are read only by the metric exporters.
+#![cfg_attr(not(any(feature = "prometheus", feature = "otlp-grpc", feature = "otlp-http")), allow(dead_code))]
 
+#[cfg(any(feature = "otlp-grpc", feature = "otlp-http"))]
 pub(crate) mod otlp;
+#[cfg(feature = "prometheus")]
 pub(crate) mod prometheus;
 
 use crate::base::callsite::Callsite;
@@ -244,13 +248,16 @@ pub(crate) fn snapshot(spans_dropped: u64) -> Snapshot {
 }
 
 /// The running exporters of one pipeline; [`Exporters::shutdown`] pushes once more and stops them.
+#[cfg(feature = "sdk")]
 pub(crate) struct Exporters {
     /// The pipeline these belong to.
     owner: u64,
+    #[cfg(feature = "prometheus")]
     server: Option<prometheus::Server>,
     pusher: Option<(std::sync::mpsc::Sender<()>, std::thread::JoinHandle<()>)>,
 }
 
+#[cfg(feature = "sdk")]
 impl Exporters {
     /// Starts what `config` asks for and switches recording on. `dropped` reads the span drop counter.
     pub(crate) fn start(
@@ -262,10 +269,26 @@ impl Exporters {
         // A new pipeline replaces the old one's decision, as it replaces its tracer.
         set_enabled(settings.enabled(), settings.max_series, owner);
         if !settings.enabled() {
-            return Ok(Exporters { owner, server: None, pusher: None });
+            return Ok(Exporters {
+                owner,
+                #[cfg(feature = "prometheus")]
+                server: None,
+                pusher: None,
+            });
         }
-        let service = config.service_name();
-        let dropped = Arc::new(dropped);
+        #[cfg(any(feature = "prometheus", feature = "otlp-grpc", feature = "otlp-http"))]
+        let (service, dropped) = (config.service_name(), Arc::new(dropped));
+        #[cfg(not(any(feature = "prometheus", feature = "otlp-grpc", feature = "otlp-http")))]
+        let _ = dropped;
+        #[cfg(not(feature = "prometheus"))]
+        if settings.prometheus.is_some() {
+            return Err(crate::base::error::InitError::invalid(
+                "OTEL_METRICS_EXPORTER",
+                "prometheus",
+                "an exporter this build has (enable the `prometheus` cargo feature)",
+            ));
+        }
+        #[cfg(feature = "prometheus")]
         let server = match &settings.prometheus {
             Some(address) => {
                 let (service, dropped) = (service.clone(), dropped.clone());
@@ -282,6 +305,17 @@ impl Exporters {
             }
             None => None,
         };
+        #[cfg(not(any(feature = "otlp-grpc", feature = "otlp-http")))]
+        if settings.otlp {
+            return Err(crate::base::error::InitError::invalid(
+                "OTEL_METRICS_EXPORTER",
+                "otlp",
+                "an exporter this build has (enable the `otlp-grpc` or `otlp-http` cargo feature)",
+            ));
+        }
+        #[cfg(not(any(feature = "otlp-grpc", feature = "otlp-http")))]
+        let pusher = None;
+        #[cfg(any(feature = "otlp-grpc", feature = "otlp-http"))]
         let pusher = if settings.otlp {
             let target = otlp::Target::new(&config.otlp, settings.otlp_endpoint.as_deref());
             let interval = settings.export_interval;
@@ -313,11 +347,19 @@ impl Exporters {
         } else {
             None
         };
-        Ok(Exporters { owner, server, pusher })
+        Ok(Exporters {
+            owner,
+            #[cfg(feature = "prometheus")]
+            server,
+            pusher,
+        })
     }
 
     /// The scrape endpoint's bound address, when it runs.
     pub(crate) fn prometheus_address(&self) -> Option<std::net::SocketAddr> {
+        #[cfg(not(feature = "prometheus"))]
+        return None;
+        #[cfg(feature = "prometheus")]
         self.server.as_ref().map(prometheus::Server::address)
     }
 
@@ -326,6 +368,7 @@ impl Exporters {
         if OWNER.compare_exchange(self.owner, 0, Ordering::Relaxed, Ordering::Relaxed).is_ok() {
             ENABLED.store(false, Ordering::Relaxed);
         }
+        #[cfg(feature = "prometheus")]
         self.server.take();
         if let Some((stop, thread)) = self.pusher.take() {
             let _ = stop.send(());

@@ -11,6 +11,7 @@ use super::{GenAiKey, Snapshot, SpanSeries};
 use crate::base::histogram::{GEN_AI_SECONDS_BOUNDS, GEN_AI_TOKEN_BOUNDS, HistogramSnapshot, SPAN_MS_BOUNDS};
 use crate::config::{OtlpConfig, Protocol};
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
+#[cfg(feature = "otlp-grpc")]
 use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_client::MetricsServiceClient;
 use opentelemetry_proto::tonic::common::v1::{AnyValue, InstrumentationScope, KeyValue, any_value};
 use opentelemetry_proto::tonic::metrics::v1::{
@@ -184,6 +185,9 @@ pub(crate) fn request(snapshot: &Snapshot, service: &str, started: SystemTime) -
 /// Sends one request; the error says what failed, for the once-per-failure-streak report.
 pub(crate) async fn push(target: &Target, request: ExportMetricsServiceRequest) -> Result<(), String> {
     match target.protocol {
+        #[cfg(not(feature = "otlp-http"))]
+        Protocol::HttpProtobuf => Err("http/protobuf needs the `otlp-http` cargo feature".to_owned()),
+        #[cfg(feature = "otlp-http")]
         Protocol::HttpProtobuf => {
             use prost::Message as _;
             let client = reqwest::Client::builder().timeout(target.timeout).build().map_err(|e| e.to_string())?;
@@ -198,6 +202,9 @@ pub(crate) async fn push(target: &Target, request: ExportMetricsServiceRequest) 
             }
             Ok(())
         }
+        #[cfg(not(feature = "otlp-grpc"))]
+        Protocol::Grpc => Err("grpc needs the `otlp-grpc` cargo feature".to_owned()),
+        #[cfg(feature = "otlp-grpc")]
         Protocol::Grpc => {
             let endpoint = tonic::transport::Endpoint::from_shared(target.url.clone())
                 .map_err(|e| format!("{}: {e}", target.url))?

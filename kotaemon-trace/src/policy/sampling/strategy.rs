@@ -10,6 +10,9 @@
 //! a URL without one (`http://localhost:14250`, the OTel spec's and Java's form, or Jaeger v2's 5779) over
 //! gRPC (`jaeger.api_v2.SamplingManager`).
 
+// The wire format is read only by the poller (`jaeger-remote`) and the fuzz target.
+#![cfg_attr(not(feature = "jaeger-remote"), allow(dead_code))]
+
 use super::rate::RateLimiter;
 use opentelemetry::KeyValue;
 use opentelemetry::trace::TraceId;
