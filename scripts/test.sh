@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# The whole test suite: unit, integration, compile-fail (trybuild), doc tests, the feature-off crate,
-# the panic = "abort" crate, the fuzz targets for a bounded time (scripts/fuzz.sh, FUZZ_SECONDS each),
-# clippy and rustdoc with warnings denied, and the end-to-end tests against a real Jaeger started here.
+# The whole test suite: formatting, unit, integration, compile-fail (trybuild), doc tests, the feature-off
+# crate, the panic = "abort" crate, the fuzz targets for a bounded time (scripts/fuzz.sh, FUZZ_SECONDS
+# each), clippy and rustdoc with warnings denied, the end-to-end tests against a real Jaeger started here,
+# the three published crates packaged and built from their packages (scripts/package.sh), and the library
+# crates built and unit-tested on their declared minimum Rust (scripts/msrv.sh). Each step prints its time.
 #
 #   scripts/test.sh
 #
@@ -12,6 +14,24 @@ cd "$(dirname "$0")/.."
 root="$(pwd)"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$root/target}"
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+
+# `step NAME` closes the previous step with its duration and opens the next; `step` alone closes the last.
+step_name=""
+step_start=$SECONDS
+step() {
+  if [ -n "$step_name" ]; then echo "   ${step_name}: $((SECONDS - step_start))s"; fi
+  step_name="${1:-}"
+  step_start=$SECONDS
+  if [ -n "$step_name" ]; then echo "== $step_name"; fi
+}
+
+# First, as it takes seconds: the workspaces kept apart from the main one are checked too.
+step "rustfmt"
+cargo fmt --all --check
+for manifest in tests/feature-off/Cargo.toml tests/panic-abort/Cargo.toml fuzz/Cargo.toml; do
+  cargo fmt --all --check --manifest-path "$manifest"
+done
+step
 
 started_jaeger=0
 cleanup() { if [ "$started_jaeger" = 1 ]; then scripts/jaeger.sh stop >/dev/null || true; fi; }
@@ -30,21 +50,26 @@ fi
 
 log="$(mktemp)"
 trap 'cleanup; rm -f "$log"' EXIT
-echo "== cargo test (workspace)"
+step "cargo test (workspace)"
 cargo test --workspace --all-targets -q 2>&1 | tee -a "$log"
-echo "== doc tests"
+step "doc tests"
 cargo test --workspace --doc -q 2>&1 | tee -a "$log"
-echo "== feature off: #[trace_with_otel] is the identity"
+step "feature off: #[trace_with_otel] is the identity"
 cargo test -q --manifest-path tests/feature-off/Cargo.toml 2>&1 | tee -a "$log"
-echo "== panic = \"abort\": annotated sync and async fns compile and trace; a panic aborts with its message"
+step "panic = \"abort\": annotated sync and async fns compile and trace; a panic aborts with its message"
 cargo run -q --manifest-path tests/panic-abort/Cargo.toml 2>&1 | tee -a "$log"
-echo "== fuzz: every parser of outside data, ${FUZZ_SECONDS:-20}s per target from the checked-in seeds"
+step "fuzz: every parser of outside data, ${FUZZ_SECONDS:-20}s per target from the checked-in seeds"
 scripts/fuzz.sh "${FUZZ_SECONDS:-20}" 2>&1 | tee -a "$log"
-echo "== clippy"
+step "clippy"
 cargo clippy --workspace --all-targets -q -- -D warnings
-echo "== rustdoc: no broken links or doc warnings, with and without the optional features"
+step "rustdoc: no broken links or doc warnings, with and without the optional features"
 RUSTDOCFLAGS="-D warnings" cargo doc -q -p kotaemon-trace --no-deps
 RUSTDOCFLAGS="-D warnings" cargo doc -q -p kotaemon-trace --no-deps --all-features
+step "cargo package: the published crates build from what they ship"
+scripts/package.sh
+step "minimum supported Rust (rust-version)"
+scripts/msrv.sh
+step
 # One closing line for the whole suite, summed over every cargo test run above.
 passed=$(grep -o '[0-9]* passed' "$log" | awk '{s+=$1} END {print s+0}')
 failed=$(grep -o '[0-9]* failed' "$log" | awk '{s+=$1} END {print s+0}')
