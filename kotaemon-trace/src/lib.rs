@@ -22,7 +22,7 @@
 #![warn(missing_docs)]
 
 mod clock;
-mod config;
+pub mod config;
 mod current;
 mod error;
 mod export;

@@ -1,12 +1,16 @@
 //! Keeping configuration secrets out of text: `OTEL_EXPORTER_OTLP_HEADERS` values, the redaction key and
 //! passwords written into URLs never reach a `Debug` output, a config problem, an error or a log line.
 //!
-//! Two tools: [`mask_urls`] hides the user-info part of every URL in a text (`https://user:pw@host` →
-//! `https://***@host`), and [`Secrets::scrub`] replaces every known secret value in a text that came from
+//! Two tools: [`mask_urls`] hides the user-info and the query string of every URL in a text
+//! (`https://user:pw@host/?k=v` → `https://***@host/?***`), and [`Secrets::scrub`] replaces every known secret value in a text that came from
 //! elsewhere (an exporter's error message may quote a header or a URL).
 
+use crate::config::mask::url_password;
 use crate::config::{Config, OtlpConfig};
-use std::borrow::Cow;
+
+/// The masking rules themselves live with the configuration (`config::mask`), so the runtime's messages,
+/// `doctor` and the configuration's own `Display`s hide the same things the same way.
+pub(crate) use crate::config::mask::mask_urls;
 
 /// Secret values shorter than this are not searched for: they cannot be told apart from ordinary text,
 /// and a two-letter "secret" protects nothing.
@@ -56,65 +60,9 @@ impl Secrets {
     }
 }
 
-/// The user-info of a URL (`user:password` in `https://user:password@host/`), if any.
-fn userinfo(url: &str) -> Option<(usize, usize)> {
-    let start = url.find("://")? + 3;
-    let authority_end = url[start..].find(['/', '?', '#']).map_or(url.len(), |i| start + i);
-    let at = url[start..authority_end].rfind('@')? + start;
-    Some((start, at))
-}
-
-fn url_password(url: &str) -> Option<&str> {
-    let (start, at) = userinfo(url)?;
-    let info = &url[start..at];
-    Some(info.split_once(':').map_or(info, |(_, password)| password)).filter(|p| !p.is_empty())
-}
-
-/// Every `scheme://user:password@host` in `text` becomes `scheme://***@host`. Linear in `text`.
-pub(crate) fn mask_urls(text: &str) -> Cow<'_, str> {
-    if !text.contains("://") || !text.contains('@') {
-        return Cow::Borrowed(text);
-    }
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(i) = rest.find("://") {
-        let (head, tail) = rest.split_at(i + 3);
-        out.push_str(head);
-        // The authority ends at the first character no URL authority contains.
-        let end = tail
-            .find(|c: char| matches!(c, '/' | '?' | '#') || c.is_whitespace() || c == '"' || c == '\'')
-            .unwrap_or(tail.len());
-        let authority = &tail[..end];
-        match authority.rfind('@') {
-            Some(at) => {
-                out.push_str("***");
-                out.push_str(&authority[at..]);
-            }
-            None => out.push_str(authority),
-        }
-        rest = &tail[end..];
-    }
-    out.push_str(rest);
-    Cow::Owned(out)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn url_credentials_are_masked_wherever_they_appear() {
-        assert_eq!(mask_urls("http://localhost:4318/v1/traces"), "http://localhost:4318/v1/traces");
-        assert_eq!(mask_urls("https://u:p4ss@collector:4318/v1/traces"), "https://***@collector:4318/v1/traces");
-        assert_eq!(
-            mask_urls("error sending request for url (https://tok3n@c.example/x?q=a@b): refused"),
-            "error sending request for url (https://***@c.example/x?q=a@b): refused"
-        );
-        assert_eq!(mask_urls("a http://x:y@h b https://h2 c"), "a http://***@h b https://h2 c");
-        assert_eq!(url_password("https://user:s3cr3t@h/"), Some("s3cr3t"));
-        assert_eq!(url_password("https://tok3n@h/"), Some("tok3n"));
-        assert_eq!(url_password("https://h/a@b"), None);
-    }
 
     #[test]
     fn scrub_replaces_every_secret_value() {
