@@ -121,6 +121,23 @@ const ROWS: &[Row] = &[
     row("content capture", &["OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"], |c| {
         if c.content.enabled { "on" } else { "off" }.into()
     }),
+    row("metrics exporter", &["OTEL_METRICS_EXPORTER"], |c| {
+        let mut on = Vec::new();
+        if c.metrics.otlp {
+            on.push("otlp".to_owned());
+        }
+        if let Some(address) = &c.metrics.prometheus {
+            on.push(format!("prometheus on {address}"));
+        }
+        if on.is_empty() { "none".to_owned() } else { on.join(", ") }
+    }),
+    row("metrics endpoint", &["OTEL_EXPORTER_OTLP_METRICS_ENDPOINT"], |c| {
+        c.metrics.otlp_endpoint.as_deref().map_or_else(|| "the traces' collector".to_owned(), mask::mask_url)
+    }),
+    row("logs exporter", &["OTEL_LOGS_EXPORTER"], |c| if c.logs_otlp { "otlp" } else { "none" }.into()),
+    row("logs endpoint", &["OTEL_EXPORTER_OTLP_LOGS_ENDPOINT"], |c| {
+        c.logs_endpoint.as_deref().map_or_else(|| "the traces' collector".to_owned(), mask::mask_url)
+    }),
     row("jaeger query url", &["KOTAEMON_TRACE_JAEGER_URL"], |c| {
         c.jaeger_query_url.as_deref().map_or_else(|| "none".to_owned(), mask::mask_url)
     }),
@@ -320,6 +337,16 @@ mod tests {
         assert_eq!(get(&c, "endpoint").value, "https://***@collector:4318/v1/traces?***");
         assert_eq!(get(&c, "headers").value, "authorization=***,x-api-key=***");
         assert_eq!(get(&c, "pseudonym key").value, "set (hidden)");
+        let m = load(
+            &[
+                ("OTEL_METRICS_EXPORTER", "otlp,prometheus"),
+                ("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT", "http://u:pw@prom:9090/api/v1/otlp/v1/metrics"),
+            ],
+            "",
+        );
+        assert_eq!(get(&m, "metrics exporter").value, "otlp, prometheus on 127.0.0.1:9464");
+        assert_eq!(get(&m, "metrics endpoint").value, "http://***@prom:9090/api/v1/otlp/v1/metrics");
+        assert_eq!(get(&m, "logs exporter").value, "none");
         // The same text as the configuration's `Debug` and its problems.
         let debug = format!("{:?}", c.otlp());
         assert!(debug.contains(&get(&c, "endpoint").value) && debug.contains(&get(&c, "headers").value), "{debug}");
