@@ -1,8 +1,8 @@
 //! Jaeger's query API (the HTTP API its UI reads): where it is, and the three calls the commands need.
 
 use crate::settings::Source;
+use kotaemon_trace::config::{Config, Origin};
 use serde_json::Value;
-use std::path::PathBuf;
 use std::time::Duration;
 
 /// The query API address when nothing else says otherwise.
@@ -10,44 +10,17 @@ pub const DEFAULT_URL: &str = "http://127.0.0.1:16686";
 /// The variable that names the query API.
 pub const URL_ENV: &str = "KOTAEMON_TRACE_JAEGER_URL";
 
-/// A value read from the config file, and the file it came from.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct FileValue {
-    pub value: String,
-    pub path: PathBuf,
-}
-
-/// `jaeger.query_url` from `kotaemon-trace.toml` (the file `init()` reads: `KOTAEMON_TRACE_CONFIG`, else
-/// `./kotaemon-trace.toml`), when the value comes from the file. A wrong file gives `None` here; `doctor`
-/// reports it.
-pub fn jaeger_url_from_config() -> Option<FileValue> {
-    let config = kotaemon_trace::config::Config::load().ok()?;
-    match config.origin(URL_ENV) {
-        kotaemon_trace::config::Origin::File { path, .. } => {
-            Some(FileValue { value: config.jaeger_query_url()?.to_owned(), path })
-        }
-        _ => None,
-    }
-}
-
-/// The query API address: `--jaeger-url`, else `KOTAEMON_TRACE_JAEGER_URL`, else the config file, else
-/// `http://127.0.0.1:16686`; with where it came from. A trailing `/` is dropped.
-pub fn resolve_url(
-    flag: Option<&str>,
-    env: impl Fn(&str) -> Option<String>,
-    file: Option<FileValue>,
-) -> (String, Source) {
-    let clean = |url: &str| url.trim().trim_end_matches('/').to_owned();
+/// The query API address: `--jaeger-url`, else the configuration's (`KOTAEMON_TRACE_JAEGER_URL`, else
+/// `jaeger.query_url` in the config file, as the runtime reads them), else `http://127.0.0.1:16686`; with
+/// where it came from. A trailing `/` is dropped.
+pub fn resolve_url(flag: Option<&str>, config: &Config) -> (String, Source) {
     if let Some(url) = flag.filter(|u| !u.trim().is_empty()) {
-        return (clean(url), Source::Flag("--jaeger-url"));
+        return (url.trim().trim_end_matches('/').to_owned(), Source::Flag("--jaeger-url"));
     }
-    if let Some(url) = env(URL_ENV).filter(|u| !u.trim().is_empty()) {
-        return (clean(&url), Source::Env(URL_ENV.to_owned()));
+    match config.jaeger_query_url() {
+        Some(url) => (url.to_owned(), Source::Config(config.origin(URL_ENV))),
+        None => (DEFAULT_URL.to_owned(), Source::Config(Origin::Default)),
     }
-    if let Some(file) = file {
-        return (clean(&file.value), Source::File(file.path));
-    }
-    (DEFAULT_URL.to_owned(), Source::Default)
 }
 
 /// Why a call failed.
@@ -174,35 +147,34 @@ pub fn now_us() -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::HashMap;
-
-    fn env(vars: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
-        let map: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        move |name| map.get(name).cloned()
-    }
-
-    fn file() -> Option<FileValue> {
-        Some(FileValue { value: "http://from-file:16686".into(), path: "kotaemon-trace.toml".into() })
-    }
 
     #[test]
-    fn flag_beats_env_beats_file_beats_default() {
-        let e = env(&[(URL_ENV, "http://from-env:16686/")]);
+    fn flag_beats_config_beats_default() {
+        let config = Config::builder().jaeger_query_url("http://from-config:16686").build();
         assert_eq!(
-            resolve_url(Some("http://flag:1/"), &e, file()),
+            resolve_url(Some("http://flag:1/"), &config),
             ("http://flag:1".into(), Source::Flag("--jaeger-url"))
         );
-        assert_eq!(resolve_url(None, &e, file()), ("http://from-env:16686".into(), Source::Env(URL_ENV.into())));
         assert_eq!(
-            resolve_url(None, env(&[]), file()),
-            ("http://from-file:16686".into(), Source::File("kotaemon-trace.toml".into()))
+            resolve_url(Some(" "), &config),
+            ("http://from-config:16686".into(), Source::Config(Origin::Default))
         );
-        assert_eq!(resolve_url(None, env(&[]), None), (DEFAULT_URL.into(), Source::Default));
+        let none = Config::builder().build();
+        assert_eq!(resolve_url(None, &none), (DEFAULT_URL.into(), Source::Config(Origin::Default)));
     }
 
     #[test]
-    fn empty_values_count_as_unset() {
-        assert_eq!(resolve_url(Some(" "), env(&[(URL_ENV, "")]), None), (DEFAULT_URL.into(), Source::Default));
+    fn the_file_is_named_as_the_runtime_records_it() {
+        if std::env::var_os(URL_ENV).is_some() {
+            return; // The environment would win; this test is about the file.
+        }
+        let path = std::env::temp_dir().join(format!("kt-cli-jaeger-{}.toml", std::process::id()));
+        std::fs::write(&path, "[jaeger]\nquery_url = \"http://from-file:16686/\"\n").unwrap();
+        let config = Config::load_from(&path).unwrap();
+        std::fs::remove_file(&path).unwrap();
+        let (url, source) = resolve_url(None, &config);
+        assert_eq!(url, "http://from-file:16686");
+        assert_eq!(source, Source::Config(Origin::File { path, key: "jaeger.query_url", line: 2 }));
     }
 
     #[test]

@@ -136,8 +136,10 @@ fn parse_trace_id(text: &str) -> Result<String, String> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let env = |name: &str| std::env::var(name).ok();
-    let (url, source) = jaeger::resolve_url(cli.jaeger_url.as_deref(), env, jaeger::jaeger_url_from_config());
+    // What `init()` reads; a wrong file is `doctor`'s to report, the query API then comes from the
+    // environment alone.
+    let config = kotaemon_trace::config::Config::load().unwrap_or_else(|_| kotaemon_trace::config::Config::from_env());
+    let (url, source) = jaeger::resolve_url(cli.jaeger_url.as_deref(), &config);
     let client = jaeger::Client::new(&url, Duration::from_secs(10));
     let result = match cli.command {
         Command::Explain { trace_id, json, wait } => commands::explain::run(&client, &trace_id, json, wait),

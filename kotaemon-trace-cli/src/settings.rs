@@ -1,218 +1,80 @@
-//! The effective configuration, each value with where it came from, for `doctor`. Secrets never leave
-//! this module unmasked: header values, passwords and query strings in URLs, the pseudonym key.
+//! The effective configuration for `doctor`: the runtime's own description of it
+//! ([`Config::settings`]: values with secrets masked, origins recorded while the configuration was read),
+//! plus what only the CLI knows: a `--jaeger-url` flag over the configuration, and the redaction of
+//! secret-shaped resource attribute values.
 
-use kotaemon_trace::config::{Config, ExporterKind, Sampler};
+use kotaemon_trace::config::{Config, ConfigProblem, Origin, Setting, mask_url};
 use kotaemon_trace::redact::Redactor;
 use std::fmt;
-use std::path::PathBuf;
 
-/// Where a value came from.
+/// Where a value came from: a command-line flag, or the configuration `kotaemon_trace::init()` reads.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Source {
     /// A command-line flag.
     Flag(&'static str),
-    /// An environment variable.
-    Env(String),
-    /// The config file (`kotaemon-trace.toml`).
-    File(PathBuf),
-    /// Nothing set it.
-    Default,
+    /// The environment, the config file or the default, as the runtime recorded it.
+    Config(Origin),
 }
 
 impl fmt::Display for Source {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Source::Flag(flag) => write!(f, "flag {flag}"),
-            Source::Env(name) => write!(f, "env {name}"),
-            Source::File(path) => write!(f, "file {}", path.display()),
-            Source::Default => f.write_str("default"),
+            Source::Config(origin) => origin.fmt(f),
         }
     }
 }
 
-/// One effective setting.
+/// One line of `doctor`'s table.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Setting {
-    pub name: &'static str,
+pub struct Row {
+    pub label: &'static str,
     /// Printable: secrets already masked.
     pub value: String,
     pub source: Source,
-    /// Set when the source held an invalid value and the default was used instead.
-    pub invalid: Option<String>,
+    /// Set when an invalid value was replaced.
+    pub invalid: Option<ConfigProblem>,
 }
 
-/// The settings `kotaemon_trace::init()` would use, from `config` (already read from `lookup`, the
-/// environment), each with its source. The first variable of each list that is set wins, as in the runtime.
-pub fn effective(config: &Config, lookup: &dyn Fn(&str) -> Option<String>) -> Vec<Setting> {
-    let set = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
-    // The environment first, then the configuration file (`Config::origin` knows which key and line).
-    let from_file = |names: &[&'static str]| {
-        names.iter().find_map(|n| match config.origin(n) {
-            kotaemon_trace::config::Origin::File { path, .. } => Some(Source::File(path)),
-            _ => None,
-        })
-    };
-    let source_of = |names: &[&'static str]| -> Source {
-        names
-            .iter()
-            .find(|n| set(n).is_some())
-            .map(|n| Source::Env((*n).to_owned()))
-            .or_else(|| from_file(names))
-            .unwrap_or(Source::Default)
-    };
-    let otlp = config.otlp();
-    let batch = config.batch();
-    let redaction = config.redaction();
-    let mut out = Vec::new();
-    let mut push = |name: &'static str, value: String, source: Source| {
-        let invalid = match &source {
-            Source::Env(var) => config.problems().iter().find(|p| p.variable() == var).map(ToString::to_string),
-            _ => None,
-        };
-        out.push(Setting { name, value, source, invalid });
-    };
-
-    let service_source = if set("OTEL_SERVICE_NAME").is_some() {
-        Source::Env("OTEL_SERVICE_NAME".into())
-    } else if set("OTEL_RESOURCE_ATTRIBUTES").is_some_and(|r| r.contains("service.name")) {
-        Source::Env("OTEL_RESOURCE_ATTRIBUTES".into())
-    } else {
-        from_file(&["OTEL_SERVICE_NAME"]).unwrap_or(Source::Default)
-    };
-    push("service.name", config.service_name(), service_source);
-    push(
-        "resource attributes",
-        set("OTEL_RESOURCE_ATTRIBUTES").map(|raw| mask_key_values(&raw)).unwrap_or_else(|| "none".into()),
-        source_of(&["OTEL_RESOURCE_ATTRIBUTES"]),
-    );
-    push("sdk disabled", config.is_disabled().to_string(), source_of(&["OTEL_SDK_DISABLED"]));
-    let exporter = match config.exporter() {
-        ExporterKind::Otlp => "otlp",
-        ExporterKind::Console => "console",
-        ExporterKind::None => "none",
-    };
-    push("exporter", exporter.into(), source_of(&["OTEL_TRACES_EXPORTER"]));
-    push(
-        "protocol",
-        otlp.protocol.as_str().into(),
-        source_of(&["OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL"]),
-    );
-    push(
-        "endpoint",
-        mask_url(&otlp.endpoint),
-        source_of(&["OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT"]),
-    );
-    push(
-        "headers",
-        mask_headers(&otlp.headers),
-        source_of(&["OTEL_EXPORTER_OTLP_TRACES_HEADERS", "OTEL_EXPORTER_OTLP_HEADERS"]),
-    );
-    push(
-        "timeout",
-        format!("{} ms", otlp.timeout.as_millis()),
-        source_of(&["OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "OTEL_EXPORTER_OTLP_TIMEOUT"]),
-    );
-    push(
-        "compression",
-        format!("{:?}", otlp.compression).to_lowercase(),
-        source_of(&["OTEL_EXPORTER_OTLP_TRACES_COMPRESSION", "OTEL_EXPORTER_OTLP_COMPRESSION"]),
-    );
-    push("sampler", sampler_text(config.sampler()), source_of(&["OTEL_TRACES_SAMPLER"]));
-    if set("OTEL_TRACES_SAMPLER_ARG").is_some() {
-        push("sampler argument", "(shown in sampler)".into(), source_of(&["OTEL_TRACES_SAMPLER_ARG"]));
-    }
-    push("propagators", format!("{:?}", config.propagators()).to_lowercase(), source_of(&["OTEL_PROPAGATORS"]));
-    push("batch delay", format!("{} ms", batch.schedule_delay.as_millis()), source_of(&["OTEL_BSP_SCHEDULE_DELAY"]));
-    push("export timeout", format!("{} ms", batch.export_timeout.as_millis()), source_of(&["OTEL_BSP_EXPORT_TIMEOUT"]));
-    push("queue size", batch.max_queue_size.to_string(), source_of(&["OTEL_BSP_MAX_QUEUE_SIZE"]));
-    push("batch size", batch.max_export_batch_size.to_string(), source_of(&["OTEL_BSP_MAX_EXPORT_BATCH_SIZE"]));
-    let debug = config.debug();
-    push(
-        "debug header",
-        if debug.per_second > 0.0 { debug.header.clone() } else { "off".into() },
-        source_of(&["KOTAEMON_TRACE_DEBUG_HEADER"]),
-    );
-    push("debug traces per second", debug.per_second.to_string(), source_of(&["KOTAEMON_TRACE_DEBUG_PER_SECOND"]));
-    push(
-        "tail sampling",
-        config
-            .tail()
-            .map(|t| format!("keep traces ≥ {} ms, errors", t.latency_threshold.as_millis()))
-            .unwrap_or_else(|| "off".into()),
-        source_of(&["KOTAEMON_TRACE_TAIL_LATENCY_MS"]),
-    );
-    push("redaction", if redaction.enabled { "on" } else { "OFF" }.into(), source_of(&["KOTAEMON_TRACE_REDACT"]));
-    push(
-        "pseudonym key",
-        if redaction.pseudonym_key.is_some() { "set (hidden)" } else { "random per process" }.into(),
-        source_of(&["KOTAEMON_TRACE_REDACTION_KEY"]),
-    );
-    push(
-        "content capture",
-        if config.content().enabled { "on" } else { "off" }.into(),
-        source_of(&["OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"]),
-    );
-    out
-}
-
-fn sampler_text(sampler: &Sampler) -> String {
-    let inner = match sampler {
-        Sampler::ParentBased(inner) => inner,
-        other => other,
-    };
-    match inner {
-        Sampler::TraceIdRatio(r) => format!("{} (ratio {r})", sampler.name()),
-        Sampler::RateLimited(r) => format!("{} ({r} traces/s)", sampler.name()),
-        Sampler::JaegerRemote(remote) => format!(
-            "{} (endpoint {}, every {} ms, initial {})",
-            sampler.name(),
-            mask_url(&remote.endpoint),
-            remote.polling_interval.as_millis(),
-            remote.initial_sampling_rate
-        ),
-        _ => sampler.name().to_owned(),
+impl From<Setting> for Row {
+    fn from(s: Setting) -> Row {
+        Row { label: s.label, value: s.value, source: Source::Config(s.origin), invalid: s.invalid }
     }
 }
 
-/// Header names with their values hidden: `authorization=***, x-api-key=***`.
-pub fn mask_headers(headers: &[(String, String)]) -> String {
-    if headers.is_empty() {
-        return "none".into();
+/// The label of the query API's row, which the CLI resolves itself (a flag may override the configuration).
+pub const JAEGER_LABEL: &str = "jaeger query url";
+
+/// The settings `kotaemon_trace::init()` would use, then the Jaeger query API the CLI talks to
+/// (`jaeger_url`, resolved from `jaeger_source`).
+pub fn effective(config: &Config, jaeger_url: &str, jaeger_source: &Source) -> Vec<Row> {
+    let mut rows: Vec<Row> = Vec::new();
+    let mut jaeger_invalid = None;
+    for setting in config.settings() {
+        match setting.label {
+            JAEGER_LABEL => jaeger_invalid = setting.invalid,
+            "resource attributes" => rows.push(Row { value: redact_attributes(&setting.value), ..setting.into() }),
+            _ => rows.push(setting.into()),
+        }
     }
-    headers.iter().map(|(name, _)| format!("{name}=***")).collect::<Vec<_>>().join(", ")
+    // A flag makes the configuration's value irrelevant, invalid or not.
+    let invalid = if matches!(jaeger_source, Source::Flag(_)) { None } else { jaeger_invalid };
+    rows.push(Row { label: JAEGER_LABEL, value: mask_url(jaeger_url), source: jaeger_source.clone(), invalid });
+    rows
 }
 
-/// A URL with any password and query string hidden: `https://user:***@host/path?***`.
-pub fn mask_url(url: &str) -> String {
-    let (scheme, rest) = match url.split_once("://") {
-        Some((s, r)) => (format!("{s}://"), r),
-        None => (String::new(), url),
-    };
-    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let (authority, tail) = rest.split_at(authority_end);
-    let authority = match authority.rsplit_once('@') {
-        Some((userinfo, host)) => match userinfo.split_once(':') {
-            Some((user, _)) => format!("{user}:***@{host}"),
-            None => format!("***@{host}"),
-        },
-        None => authority.to_owned(),
-    };
-    let tail = match tail.split_once('?') {
-        Some((path, _)) => format!("{path}?***"),
-        None => tail.to_owned(),
-    };
-    format!("{scheme}{authority}{tail}")
-}
-
-/// `k=v,k2=v2` with each value passed through the runtime's redactor (a secret key or a secret-shaped
-/// value is masked, the rest shown).
-pub fn mask_key_values(raw: &str) -> String {
+/// `k=v,k2=v2` with each value passed through the runtime's span redactor: resource attributes are sent
+/// with every span, and a secret-shaped value there (an API key pasted by mistake) is shown masked.
+fn redact_attributes(shown: &str) -> String {
+    if shown == "none" {
+        return shown.to_owned();
+    }
     let redactor = Redactor::default();
-    raw.split(',')
-        .map(str::trim)
-        .filter(|e| !e.is_empty())
+    shown
+        .split(',')
         .map(|entry| match entry.split_once('=') {
-            Some((k, v)) => format!("{}={}", k.trim(), redactor.redact(k.trim(), v.trim())),
+            Some((k, v)) => format!("{k}={}", redactor.redact(k, v)),
+            // A value holding a comma: its second part is hidden rather than guessed at.
             None => "***".to_owned(),
         })
         .collect::<Vec<_>>()
@@ -222,94 +84,56 @@ pub fn mask_key_values(raw: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::HashMap;
 
-    fn lookup(vars: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
-        let map: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        move |name| map.get(name).cloned()
-    }
-
-    /// The `Config` these variables give, built through the runtime's builder (its env reader is private).
-    fn config_from(vars: &[(&str, &str)]) -> Config {
-        let mut b = Config::builder();
-        for (k, v) in vars {
-            b = match *k {
-                "OTEL_SERVICE_NAME" => b.service_name(*v),
-                "OTEL_EXPORTER_OTLP_ENDPOINT" => b.otlp_endpoint(*v),
-                "OTEL_EXPORTER_OTLP_PROTOCOL" if *v == "grpc" => b.protocol(kotaemon_trace::config::Protocol::Grpc),
-                "OTEL_EXPORTER_OTLP_HEADERS" => v.split(',').fold(b, |b, kv| {
-                    let (k, v) = kv.split_once('=').unwrap();
-                    b.otlp_header(k, v)
-                }),
-                _ => b,
-            };
-        }
-        b.build()
-    }
-
-    fn get<'a>(settings: &'a [Setting], name: &str) -> &'a Setting {
-        settings.iter().find(|s| s.name == name).unwrap_or_else(|| panic!("no setting {name}"))
+    fn get<'a>(rows: &'a [Row], label: &str) -> &'a Row {
+        rows.iter().find(|s| s.label == label).unwrap_or_else(|| panic!("no setting {label}"))
     }
 
     #[test]
-    fn each_value_names_its_source() {
-        let vars = [
-            ("OTEL_SERVICE_NAME", "rag-api"),
-            ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
-            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4317"),
-        ];
-        let settings = effective(&config_from(&vars), &lookup(&vars));
-        assert_eq!(get(&settings, "service.name").value, "rag-api");
-        assert_eq!(get(&settings, "service.name").source, Source::Env("OTEL_SERVICE_NAME".into()));
-        assert_eq!(get(&settings, "protocol").value, "grpc");
-        assert_eq!(get(&settings, "protocol").source, Source::Env("OTEL_EXPORTER_OTLP_PROTOCOL".into()));
-        assert_eq!(get(&settings, "endpoint").value, "http://127.0.0.1:4317");
-        assert_eq!(get(&settings, "timeout").source, Source::Default);
-        assert_eq!(get(&settings, "sampler").value, "parentbased_always_on");
-        assert_eq!(get(&settings, "sampler").source, Source::Default);
-    }
-
-    #[test]
-    fn the_signal_specific_variable_is_named_when_it_wins() {
-        let vars = [
-            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://a:4318"),
-            ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "http://b:4318/v1/traces"),
-        ];
-        let settings = effective(&Config::default(), &lookup(&vars));
-        assert_eq!(get(&settings, "endpoint").source, Source::Env("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT".into()));
+    fn rows_are_the_runtime_settings_and_the_query_api() {
+        let config = Config::builder().service_name("rag-api").jaeger_query_url("http://from-config:16686").build();
+        let rows = effective(&config, "http://flag:16686", &Source::Flag("--jaeger-url"));
+        let names: Vec<&str> = rows.iter().map(|r| r.label).collect();
+        let runtime: Vec<&str> = config.settings().iter().map(|s| s.label).collect();
+        assert_eq!(names, runtime, "every runtime setting once, in its order, the query API last");
+        assert_eq!(get(&rows, "service.name").value, "rag-api");
+        assert_eq!(get(&rows, "service.name").source, Source::Config(Origin::Default));
+        let jaeger = get(&rows, JAEGER_LABEL);
+        assert_eq!((jaeger.value.as_str(), &jaeger.source), ("http://flag:16686", &Source::Flag("--jaeger-url")));
     }
 
     #[test]
     fn header_values_are_never_shown() {
-        let vars = [("OTEL_EXPORTER_OTLP_HEADERS", "authorization=Bearer s3cr3t-t0ken,x-api-key=k3y")];
-        let settings = effective(&config_from(&vars), &lookup(&vars));
-        let headers = get(&settings, "headers");
-        assert_eq!(headers.value, "authorization=***, x-api-key=***");
-        let everything = format!("{settings:?}");
+        let config = Config::builder()
+            .otlp_header("authorization", "Bearer s3cr3t-t0ken")
+            .otlp_header("x-api-key", "k3y")
+            .build();
+        let rows = effective(&config, "http://127.0.0.1:16686", &Source::Config(Origin::Default));
+        assert_eq!(get(&rows, "headers").value, "authorization=***,x-api-key=***");
+        let everything = format!("{rows:?}");
         assert!(!everything.contains("s3cr3t") && !everything.contains("k3y"), "{everything}");
     }
 
     #[test]
-    fn masks_urls_and_secret_resource_attributes() {
-        assert_eq!(
-            mask_url("https://user:pa55@collector:4318/v1/traces?token=abc"),
-            "https://user:***@collector:4318/v1/traces?***"
-        );
-        assert_eq!(mask_url("http://tok3n@collector:4318"), "http://***@collector:4318");
-        assert_eq!(mask_url("http://127.0.0.1:4317"), "http://127.0.0.1:4317");
-        let masked =
-            mask_key_values("team=search,api_key=sk-proj-abcdefghijklmnopqrstuvwx,deployment.environment=prod");
+    fn secret_resource_attributes_are_redacted() {
+        let config = Config::builder()
+            .resource_attribute("team", "search")
+            .resource_attribute("api_key", "sk-proj-abcdefghijklmnopqrstuvwx")
+            .resource_attribute("deployment.environment", "prod")
+            .build();
+        let rows = effective(&config, "http://127.0.0.1:16686", &Source::Config(Origin::Default));
+        let masked = &get(&rows, "resource attributes").value;
         assert!(masked.starts_with("team=search,api_key=[REDACTED"), "{masked}");
         assert!(masked.ends_with("deployment.environment=prod"), "{masked}");
         assert!(!masked.contains("sk-proj-abcdefghijklmnopqrstuvwx"), "{masked}");
-        assert_eq!(mask_headers(&[]), "none");
+        assert_eq!(redact_attributes("none"), "none");
     }
 
     #[test]
     fn sources_render_for_people() {
-        assert_eq!(Source::Env("OTEL_SERVICE_NAME".into()).to_string(), "env OTEL_SERVICE_NAME");
-        assert_eq!(Source::File("kotaemon-trace.toml".into()).to_string(), "file kotaemon-trace.toml");
+        let env = Source::Config(Origin::Env { variable: "OTEL_SERVICE_NAME".into() });
+        assert_eq!(env.to_string(), "env OTEL_SERVICE_NAME");
         assert_eq!(Source::Flag("--jaeger-url").to_string(), "flag --jaeger-url");
-        assert_eq!(Source::Default.to_string(), "default");
+        assert_eq!(Source::Config(Origin::Default).to_string(), "default");
     }
 }

@@ -25,7 +25,8 @@
 // they stay compiled (one hot path for both builds) and would otherwise warn as unused.
 #![cfg_attr(not(feature = "sdk"), allow(dead_code))]
 
-// The layers, bottom to top; each uses only those before it (checked by tests/architecture).
+// The layers, bottom to top: base, config, policy, export, hot, api, wiring; each uses only those
+// below it (checked by tests/architecture).
 mod api;
 mod base;
 pub mod config;

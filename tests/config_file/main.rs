@@ -100,7 +100,7 @@ fn init_reads_the_file_under_the_environment_and_refuses_a_wrong_one() {
     let config = Config::load().unwrap();
     assert!(config.problems().is_empty(), "{:?}", config.problems());
     assert_eq!(config.service_name(), "from-env");
-    assert_eq!(config.origin("OTEL_SERVICE_NAME"), Origin::Env);
+    assert_eq!(config.origin("OTEL_SERVICE_NAME"), Origin::Env { variable: "OTEL_SERVICE_NAME".into() });
     assert_eq!(config.sampler(), &Sampler::ParentBased(Box::new(Sampler::TraceIdRatio(0.25))));
     assert_eq!(
         config.origin("OTEL_TRACES_SAMPLER"),

@@ -6,8 +6,8 @@ use super::{Progress, fetch_settled};
 use crate::exit::{CHECK_FAILED, Fail, OK};
 use crate::jaeger::{Client, ui_link};
 use crate::probe::{self, Endpoint, Unreachable, Wire};
-use crate::settings::{self, Setting, Source};
-use kotaemon_trace::config::{BatchConfig, Config, ExporterKind, Protocol, Sampler};
+use crate::settings::{self, Row, Source};
+use kotaemon_trace::config::{BatchConfig, Config, ExporterKind, Origin, Protocol, Sampler, mask_url};
 use kotaemon_trace::trace_with_otel;
 use std::time::{Duration, Instant};
 
@@ -61,14 +61,7 @@ pub fn run(client: &Client, jaeger_source: &Source, wait: Duration) -> Result<u8
             return Ok(CHECK_FAILED);
         }
     };
-    let lookup = |name: &str| std::env::var(name).ok();
-    let mut settings = settings::effective(&config, &lookup);
-    settings.push(Setting {
-        name: "jaeger query url",
-        value: settings::mask_url(&client.url),
-        source: jaeger_source.clone(),
-        invalid: None,
-    });
+    let settings = settings::effective(&config, &client.url, jaeger_source);
     println!("Effective configuration (value, then where it came from):");
     print!("{}", settings_table(&settings));
     println!("\nChecks:");
@@ -120,9 +113,11 @@ pub fn run(client: &Client, jaeger_source: &Source, wait: Duration) -> Result<u8
     let query_ok = report.check(
         "jaeger query API",
         match client.services() {
-            Ok(services) => Outcome::Ok(format!("{} answers ({} services known)", client.url, services.len())),
+            Ok(services) => Outcome::Ok(format!("{} answers ({} services known)", mask_url(&client.url), services.len())),
+            // The error quotes the URL it failed on.
             Err(e) => Outcome::Fail(format!(
-                "{e}\nstart Jaeger (scripts/jaeger.sh start), or point --jaeger-url / KOTAEMON_TRACE_JAEGER_URL at its query port (16686)"
+                "{}\nstart Jaeger (scripts/jaeger.sh start), or point --jaeger-url / KOTAEMON_TRACE_JAEGER_URL at its query port (16686)",
+                mask_url(&e.to_string())
             )),
         },
     );
@@ -138,7 +133,7 @@ pub fn run(client: &Client, jaeger_source: &Source, wait: Duration) -> Result<u8
                     "test span",
                     Outcome::Ok(format!(
                         "exported to {} in {} ms (trace {trace_id})",
-                        settings::mask_url(&otlp.endpoint),
+                        mask_url(&otlp.endpoint),
                         took.as_millis()
                     )),
                 );
@@ -148,12 +143,12 @@ pub fn run(client: &Client, jaeger_source: &Source, wait: Duration) -> Result<u8
                         Ok(Some(_)) => Outcome::Ok(format!(
                             "found in Jaeger after {} ms: {}",
                             started.elapsed().as_millis(),
-                            ui_link(&client.url, &trace_id)
+                            mask_url(&ui_link(&client.url, &trace_id))
                         )),
                         Ok(None) => Outcome::Fail(format!(
                             "the collector accepted the span but Jaeger at {} did not return trace {trace_id} within {} s.\n\
                              The endpoint may feed another backend, a collector in between may drop or sample it, or Jaeger's ingestion is failing (see its log).",
-                            client.url,
+                            mask_url(&client.url),
                             wait.as_secs()
                         )),
                         Err(e) => Outcome::Fail(format!("reading the trace back failed: {e}")),
@@ -177,14 +172,19 @@ pub fn run(client: &Client, jaeger_source: &Source, wait: Duration) -> Result<u8
     }
 }
 
-fn settings_table(settings: &[Setting]) -> String {
-    let width = settings.iter().map(|s| s.name.len()).max().unwrap_or(0);
+fn settings_table(settings: &[Row]) -> String {
+    let width = settings.iter().map(|s| s.label.len()).max().unwrap_or(0);
     let value_width = settings.iter().map(|s| s.value.chars().count()).max().unwrap_or(0).min(48);
     let mut out = String::new();
     for s in settings {
-        out.push_str(&format!("  {:<width$}  {:<value_width$}  {}", s.name, s.value, s.source));
-        if s.invalid.is_some() {
-            out.push_str(" (invalid, default used)");
+        out.push_str(&format!("  {:<width$}  {:<value_width$}  {}", s.label, s.value, s.source));
+        match (&s.invalid, &s.source) {
+            // An invalid variable over a valid file value: the file's value is the one shown.
+            (Some(problem), Source::Config(Origin::File { .. })) => {
+                out.push_str(&format!(" ({} invalid, ignored)", problem.variable()));
+            }
+            (Some(_), _) => out.push_str(" (invalid, default used)"),
+            (None, _) => {}
         }
         out.push('\n');
     }
@@ -215,7 +215,7 @@ pub fn endpoint_check(url: &str, protocol: Protocol) -> Outcome {
         Ok(e) => e,
         Err(why) => return Outcome::Fail(why),
     };
-    let shown = settings::mask_url(url);
+    let shown = mask_url(url);
     let where_ = endpoint.authority();
     let wire = match probe::probe(&endpoint, PROBE_TIMEOUT) {
         Ok(wire) => wire,
@@ -302,7 +302,7 @@ fn send_test_span(config: Config) -> Result<(String, Duration), String> {
         export_timeout: config.batch().export_timeout.min(Duration::from_secs(10)),
         ..config.batch().clone()
     };
-    let endpoint = settings::mask_url(&config.otlp().endpoint);
+    let endpoint = mask_url(&config.otlp().endpoint);
     let config = config.into_builder().sampler(Sampler::AlwaysOn).batch(batch).build();
     let started = Instant::now();
     let guard = kotaemon_trace::init_with(config).map_err(|e| format!("kotaemon_trace::init failed: {e}"))?;
@@ -387,25 +387,78 @@ mod tests {
         assert!(text.contains("answered 404") && text.contains("\"/wrong\""), "{text}");
     }
 
+    fn env(variable: &str) -> Source {
+        Source::Config(Origin::Env { variable: variable.into() })
+    }
+
     #[test]
     fn the_settings_table_names_sources_and_invalid_values() {
+        let problem = kotaemon_trace::__hooks::fuzz::config_from_lookup(|name| {
+            (name == "OTEL_EXPORTER_OTLP_TIMEOUT").then(|| "x".to_owned())
+        })
+        .problems()[0]
+            .clone();
         let table = settings_table(&[
-            Setting {
-                name: "protocol",
-                value: "grpc".into(),
-                source: Source::Env("OTEL_EXPORTER_OTLP_PROTOCOL".into()),
-                invalid: None,
-            },
-            Setting {
-                name: "timeout",
+            Row { label: "protocol", value: "grpc".into(), source: env("OTEL_EXPORTER_OTLP_PROTOCOL"), invalid: None },
+            Row {
+                label: "timeout",
                 value: "10000 ms".into(),
-                source: Source::Env("OTEL_EXPORTER_OTLP_TIMEOUT".into()),
-                invalid: Some("x".into()),
+                source: env("OTEL_EXPORTER_OTLP_TIMEOUT"),
+                invalid: Some(problem.clone()),
+            },
+            Row {
+                label: "sampler",
+                value: "always_off".into(),
+                source: Source::Config(Origin::File { path: "k.toml".into(), key: "sampler.name", line: 2 }),
+                invalid: Some(problem),
             },
         ]);
         assert_eq!(
             table,
-            "  protocol  grpc      env OTEL_EXPORTER_OTLP_PROTOCOL\n  timeout   10000 ms  env OTEL_EXPORTER_OTLP_TIMEOUT (invalid, default used)\n"
+            "  protocol  grpc        env OTEL_EXPORTER_OTLP_PROTOCOL\n  \
+             timeout   10000 ms    env OTEL_EXPORTER_OTLP_TIMEOUT (invalid, default used)\n  \
+             sampler   always_off  file k.toml:2 (sampler.name) (OTEL_EXPORTER_OTLP_TIMEOUT invalid, ignored)\n"
         );
+    }
+
+    /// `doctor` prints secrets exactly as the runtime does in its own text (`Debug` of the configuration,
+    /// problems, file errors): one set of masking rules.
+    #[test]
+    fn doctor_and_the_runtime_mask_the_same_secrets_the_same_way() {
+        let endpoint = "https://user:pa55@collector:4318/v1/traces?token=t0k3n";
+        let query_only = "http://jaeger:16686/?api_key=q5ecret";
+        let config = Config::builder()
+            .otlp_traces_endpoint(endpoint)
+            .otlp_header("authorization", "Bearer s3cr3t")
+            .otlp_header("x-api-key", "k3y")
+            .jaeger_query_url(query_only)
+            .build();
+        let rows = settings::effective(&config, query_only, &Source::Config(Origin::Default));
+        let table = settings_table(&rows);
+        let runtime = format!("{:?}", config.otlp());
+        for masked in ["https://***@collector:4318/v1/traces?***", "authorization=***,x-api-key=***"] {
+            assert!(table.contains(masked), "doctor shows {masked}: {table}");
+            assert!(runtime.contains(masked), "the runtime shows {masked}: {runtime}");
+        }
+        assert!(table.contains("http://jaeger:16686/?***"), "{table}");
+        assert_eq!(mask_url(query_only), "http://jaeger:16686/?***");
+        for secret in ["pa55", "t0k3n", "s3cr3t", "k3y", "q5ecret"] {
+            assert!(!table.contains(secret) && !runtime.contains(secret), "{secret}: {table}\n{runtime}");
+        }
+        // The runtime's problems (an invalid value) and file errors mask the same way.
+        let problem = kotaemon_trace::__hooks::fuzz::config_from_lookup(|name| {
+            (name == "OTEL_EXPORTER_OTLP_ENDPOINT").then(|| "ftp://user:pa55@collector:4318/?token=t0k3n".to_owned())
+        });
+        assert_eq!(problem.problems()[0].value(), mask_url("ftp://user:pa55@collector:4318/?token=t0k3n"));
+        let headers = kotaemon_trace::__hooks::fuzz::config_from_lookup(|name| {
+            (name == "OTEL_EXPORTER_OTLP_HEADERS")
+                .then(|| "authorization=Bearer%20s3cr3t,x-api-key=k3y,broken".to_owned())
+        });
+        assert_eq!(headers.problems()[0].value(), "authorization=***,x-api-key=***,***");
+        let file = kotaemon_trace::__hooks::fuzz::config_file(
+            "[exporter]\nendpoint = \"ftp://user:pa55@c:4318/?token=t0k3n\"\n",
+        )
+        .unwrap_err();
+        assert!(file.to_string().contains(&mask_url("ftp://user:pa55@c:4318/?token=t0k3n")), "{file}");
     }
 }

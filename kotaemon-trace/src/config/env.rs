@@ -1,11 +1,20 @@
 //! `OTEL_*` environment variables → [`Config`], following the OpenTelemetry spec: an empty value is
 //! unset, enum values are case-insensitive, an invalid value is a [`ConfigProblem`] and its default is used.
 
+use super::mask::mask_header_values;
 use super::{
     BatchConfig, Compression, Config, ConfigProblem, DebugConfig, ExporterKind, JaegerRemote, Limits, LogFormat,
     MetricsConfig, Propagator, Protocol, RedactionConfig, Sampler, TailConfig, traces_url,
 };
 use std::time::Duration;
+
+// The variables of the settings that more than one variable can set, in precedence order: the first one
+// set wins. The reader below and [`Config::settings`](super::Config::settings) share these lists.
+pub(super) const PROTOCOL: &[&str] = &["OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL"];
+pub(super) const ENDPOINT: &[&str] = &["OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT"];
+pub(super) const HEADERS: &[&str] = &["OTEL_EXPORTER_OTLP_TRACES_HEADERS", "OTEL_EXPORTER_OTLP_HEADERS"];
+pub(super) const TIMEOUT: &[&str] = &["OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "OTEL_EXPORTER_OTLP_TIMEOUT"];
+pub(super) const COMPRESSION: &[&str] = &["OTEL_EXPORTER_OTLP_TRACES_COMPRESSION", "OTEL_EXPORTER_OTLP_COMPRESSION"];
 
 /// Reads one variable; tests pass a map instead of the process environment.
 struct Env<F> {
@@ -277,7 +286,7 @@ fn exporter<F: Fn(&str) -> Option<String>>(env: &mut Env<F>) -> ExporterKind {
 }
 
 fn otlp<F: Fn(&str) -> Option<String>>(env: &mut Env<F>, config: &mut Config) {
-    let protocol = match env.first(&["OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL"]) {
+    let protocol = match env.first(PROTOCOL) {
         None => Protocol::default(),
         Some((name, v)) => match v.to_ascii_lowercase().as_str() {
             "grpc" => Protocol::Grpc,
@@ -292,18 +301,15 @@ fn otlp<F: Fn(&str) -> Option<String>>(env: &mut Env<F>, config: &mut Config) {
     otlp.protocol = protocol;
     otlp.endpoint = traces_url(protocol, protocol.default_endpoint());
     let default_url = otlp.endpoint.clone();
-    if let Some(url) = env.var("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") {
+    // The signal-specific URL is taken as is; the generic one is a base the signal path is appended to.
+    if let Some((name, url)) = env.first(ENDPOINT) {
         match check_url(&url) {
-            Ok(()) => otlp.endpoint = url,
-            Err(why) => env.problem("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", &url, why, default_url.clone()),
-        }
-    } else if let Some(base) = env.var("OTEL_EXPORTER_OTLP_ENDPOINT") {
-        match check_url(&base) {
-            Ok(()) => otlp.endpoint = traces_url(protocol, &base),
-            Err(why) => env.problem("OTEL_EXPORTER_OTLP_ENDPOINT", &base, why, default_url),
+            Ok(()) if name == ENDPOINT[0] => otlp.endpoint = url,
+            Ok(()) => otlp.endpoint = traces_url(protocol, &url),
+            Err(why) => env.problem(name, &url, why, default_url),
         }
     }
-    if let Some((name, raw)) = env.first(&["OTEL_EXPORTER_OTLP_TRACES_HEADERS", "OTEL_EXPORTER_OTLP_HEADERS"]) {
+    if let Some((name, raw)) = env.first(HEADERS) {
         match parse_key_values(&raw) {
             Some(headers) => otlp.headers = headers,
             // Header values are credentials: the problem shows the names only.
@@ -315,9 +321,9 @@ fn otlp<F: Fn(&str) -> Option<String>>(env: &mut Env<F>, config: &mut Config) {
             ),
         }
     }
-    otlp.timeout = env.millis(&["OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "OTEL_EXPORTER_OTLP_TIMEOUT"], otlp.timeout);
+    otlp.timeout = env.millis(TIMEOUT, otlp.timeout);
     otlp.tls = tls(env, protocol, &otlp.endpoint);
-    otlp.compression = match env.first(&["OTEL_EXPORTER_OTLP_TRACES_COMPRESSION", "OTEL_EXPORTER_OTLP_COMPRESSION"]) {
+    otlp.compression = match env.first(COMPRESSION) {
         None => Compression::None,
         Some((name, v)) => match v.to_ascii_lowercase().as_str() {
             "gzip" => Compression::Gzip,
@@ -397,17 +403,6 @@ fn check_url(url: &str) -> Result<(), &'static str> {
         return Err("a URL with a host, e.g. http://localhost:4318");
     }
     Ok(())
-}
-
-/// `name=secret,other=secret2` → `name=***,other=***`.
-fn mask_header_values(raw: &str) -> String {
-    raw.split(',')
-        .map(|entry| match entry.split_once('=') {
-            Some((name, _)) => format!("{}=***", name.trim()),
-            None => "***".to_owned(),
-        })
-        .collect::<Vec<_>>()
-        .join(",")
 }
 
 const SAMPLERS: &str = "one of always_on, always_off, traceidratio, rate_limiting, jaeger_remote, \

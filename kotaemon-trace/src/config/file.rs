@@ -200,7 +200,12 @@ pub(crate) fn parse(text: &str, path: &Path) -> Result<FileSettings, ConfigFileE
     let checked = env::from_lookup(|name| settings.get(name));
     if let Some(problem) = checked.problems.iter().find(|p| settings.values.contains_key(p.variable())) {
         let value = &settings.values[problem.variable()];
-        let shown = if value.secret { "(secret, not shown)".to_owned() } else { format!("{:?}", value.text) };
+        let shown = if value.secret {
+            "(secret, not shown)".to_owned()
+        } else {
+            // A URL's credentials and query are hidden here as in every other message.
+            format!("{:?}", super::mask::mask_urls(&value.text))
+        };
         let message = format!("{shown} is not valid: expected {}", problem.accepted());
         return Err(error_at(value.span.clone(), value.key, message));
     }
@@ -317,12 +322,17 @@ fn line_and_column(text: &str, offset: usize) -> (usize, usize) {
 ///
 /// let config = Config::from_env();
 /// let origin = config.origin("OTEL_BSP_MAX_QUEUE_SIZE");
-/// assert!(matches!(origin, Origin::Env | Origin::Default));
+/// assert!(matches!(origin, Origin::Env { .. } | Origin::Default));
+/// assert_eq!(Origin::Env { variable: "OTEL_SERVICE_NAME".into() }.to_string(), "env OTEL_SERVICE_NAME");
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Origin {
-    /// The environment variable of that name.
-    Env,
+    /// The environment variable `variable`.
+    Env {
+        /// The variable's name: for a setting that several variables can set, the one that won.
+        variable: String,
+    },
     /// The configuration file, at this key and line.
     File {
         /// The file.
@@ -339,7 +349,7 @@ pub enum Origin {
 impl fmt::Display for Origin {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Origin::Env => f.write_str("env"),
+            Origin::Env { variable } => write!(f, "env {variable}"),
             Origin::File { path, key, line } => write!(f, "file {}:{line} ({key})", path.display()),
             Origin::Default => f.write_str("default"),
         }
@@ -352,14 +362,22 @@ pub(crate) fn load_with(get_env: impl Fn(&str) -> Option<String>, file: FileSett
     let read = |ignored: &[String]| {
         let origins = std::cell::RefCell::new(BTreeMap::new());
         let mut config = env::from_lookup(|name| {
+            // The origin is recorded as the value is handed to the parser, so it names exactly the variable
+            // the parser used (the first set one of a list). Empty and oversized values are not used: the
+            // parser treats them as unset, or refuses them as a problem, so they are no origin.
+            let usable = |v: &String| !v.trim().is_empty() && v.len() <= env::MAX_VALUE_LEN;
             let from_env = get_env(name).filter(|v| !v.trim().is_empty() && !ignored.iter().any(|i| i == name));
             if let Some(value) = from_env {
-                origins.borrow_mut().insert(name.to_owned(), Origin::Env);
+                if usable(&value) {
+                    origins.borrow_mut().insert(name.to_owned(), Origin::Env { variable: name.to_owned() });
+                }
                 return Some(value);
             }
             let value = file.values.get(name)?;
-            let path = file.path.clone().unwrap_or_default();
-            origins.borrow_mut().insert(name.to_owned(), Origin::File { path, key: value.key, line: value.line });
+            if usable(&value.text) {
+                let path = file.path.clone().unwrap_or_default();
+                origins.borrow_mut().insert(name.to_owned(), Origin::File { path, key: value.key, line: value.line });
+            }
             Some(value.text.clone())
         });
         config.origins = std::sync::Arc::new(origins.into_inner());
@@ -479,6 +497,8 @@ mod tests {
         }
         let error = check("[exporter]\nheaders = \"authorization=Bearer s3cr3t\"\n").unwrap_err();
         assert!(!error.to_string().contains("s3cr3t"), "{error}");
+        let error = check("[exporter]\nendpoint = \"ftp://user:pa55@collector:4318/?token=t0k\"\n").unwrap_err();
+        assert!(error.to_string().contains("\"ftp://***@collector:4318/?***\" is not valid"), "{error}");
     }
 
     #[test]
@@ -494,7 +514,7 @@ mod tests {
         let env = |name: &str| (name == "OTEL_SERVICE_NAME").then(|| "from-env".to_owned());
         let config = load_with(env, settings);
         assert_eq!(config.service_name(), "from-env");
-        assert_eq!(config.origin("OTEL_SERVICE_NAME"), Origin::Env);
+        assert_eq!(config.origin("OTEL_SERVICE_NAME"), Origin::Env { variable: "OTEL_SERVICE_NAME".into() });
         assert_eq!(config.batch().max_queue_size, 4096);
         assert!(matches!(config.origin("OTEL_BSP_MAX_QUEUE_SIZE"), Origin::File { line: 4, .. }));
         assert_eq!(config.batch().max_export_batch_size, 512);

@@ -7,11 +7,14 @@ mod env;
 mod file;
 pub(crate) mod mask;
 mod problem;
+mod settings;
 mod tls;
 
 pub use crate::base::error::ConfigFileError;
 pub use file::Origin;
+pub use mask::{mask_headers, mask_url};
 pub use problem::ConfigProblem;
+pub use settings::Setting;
 pub use tls::OtlpTls;
 pub(crate) use tls::read_pem;
 
@@ -452,11 +455,10 @@ impl Default for OtlpConfig {
 
 impl fmt::Debug for OtlpConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let header_names: Vec<&str> = self.headers.iter().map(|(name, _)| name.as_str()).collect();
         f.debug_struct("OtlpConfig")
-            .field("endpoint", &crate::config::mask::mask_urls(&self.endpoint))
+            .field("endpoint", &mask::mask_url(&self.endpoint))
             .field("protocol", &self.protocol)
-            .field("headers", &format_args!("{header_names:?} (values hidden)"))
+            .field("headers", &mask::mask_headers(self.headers.iter().map(|(name, _)| name.as_str())))
             .field("timeout", &self.timeout)
             .field("compression", &self.compression)
             .field("tls", &self.tls)
@@ -717,16 +719,21 @@ impl Config {
     /// The effective `service.name`: `OTEL_SERVICE_NAME`, else `service.name` from the resource
     /// attributes, else `unknown_service:<executable>` as the spec asks.
     pub fn service_name(&self) -> String {
+        self.service_name_and_source().0
+    }
+
+    /// The effective `service.name` and the variable it was taken from (`None` for the fallback).
+    fn service_name_and_source(&self) -> (String, Option<&'static str>) {
         if let Some(name) = &self.service_name {
-            return name.clone();
+            return (name.clone(), Some("OTEL_SERVICE_NAME"));
         }
         if let Some((_, name)) = self.resource_attributes.iter().find(|(k, _)| k == "service.name") {
-            return name.clone();
+            return (name.clone(), Some("OTEL_RESOURCE_ATTRIBUTES"));
         }
         let exe = std::env::current_exe().ok().and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()));
         match exe {
-            Some(exe) => format!("unknown_service:{exe}"),
-            None => "unknown_service".to_owned(),
+            Some(exe) => (format!("unknown_service:{exe}"), None),
+            None => ("unknown_service".to_owned(), None),
         }
     }
 

@@ -24,7 +24,7 @@ impl ConfigProblem {
         ConfigProblem {
             variable: variable.to_owned(),
             // A URL's password never reaches a message, whatever variable it came in.
-            value: crate::config::mask::mask_urls(value).into_owned(),
+            value: super::mask::mask_urls(value).into_owned(),
             accepted: accepted.into(),
             fallback: fallback.into(),
         }
