@@ -45,7 +45,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use kotaemon_trace::config::{Config, ConfigFileError, MetricsConfig, Origin};
+use kotaemon_trace::config::{Config, ConfigFileError, Origin};
 use kotaemon_trace::{llm, propagation, record, tool, trace_with_otel};
 
 #[path = "shared/rag_steps.rs"]
@@ -267,7 +267,9 @@ fn config() -> Result<Config, ConfigFileError> {
     if !metrics_given {
         let host = std::env::var("OTEL_EXPORTER_PROMETHEUS_HOST").unwrap_or_else(|_| "127.0.0.1".to_owned());
         let port = std::env::var("OTEL_EXPORTER_PROMETHEUS_PORT").unwrap_or_else(|_| "9464".to_owned());
-        builder = builder.metrics(MetricsConfig { prometheus: Some(format!("{host}:{port}")), ..metrics });
+        let mut metrics = metrics;
+        metrics.prometheus = Some(format!("{host}:{port}"));
+        builder = builder.metrics(metrics);
     }
     Ok(builder.build())
 }

@@ -45,8 +45,11 @@ pub fn ours(sampler: kotaemon_trace::config::Sampler) -> kotaemon_trace::TraceGu
 
 /// [`ours`] with RED metrics on (a scrape endpoint on a free loopback port), for the metrics rows.
 pub fn ours_with_metrics(sampler: kotaemon_trace::config::Sampler) -> kotaemon_trace::TraceGuard {
-    let metrics =
-        kotaemon_trace::config::MetricsConfig { prometheus: Some("127.0.0.1:0".into()), ..Default::default() };
+    let metrics = {
+        let mut c = kotaemon_trace::config::MetricsConfig::default();
+        c.prometheus = Some("127.0.0.1:0".into());
+        c
+    };
     let config =
         kotaemon_trace::config::Config::builder().sampler(sampler).span_exporter(Discard).metrics(metrics).build();
     kotaemon_trace::init_with(config).expect("init")

@@ -40,7 +40,7 @@ pub use api::genai::{current_span_id, current_trace_id, llm, retrieval, tool};
 #[cfg(feature = "tracing")]
 pub use api::logs;
 pub use api::{metrics, propagation, redact};
-pub use base::error::{InitError, ShutdownError};
+pub use base::error::{ExporterError, InitError, ShutdownError};
 pub use base::semconv;
 pub use base::value::{DebugValue, TypedValue, debug};
 pub use hot::span::{Instrumented, WithCurrentSpan, record};

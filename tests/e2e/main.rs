@@ -46,6 +46,7 @@ fn run_pipeline_once(jaeger: &Jaeger, protocol: Protocol) {
     let endpoint = match protocol {
         Protocol::Grpc => jaeger.otlp_grpc.clone(),
         Protocol::HttpProtobuf => jaeger.otlp_http.clone(),
+        other => panic!("no Jaeger endpoint for {other:?}"),
     };
     let config = Config::builder().service_name(&service).protocol(protocol).otlp_endpoint(endpoint).build();
     let guard = init_with(config).unwrap();

@@ -21,7 +21,9 @@ fn pipeline(sampler: Sampler, max_series: usize) -> (MutexGuard<'static, ()>, Tr
 
 /// A pipeline, for a caller that already holds `ONE_PIPELINE`.
 fn start(sampler: Sampler, max_series: usize) -> TraceGuard {
-    let metrics = MetricsConfig { prometheus: Some("127.0.0.1:0".into()), max_series, ..MetricsConfig::default() };
+    let mut metrics = MetricsConfig::default();
+    metrics.prometheus = Some("127.0.0.1:0".into());
+    metrics.max_series = max_series;
     let config = Config::builder()
         .service_name("metrics-test")
         .exporter(ExporterKind::None)

@@ -89,7 +89,8 @@ fn with_args(query: &str, limit: i64) -> usize {
 fn argument_capture_can_be_switched_off_globally() {
     let _one = PIPELINE.lock().unwrap_or_else(|e| e.into_inner());
     let exporter = opentelemetry_sdk::trace::InMemorySpanExporter::default();
-    let redaction = kotaemon_trace::config::RedactionConfig { capture_arguments: false, ..Default::default() };
+    let mut redaction = kotaemon_trace::config::RedactionConfig::default();
+    redaction.capture_arguments = false;
     let guard = init_with(Config::builder().redaction(redaction).span_exporter(exporter.clone()).build()).unwrap();
     with_args("private question", 3);
     guard.force_flush().unwrap();

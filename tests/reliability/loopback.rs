@@ -74,7 +74,11 @@ fn a_running_pipeline_listens_on_no_public_address() {
         .otlp_timeout(Duration::from_millis(200))
         .sampler(Sampler::ParentBased(Box::new(Sampler::JaegerRemote(remote))))
         .tail_sampling(TailConfig::default())
-        .metrics(MetricsConfig { prometheus: Some("127.0.0.1:0".into()), ..MetricsConfig::default() })
+        .metrics({
+            let mut c = MetricsConfig::default();
+            c.prometheus = Some("127.0.0.1:0".into());
+            c
+        })
         .build();
     let guard = init_with(config).unwrap();
     std::thread::sleep(Duration::from_millis(200));

@@ -30,7 +30,11 @@ fn secret_config(protocol: Protocol) -> Config {
         .otlp_header("authorization", format!("Bearer {HEADER_SECRET}"))
         .otlp_header("x-api-key", HEADER_SECRET)
         .otlp_timeout(Duration::from_millis(300))
-        .redaction(RedactionConfig { pseudonym_key: Some(KEY_SECRET.to_owned()), ..RedactionConfig::default() })
+        .redaction({
+            let mut c = RedactionConfig::default();
+            c.pseudonym_key = Some(KEY_SECRET.to_owned());
+            c
+        })
         .build()
 }
 

@@ -162,7 +162,11 @@ fn grpc_over_tls_with_a_custom_ca_reaches_jaeger() {
     let pki = Pki::generate("ca");
     let proxy = TlsProxy::start(&pki, backend(&jaeger), false);
 
-    let (flushed, service) = export_one(&proxy, OtlpTls { certificate: Some(pki.ca.clone()), ..OtlpTls::default() });
+    let (flushed, service) = export_one(&proxy, {
+        let mut c = OtlpTls::default();
+        c.certificate = Some(pki.ca.clone());
+        c
+    });
     flushed.expect("the collector's certificate is trusted through the configured CA");
     let traces = jaeger.traces(&service, 5, Duration::from_secs(20), |t| !t.is_empty());
     assert_eq!(traces.len(), 1, "the span crossed the TLS hop into Jaeger");
@@ -181,15 +185,14 @@ fn mutual_tls_sends_the_client_certificate() {
     let Some(jaeger) = Jaeger::from_env_or_skip("mutual_tls_sends_the_client_certificate") else { return };
     let pki = Pki::generate("mtls");
     let proxy = TlsProxy::start(&pki, backend(&jaeger), true);
-    let with_ca = OtlpTls { certificate: Some(pki.ca.clone()), ..OtlpTls::default() };
+    let mut with_ca = OtlpTls::default();
+    with_ca.certificate = Some(pki.ca.clone());
 
     let (flushed, _) = export_one(&proxy, with_ca.clone());
     assert!(flushed.is_err(), "the endpoint requires a client certificate");
-    let tls = OtlpTls {
-        client_certificate: Some(pki.client_cert.clone()),
-        client_key: Some(pki.client_key.clone()),
-        ..with_ca
-    };
+    let mut tls = with_ca.clone();
+    tls.client_certificate = Some(pki.client_cert.clone());
+    tls.client_key = Some(pki.client_key.clone());
     let (flushed, service) = export_one(&proxy, tls);
     flushed.expect("with the client certificate the handshake succeeds");
     assert_eq!(jaeger.traces(&service, 5, Duration::from_secs(20), |t| !t.is_empty()).len(), 1);
@@ -242,7 +245,11 @@ fn missing_or_unreadable_certificate_files_are_named() {
     let config = Config::builder()
         .protocol(Protocol::Grpc)
         .otlp_endpoint("https://localhost:4317")
-        .otlp_tls(OtlpTls { certificate: Some("/nonexistent/ca.pem".into()), ..OtlpTls::default() })
+        .otlp_tls({
+            let mut c = OtlpTls::default();
+            c.certificate = Some("/nonexistent/ca.pem".into());
+            c
+        })
         .build();
     let error = init_with(config).expect_err("the CA file is missing").to_string();
     assert!(error.starts_with("OTEL_EXPORTER_OTLP_CERTIFICATE=\"/nonexistent/ca.pem\" is not valid"), "{error}");

@@ -71,7 +71,8 @@ fn jaegers_monitor_tab_reads_the_services_red_metrics_from_prometheus() {
     let _one = ONE_PIPELINE.lock().unwrap_or_else(|e| e.into_inner());
     let service = unique_service("spm");
     // The pipeline first: Prometheus needs the scrape target's address.
-    let metrics = MetricsConfig { prometheus: Some("127.0.0.1:0".into()), ..MetricsConfig::default() };
+    let mut metrics = MetricsConfig::default();
+    metrics.prometheus = Some("127.0.0.1:0".into());
     let guard = init_with(
         Config::builder()
             .service_name(&service)
@@ -140,12 +141,10 @@ fn otlp_metrics_push_lands_in_prometheus_under_the_same_names() {
     let _one = ONE_PIPELINE.lock().unwrap_or_else(|e| e.into_inner());
     let service = unique_service("otlp-metrics");
     let Some(prometheus) = PrometheusProcess::spawn("otlp metrics push", &[]) else { return };
-    let metrics = MetricsConfig {
-        otlp: true,
-        otlp_endpoint: Some(format!("{}/api/v1/otlp/v1/metrics", prometheus.url)),
-        export_interval: Duration::from_millis(300),
-        ..MetricsConfig::default()
-    };
+    let mut metrics = MetricsConfig::default();
+    metrics.otlp = true;
+    metrics.otlp_endpoint = Some(format!("{}/api/v1/otlp/v1/metrics", prometheus.url));
+    metrics.export_interval = Duration::from_millis(300);
     let guard =
         init_with(Config::builder().service_name(&service).exporter(ExporterKind::None).metrics(metrics).build())
             .unwrap();

@@ -148,7 +148,8 @@ fn tool() {}
 /// Metric names (with their `_bucket`/`_sum`/`_count` series) and label names of a live scrape of this
 /// process's kotaemon-trace metrics endpoint.
 fn exported_names() -> (BTreeSet<String>, BTreeSet<String>) {
-    let metrics = MetricsConfig { prometheus: Some("127.0.0.1:0".into()), ..MetricsConfig::default() };
+    let mut metrics = MetricsConfig::default();
+    metrics.prometheus = Some("127.0.0.1:0".into());
     let guard = init_with(
         Config::builder().service_name("dashboard-check").exporter(ExporterKind::None).metrics(metrics).build(),
     )

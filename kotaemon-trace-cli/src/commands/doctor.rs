@@ -96,6 +96,7 @@ pub fn run(client: &Client, jaeger_source: &Source, wait: Duration) -> Result<u8
                 "exporter",
                 Outcome::Fail("OTEL_TRACES_EXPORTER=none: spans are not exported; unset it or set otlp".into()),
             ),
+            other => report.check("exporter", Outcome::Warn(format!("{other:?}: an exporter this doctor does not check"))),
         }
     };
 
@@ -286,6 +287,7 @@ pub fn endpoint_check(url: &str, protocol: Protocol) -> Outcome {
         (_, Wire::Unknown(first)) => Outcome::Fail(format!(
             "{where_} answered with something that is neither HTTP nor gRPC (first bytes {first}): is this the collector's OTLP port?"
         )),
+        (other, _) => Outcome::Warn(format!("{shown}: the protocol {} is not probed", other.as_str())),
     }
 }
 

@@ -6,7 +6,7 @@
 //! it. Records made inside an annotated function carry its trace and span ids (the Logs SDK reads the
 //! current context), so Jaeger's span → logs link and log backends join on them.
 
-use crate::base::error::{InitError, ShutdownError};
+use crate::base::error::{ExporterError, InitError, ShutdownError};
 use crate::config::{Config, Protocol};
 use crate::policy::redact::Redactor;
 use opentelemetry::logs::{AnyValue, LogRecord, Logger, LoggerProvider, Severity};
@@ -131,7 +131,9 @@ impl OnOwnRuntime {
                 .with_headers(otlp.headers.iter().cloned().collect())
                 .build(),
         };
-        let exporter = built.map_err(|e| InitError::Exporter(e.to_string()))?;
+        let secrets = crate::export::secret::Secrets::of_otlp(&config.otlp);
+        let exporter =
+            built.map_err(|e| InitError::Exporter(ExporterError::scrubbed(&e, &|text| secrets.scrub(text))))?;
         drop(_entered);
         Ok(OnOwnRuntime { exporter, runtime })
     }

@@ -32,7 +32,8 @@
 //! fn retrieve() {}
 //!
 //! // Same as OTEL_METRICS_EXPORTER=prometheus with OTEL_EXPORTER_PROMETHEUS_PORT=0 (any free port).
-//! let metrics = MetricsConfig { prometheus: Some("127.0.0.1:0".into()), ..MetricsConfig::default() };
+//! let mut metrics = MetricsConfig::default();
+//! metrics.prometheus = Some("127.0.0.1:0".into());
 //! let guard = init_with(Config::builder().service_name("rag-api").exporter(ExporterKind::None).metrics(metrics).build())?;
 //! retrieve();
 //!

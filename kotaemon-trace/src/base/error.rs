@@ -20,8 +20,8 @@ pub enum InitError {
     },
     /// The configuration file is wrong (see [`crate::config::Config::load`]); nothing was started.
     ConfigFile(ConfigFileError),
-    /// The exporter could not be built.
-    Exporter(String),
+    /// The exporter could not be built; the source is the exporter's own error.
+    Exporter(ExporterError),
     /// A thread or the export runtime could not be started.
     Io(std::io::Error),
 }
@@ -39,7 +39,7 @@ impl fmt::Display for InitError {
                 write!(f, "{option}={value:?} is not valid: expected {accepted}")
             }
             InitError::ConfigFile(e) => write!(f, "the configuration file is refused: {e}"),
-            InitError::Exporter(why) => write!(f, "the trace exporter could not be built: {why}"),
+            InitError::Exporter(e) => write!(f, "the exporter could not be built: {e}"),
             InitError::Io(e) => write!(f, "the export thread could not be started: {e}"),
         }
     }
@@ -50,8 +50,51 @@ impl std::error::Error for InitError {
         match self {
             InitError::Io(e) => Some(e),
             InitError::ConfigFile(e) => Some(e),
+            InitError::Exporter(e) => Some(e),
             _ => None,
         }
+    }
+}
+
+/// An exporter's error and its chain of causes, each as text with the configured secrets (header
+/// values, URL passwords) already scrubbed: exporter errors often quote the request, and these texts are
+/// printed and returned.
+///
+/// ```
+/// use kotaemon_trace::config::{Config, ExporterKind};
+///
+/// // An endpoint no client accepts fails at `init`, and the error says why.
+/// let config = Config::builder().exporter(ExporterKind::Otlp).otlp_endpoint("http://[::1").build();
+/// let error = kotaemon_trace::init_with(config).unwrap_err();
+/// assert!(matches!(error, kotaemon_trace::InitError::Exporter(_)), "{error:?}");
+/// // The chain of causes is kept: `source()` is the exporter's own error.
+/// assert!(std::error::Error::source(&error).is_some());
+/// ```
+#[derive(Debug)]
+pub struct ExporterError {
+    message: String,
+    source: Option<Box<ExporterError>>,
+}
+
+impl ExporterError {
+    /// `error` and its sources, each passed through `scrub`.
+    pub(crate) fn scrubbed(error: &(dyn std::error::Error + 'static), scrub: &dyn Fn(&str) -> String) -> Self {
+        ExporterError {
+            message: scrub(&error.to_string()),
+            source: error.source().map(|source| Box::new(ExporterError::scrubbed(source, scrub))),
+        }
+    }
+}
+
+impl fmt::Display for ExporterError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for ExporterError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source.as_deref().map(|e| e as &(dyn std::error::Error + 'static))
     }
 }
 

@@ -3,8 +3,8 @@
 
 use super::mask::mask_header_values;
 use super::{
-    BatchConfig, Compression, Config, ConfigProblem, DebugConfig, ExporterKind, JaegerRemote, Limits, LogFormat,
-    MetricsConfig, Propagator, Protocol, RedactionConfig, Sampler, TailConfig, traces_url,
+    BatchConfig, Compression, Config, ConfigProblem, DebugConfig, ExporterKind, JaegerRemote, Limits, MetricsConfig,
+    Propagator, Protocol, RedactionConfig, Sampler, TailConfig, traces_url,
 };
 use std::time::Duration;
 
@@ -138,7 +138,6 @@ fn from_bounded_lookup(get: impl Fn(&str) -> Option<String>) -> Config {
             max_chars: env.count(&["KOTAEMON_TRACE_CONTENT_MAX_CHARS"], 4096),
         },
         metrics: metrics(&mut env),
-        log_format: log_format(&mut env),
         logs_otlp: logs_exporter(&mut env),
         logs_endpoint: url(&mut env, "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT"),
         jaeger_query_url: url(&mut env, "KOTAEMON_TRACE_JAEGER_URL"),
@@ -192,19 +191,6 @@ fn logs_exporter<F: Fn(&str) -> Option<String>>(env: &mut Env<F>) -> bool {
         Some(v) => {
             env.problem(NAME, &v, "otlp or none", "none");
             false
-        }
-    }
-}
-
-fn log_format<F: Fn(&str) -> Option<String>>(env: &mut Env<F>) -> LogFormat {
-    const NAME: &str = "KOTAEMON_TRACE_LOG_FORMAT";
-    match env.var(NAME) {
-        None => LogFormat::default(),
-        Some(v) if v.eq_ignore_ascii_case("text") => LogFormat::Text,
-        Some(v) if v.eq_ignore_ascii_case("json") => LogFormat::Json,
-        Some(v) => {
-            env.problem(NAME, &v, "text or json", "text");
-            LogFormat::default()
         }
     }
 }

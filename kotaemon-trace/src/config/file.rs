@@ -93,7 +93,6 @@ const KEYS: &[Key] = &[
     key("redaction.capture_arguments", "KOTAEMON_TRACE_CAPTURE_ARGS", Shape::Bool),
     key("content.capture", "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", Shape::Bool),
     key("content.max_chars", "KOTAEMON_TRACE_CONTENT_MAX_CHARS", Shape::Whole),
-    key("logs.format", "KOTAEMON_TRACE_LOG_FORMAT", Shape::Text),
     key("logs.exporter", "OTEL_LOGS_EXPORTER", Shape::Text),
     key("logs.otlp_endpoint", "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT", Shape::Text),
     key("metrics.exporter", "OTEL_METRICS_EXPORTER", Shape::Text),

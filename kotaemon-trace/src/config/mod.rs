@@ -33,6 +33,7 @@ use std::time::Duration;
 /// assert_eq!(Protocol::Grpc.default_endpoint(), "http://localhost:4317");
 /// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Protocol {
     /// OTLP over gRPC, port 4317 by convention.
     Grpc,
@@ -66,6 +67,7 @@ impl Protocol {
 /// assert_eq!(ExporterKind::default(), ExporterKind::Otlp);
 /// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum ExporterKind {
     /// OTLP to a collector or Jaeger.
     #[default]
@@ -78,6 +80,7 @@ pub enum ExporterKind {
 
 /// Compression of OTLP requests (`OTEL_EXPORTER_OTLP_COMPRESSION`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Compression {
     /// Uncompressed.
     #[default]
@@ -94,6 +97,7 @@ pub enum Compression {
 /// assert_eq!(sampler.name(), "parentbased_traceidratio");
 /// ```
 #[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub enum Sampler {
     /// Every trace.
     AlwaysOn,
@@ -169,6 +173,7 @@ impl Default for DebugConfig {
 /// assert!(redaction.enabled && redaction.capture_arguments);
 /// ```
 #[derive(Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct RedactionConfig {
     /// Redaction on (`KOTAEMON_TRACE_REDACT`, default `true`). Off sends values as recorded: for local
     /// debugging only.
@@ -244,6 +249,7 @@ impl Default for ContentCapture {
 /// assert_eq!(metrics.max_series, 2000);
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct MetricsConfig {
     /// `otlp`: pushed to the OTLP endpoint's `/v1/metrics` every `export_interval`.
     pub otlp: bool,
@@ -277,21 +283,6 @@ impl MetricsConfig {
     pub fn enabled(&self) -> bool {
         self.otlp || self.prometheus.is_some()
     }
-}
-
-/// The format of [`crate::logs`]' ready-made log layer (`KOTAEMON_TRACE_LOG_FORMAT`).
-///
-/// ```
-/// use kotaemon_trace::config::LogFormat;
-/// assert_eq!(LogFormat::default(), LogFormat::Text);
-/// ```
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum LogFormat {
-    /// Human-readable lines with the trace id.
-    #[default]
-    Text,
-    /// One JSON object per line, with `trace_id` and `span_id`.
-    Json,
 }
 
 /// Tail sampling in process (off unless configured).
@@ -347,6 +338,7 @@ impl Sampler {
 
 /// A context propagation format (`OTEL_PROPAGATORS`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Propagator {
     /// W3C `traceparent` / `tracestate`.
     TraceContext,
@@ -418,6 +410,7 @@ impl Default for Limits {
 
 /// The OTLP exporter's settings (`OTEL_EXPORTER_OTLP_*`, the `TRACES_` forms winning).
 #[derive(Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct OtlpConfig {
     /// The full URL requests go to. For HTTP it ends in `/v1/traces` (appended to
     /// `OTEL_EXPORTER_OTLP_ENDPOINT`, taken as is from `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`).
@@ -511,7 +504,6 @@ pub struct Config {
     pub(crate) redaction: RedactionConfig,
     pub(crate) content: ContentCapture,
     pub(crate) metrics: MetricsConfig,
-    pub(crate) log_format: LogFormat,
     /// `OTEL_LOGS_EXPORTER=otlp` (used by `logs::OtlpLogs`, feature `otlp-logs`).
     pub(crate) logs_otlp: bool,
     /// `OTEL_EXPORTER_OTLP_LOGS_ENDPOINT`.
@@ -540,7 +532,6 @@ impl Default for Config {
             redaction: RedactionConfig::default(),
             content: ContentCapture::default(),
             metrics: MetricsConfig::default(),
-            log_format: LogFormat::default(),
             logs_otlp: false,
             logs_endpoint: None,
             jaeger_query_url: None,
@@ -568,7 +559,6 @@ impl PartialEq for Config {
             && self.redaction == other.redaction
             && self.content == other.content
             && self.metrics == other.metrics
-            && self.log_format == other.log_format
             && self.logs_otlp == other.logs_otlp
             && self.logs_endpoint == other.logs_endpoint
             && self.jaeger_query_url == other.jaeger_query_url
@@ -598,7 +588,6 @@ impl fmt::Debug for Config {
             .field("redaction", &self.redaction)
             .field("content", &self.content)
             .field("metrics", &self.metrics)
-            .field("log_format", &self.log_format)
             .field("logs_otlp", &self.logs_otlp)
             .field("logs_endpoint", &self.logs_endpoint)
             .field("jaeger_query_url", &self.jaeger_query_url)
@@ -797,11 +786,6 @@ impl Config {
         &self.metrics
     }
 
-    /// The format of the ready-made log layer.
-    pub fn log_format(&self) -> LogFormat {
-        self.log_format
-    }
-
     /// Jaeger's query API (`KOTAEMON_TRACE_JAEGER_URL` or `jaeger.query_url`), for tools that read traces
     /// back, such as the `kotaemon-trace` CLI.
     pub fn jaeger_query_url(&self) -> Option<&str> {
@@ -946,12 +930,6 @@ impl ConfigBuilder {
     /// ```
     pub fn metrics(mut self, metrics: MetricsConfig) -> Self {
         self.config.metrics = metrics;
-        self
-    }
-
-    /// The ready-made log layer's format (`KOTAEMON_TRACE_LOG_FORMAT`).
-    pub fn log_format(mut self, format: LogFormat) -> Self {
-        self.config.log_format = format;
         self
     }
 

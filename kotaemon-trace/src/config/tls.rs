@@ -20,6 +20,7 @@ use std::path::{Path, PathBuf};
 /// assert!(config.otlp().tls.certificate.is_some());
 /// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct OtlpTls {
     /// PEM file of the certificate authorities trusted for the collector's certificate (instead of the
     /// system's roots).

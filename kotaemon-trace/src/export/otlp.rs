@@ -4,7 +4,7 @@
 //! library's own small tokio runtime, so `init()` works the same from a plain `fn main`, from inside
 //! `#[tokio::main]` (current-thread or multi-thread), and never needs the user's runtime.
 
-use crate::base::error::InitError;
+use crate::base::error::{ExporterError, InitError};
 use crate::config::{Compression, OtlpConfig, Protocol};
 use opentelemetry_otlp::WithExportConfig;
 #[cfg(feature = "otlp-http")]
@@ -127,7 +127,8 @@ pub(crate) fn build(
             builder.build()
         }
     };
-    built.map_err(|e| InitError::Exporter(crate::export::secret::Secrets::of_otlp(config).scrub(&e.to_string())))
+    let secrets = crate::export::secret::Secrets::of_otlp(config);
+    built.map_err(|e| InitError::Exporter(ExporterError::scrubbed(&e, &|text| secrets.scrub(text))))
 }
 
 /// The protocol asked for is not in this build.

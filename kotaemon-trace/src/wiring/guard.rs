@@ -96,7 +96,8 @@ impl TraceGuard {
     /// use kotaemon_trace::{init_with};
     /// use kotaemon_trace::config::{Config, ExporterKind, MetricsConfig};
     ///
-    /// let metrics = MetricsConfig { prometheus: Some("127.0.0.1:0".into()), ..MetricsConfig::default() };
+    /// let mut metrics = MetricsConfig::default();
+    /// metrics.prometheus = Some("127.0.0.1:0".into());
     /// let guard = init_with(Config::builder().exporter(ExporterKind::None).metrics(metrics).build())?;
     /// let address = guard.prometheus_address().expect("serving");
     /// assert!(address.ip().is_loopback());
