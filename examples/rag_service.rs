@@ -22,7 +22,7 @@
 //! | "refund" | large model (`--slow-ms`, default 400 ms): the step that dominates the trace | ~420 ms |
 //! | anything else | small model | ~40 ms |
 //!
-//! Run it with `cargo run --example rag_service` (see the README's "The observability stack"):
+//! Run it with `cargo run --example rag_service` (see docs/stacks.md):
 //!
 //! | flag | environment | default |
 //! |---|---|---|

@@ -62,6 +62,18 @@ step "fuzz: every parser of outside data, ${FUZZ_SECONDS:-20}s per target from t
 scripts/fuzz.sh "${FUZZ_SECONDS:-20}" 2>&1 | tee -a "$log"
 step "clippy"
 cargo clippy --workspace --all-targets -q -- -D warnings
+step "feature sets: the library facade and each exporter alone build without warnings"
+# What a library that only annotates pulls in: never the exporter stack.
+heavy=$(cargo tree -q -p kotaemon-trace --no-default-features --features enabled -e normal --prefix none \
+  | grep -E '^(tonic|reqwest|prost|toml|regex|hmac|sha2|tokio|opentelemetry-otlp|opentelemetry-proto) ' | sort -u || true)
+if [ -n "$heavy" ]; then
+  echo "test.sh: the facade (features = [\"enabled\"]) pulls in the exporter stack:" >&2
+  echo "$heavy" >&2
+  exit 1
+fi
+for features in enabled enabled,tracing sdk otlp-http otlp-grpc jaeger-remote prometheus,config-file testing; do
+  cargo clippy -q -p kotaemon-trace --no-default-features --features "$features" -- -D warnings
+done
 step "rustdoc: no broken links or doc warnings, with and without the optional features"
 RUSTDOCFLAGS="-D warnings" cargo doc -q -p kotaemon-trace --no-deps
 RUSTDOCFLAGS="-D warnings" cargo doc -q -p kotaemon-trace --no-deps --all-features

@@ -1,4 +1,4 @@
-//! Exit codes, one per kind of failure, documented in `--help` and the README.
+//! Exit codes, one per kind of failure, documented in `--help` and docs/cli.md.
 
 use std::fmt;
 

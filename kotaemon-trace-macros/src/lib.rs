@@ -80,14 +80,14 @@ pub fn trace_with_otel(args: TokenStream, item: TokenStream) -> TokenStream {
 
 /// The error for an item that is not a function with a body, at its first tokens.
 fn not_a_function(item: proc_macro2::TokenStream) -> syn::Error {
-    if let Ok(method) = syn::parse2::<syn::TraitItemFn>(item.clone()) {
-        if method.default.is_none() {
-            let (fn_token, ident) = (&method.sig.fn_token, &method.sig.ident);
-            return syn::Error::new_spanned(
-                quote::quote!(#fn_token #ident),
-                "#[trace_with_otel] needs a function body: put it on the method in each `impl`, not on its declaration in the trait",
-            );
-        }
+    if let Ok(method) = syn::parse2::<syn::TraitItemFn>(item.clone())
+        && method.default.is_none()
+    {
+        let (fn_token, ident) = (&method.sig.fn_token, &method.sig.ident);
+        return syn::Error::new_spanned(
+            quote::quote!(#fn_token #ident),
+            "#[trace_with_otel] needs a function body: put it on the method in each `impl`, not on its declaration in the trait",
+        );
     }
     syn::Error::new_spanned(
         first_tokens(item),

@@ -13,7 +13,7 @@ use std::sync::{mpsc, Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 /// The stated cap: resident memory may grow by at most this much over the process's size before `init`,
-/// whatever the span rate (the queue is bounded; see README, Reliability).
+/// whatever the span rate (the queue is bounded; see docs/reliability.md).
 const RSS_GROWTH_CAP: u64 = 32 * 1024 * 1024;
 const FLOOD_FOR: Duration = Duration::from_secs(3);
 const THREADS: usize = 2;

@@ -332,12 +332,11 @@ fn collect(
                 limit: 200,
             };
             for json in client.search(&search)? {
-                if from_this_run(&json, run_id) {
-                    if let Ok(trace) = Trace::from_jaeger(&json) {
-                        if !traces.iter().any(|t| t.trace_id == trace.trace_id) {
-                            traces.push(trace);
-                        }
-                    }
+                if from_this_run(&json, run_id)
+                    && let Ok(trace) = Trace::from_jaeger(&json)
+                    && !traces.iter().any(|t| t.trace_id == trace.trace_id)
+                {
+                    traces.push(trace);
                 }
             }
         }

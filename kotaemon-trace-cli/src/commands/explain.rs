@@ -150,10 +150,10 @@ fn callers(trace: &Trace) -> Vec<(String, String)> {
     let mut out: Vec<(String, String)> = Vec::new();
     for span in &trace.spans {
         for key in CALLER_KEYS {
-            if let Some(v) = span.tag_text(key) {
-                if !out.iter().any(|(k, x)| k == key && *x == v) {
-                    out.push(((*key).to_owned(), v));
-                }
+            if let Some(v) = span.tag_text(key)
+                && !out.iter().any(|(k, x)| k == key && *x == v)
+            {
+                out.push(((*key).to_owned(), v));
             }
         }
     }

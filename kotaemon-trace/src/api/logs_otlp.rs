@@ -177,13 +177,13 @@ impl Logger for Redacting<SdkLogger> {
 
     fn emit(&self, mut record: RedactedRecord) {
         // The SDK takes the trace from the current context; inside a dropped root that has no span yet.
-        if record.inner.trace_context().is_none() {
-            if let Some(root) = opentelemetry::Context::map_current(crate::hot::current::dropped_root_context) {
-                use opentelemetry::trace::TraceContextExt as _;
-                let span = root.span();
-                let sc = span.span_context();
-                record.inner.set_trace_context(sc.trace_id(), sc.span_id(), Some(sc.trace_flags()));
-            }
+        if record.inner.trace_context().is_none()
+            && let Some(root) = opentelemetry::Context::map_current(crate::hot::current::dropped_root_context)
+        {
+            use opentelemetry::trace::TraceContextExt as _;
+            let span = root.span();
+            let sc = span.span_context();
+            record.inner.set_trace_context(sc.trace_id(), sc.span_id(), Some(sc.trace_flags()));
         }
         self.inner.emit(record.inner);
     }

@@ -15,7 +15,7 @@ use opentelemetry_http::HeaderInjector;
 /// with it (async), so the request's spans continue the caller's trace.
 ///
 /// ```
-/// use kotaemon_trace::{propagation};
+/// use kotaemon_trace::propagation;
 /// use kotaemon_trace::config::{Config, ExporterKind};
 ///
 /// let _guard = kotaemon_trace::init_with(Config::builder().exporter(ExporterKind::None).build())?;

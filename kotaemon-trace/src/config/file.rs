@@ -57,7 +57,7 @@ const fn secret(path: &'static str, variable: &'static str, shape: Shape) -> Key
     Key { path, variable, shape, secret: true }
 }
 
-/// Every key the file accepts. The README's configuration table lists the same pairs.
+/// Every key the file accepts. The file table of docs/configuration.md lists the same pairs.
 const KEYS: &[Key] = &[
     key("disabled", "OTEL_SDK_DISABLED", Shape::Bool),
     key("service.name", "OTEL_SERVICE_NAME", Shape::Text),

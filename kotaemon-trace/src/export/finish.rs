@@ -104,11 +104,11 @@ fn refuse_oversized(span: &mut SpanData) -> u64 {
     for link in &mut span.links.links {
         count += in_attributes(&mut link.attributes);
     }
-    if let opentelemetry::trace::Status::Error { description } = &mut span.status {
-        if description.len() > MAX_VALUE_BYTES {
-            *description = oversized_marker(description.len()).into();
-            count += 1;
-        }
+    if let opentelemetry::trace::Status::Error { description } = &mut span.status
+        && description.len() > MAX_VALUE_BYTES
+    {
+        *description = oversized_marker(description.len()).into();
+        count += 1;
     }
     count
 }

@@ -166,10 +166,10 @@ impl BatchProcessor {
         let result = self.queue.control(|reply| Signal::Shutdown(reply, deadline), timeout);
         // After the final drain, like the SDK marking its provider shut down after its processors.
         self.queue.close();
-        if result.is_ok() {
-            if let Some(handle) = self.worker.lock().unwrap_or_else(|e| e.into_inner()).take() {
-                let _ = handle.join();
-            }
+        if result.is_ok()
+            && let Some(handle) = self.worker.lock().unwrap_or_else(|e| e.into_inner()).take()
+        {
+            let _ = handle.join();
         }
         result
     }

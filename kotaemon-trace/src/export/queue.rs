@@ -169,7 +169,7 @@ impl SpanQueue {
             n
         });
         // A batch can also fill across both queues, which the timer or the next check notices.
-        if pushes % LENGTH_CHECK_EVERY == 0 && queue.len() >= self.max_batch {
+        if pushes.is_multiple_of(LENGTH_CHECK_EVERY) && queue.len() >= self.max_batch {
             self.ring();
         }
     }

@@ -124,26 +124,26 @@ impl ActiveSpan {
         let started = global::with_installed(|installed| {
             let mut parent = Context::current();
             let kind = span_kind(site, &parent);
-            if site.sample == Sample::Default {
-                if let Some(recorder) = &installed.recorder {
-                    // Our own recording path; `None` leaves the rare cases to the SDK below.
-                    match recorder.start(site.name, kind.clone(), &parent) {
-                        Some(crate::hot::recorder::Started::Recording(mut span)) => {
-                            // Finished here, where it was made: every move of a span-sized value is a
-                            // memcpy, and returning it through this closure took four (measured: a sixth
-                            // of the call). The attribute closure is user code; it may itself make spans,
-                            // which read the pipeline through a shared borrow, as this lookup does.
-                            let semantic = if site.semantic.is_some() { Semantic::ATTRIBUTES } else { 0 };
-                            let list = recorder.attribute_list(site.attributes + semantic);
-                            span.add_attributes(entry_attributes(site, installed.capture_arguments, record, list));
-                            return Lookup::Recorded(parent.with_span(span));
-                        }
-                        Some(crate::hot::recorder::Started::Dropped(sc)) => {
-                            // Not recorded: only its context, as the SDK's non-recording span would carry.
-                            return Lookup::UnsampledRoot(parent.with_remote_span_context(sc));
-                        }
-                        None => {}
+            if site.sample == Sample::Default
+                && let Some(recorder) = &installed.recorder
+            {
+                // Our own recording path; `None` leaves the rare cases to the SDK below.
+                match recorder.start(site.name, kind.clone(), &parent) {
+                    Some(crate::hot::recorder::Started::Recording(mut span)) => {
+                        // Finished here, where it was made: every move of a span-sized value is a
+                        // memcpy, and returning it through this closure took four (measured: a sixth
+                        // of the call). The attribute closure is user code; it may itself make spans,
+                        // which read the pipeline through a shared borrow, as this lookup does.
+                        let semantic = if site.semantic.is_some() { Semantic::ATTRIBUTES } else { 0 };
+                        let list = recorder.attribute_list(site.attributes + semantic);
+                        span.add_attributes(entry_attributes(site, installed.capture_arguments, record, list));
+                        return Lookup::Recorded(parent.with_span(span));
                     }
+                    Some(crate::hot::recorder::Started::Dropped(sc)) => {
+                        // Not recorded: only its context, as the SDK's non-recording span would carry.
+                        return Lookup::UnsampledRoot(parent.with_remote_span_context(sc));
+                    }
+                    None => {}
                 }
             }
             let mut builder = SpanBuilder::from_name(site.name).with_kind(kind);
@@ -787,10 +787,10 @@ pub fn record(key: impl Into<Key>, value: impl TypedValue) {
     }
     Context::map_current(|cx| {
         let span = cx.span();
-        if span.is_recording() {
-            if let Some(value) = value.to_value() {
-                span.set_attribute(KeyValue::new(key, value));
-            }
+        if span.is_recording()
+            && let Some(value) = value.to_value()
+        {
+            span.set_attribute(KeyValue::new(key, value));
         }
     });
 }

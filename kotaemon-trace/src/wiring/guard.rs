@@ -93,7 +93,7 @@ impl TraceGuard {
     /// `prometheus` (with port 0, the port the system chose).
     ///
     /// ```
-    /// use kotaemon_trace::{init_with};
+    /// use kotaemon_trace::init_with;
     /// use kotaemon_trace::config::{Config, ExporterKind, MetricsConfig};
     ///
     /// let mut metrics = MetricsConfig::default();
@@ -179,10 +179,10 @@ impl Active {
 
 impl Drop for TraceGuard {
     fn drop(&mut self) {
-        if let Some(active) = self.inner.take() {
-            if let Err(error) = active.shutdown() {
-                eprintln!("kotaemon-trace: shutdown: {error}");
-            }
+        if let Some(active) = self.inner.take()
+            && let Err(error) = active.shutdown()
+        {
+            eprintln!("kotaemon-trace: shutdown: {error}");
         }
     }
 }

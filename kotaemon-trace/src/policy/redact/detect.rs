@@ -530,7 +530,7 @@ fn luhn(digits: impl DoubleEndedIterator<Item = u8>) -> bool {
         }
         sum += v;
     }
-    sum % 10 == 0
+    sum.is_multiple_of(10)
 }
 
 /// How much of a digit run is a card number: the whole run, or the run without trailing groups that

@@ -36,11 +36,11 @@ pub(crate) fn find(value: &str, mut add: impl FnMut(Range<usize>)) {
         let colon = b[sep] == b':';
         if !pair.quoted && colon && is_scheme_word(content) {
             // `Authorization: Token 9944b0…`: the scheme stays, the credential goes.
-            if let Some(cred) = credential_after(value, pair.content.end) {
-                if looks_like_credential(&value[cred.clone()]) {
-                    skip_to = cred.end;
-                    add(cred);
-                }
+            if let Some(cred) = credential_after(value, pair.content.end)
+                && looks_like_credential(&value[cred.clone()])
+            {
+                skip_to = cred.end;
+                add(cred);
             }
             continue;
         }
