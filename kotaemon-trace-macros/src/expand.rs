@@ -148,11 +148,18 @@ pub(crate) fn expand(args: &Args, plan: &Plan, mut function: ItemFn) -> TokenStr
     let attrs_var = local("__kt_attrs");
     let site = local("__KT_CALLSITE");
 
+    // A model call's text arguments and result are content (prompts, completions, input to embed): they
+    // follow the content-capture switch, as the `llm::prompt` helpers do.
+    let content = matches!(args.kind, Some("llm" | "embedding"));
     let mut pushes = Vec::new();
     for arg in &plan.recorded {
         let key = arg.unraw_name();
         let value = probe(quote!(&#arg));
-        pushes.push(quote!(#attrs_var.push_arg(#key, || #value);));
+        if content {
+            pushes.push(quote!(#attrs_var.push_content_arg(#key, || #value);));
+        } else {
+            pushes.push(quote!(#attrs_var.push_arg(#key, || #value);));
+        }
     }
     for arg in &plan.pseudonyms {
         let key = arg.unraw_name();
@@ -219,7 +226,11 @@ pub(crate) fn expand(args: &Args, plan: &Plan, mut function: ItemFn) -> TokenStr
             }
             None => probe(quote!(&#ret_var)),
         };
-        quote_spanned!(span=> #span_var.record_ret(#value);)
+        if content {
+            quote_spanned!(span=> #span_var.record_content_ret(#value);)
+        } else {
+            quote_spanned!(span=> #span_var.record_ret(#value);)
+        }
     });
     let record_err = at_err.map(|at_err| {
         let ret_at_err = syn::Ident::new("__kt_ret", at_err);

@@ -124,6 +124,39 @@ fn content_capture_on_records_text_cut_and_redacted() {
     assert!(doc.starts_with("Refunds take 5 days") && !doc.contains("alice@"), "{doc}");
 }
 
+#[trace_with_otel("generate.answer", kind = "llm", ret)]
+fn answer(prompt: &str, temperature: f64) -> String {
+    let _ = temperature;
+    format!("Reply to: {prompt}")
+}
+
+#[test]
+fn model_call_arguments_and_result_follow_content_capture() {
+    let prompt = "où est ma commande ORD-1042 ?";
+    let reply = format!("Reply to: {prompt}");
+    let spans = {
+        let (_one, guard, exporter) = pipeline(ContentCapture::default());
+        answer(prompt, 0.2);
+        finished(guard, &exporter)
+    };
+    let off = spans.iter().find(|s| s.name == "generate.answer").unwrap();
+    let concealed = attr(off, "prompt").expect("recorded as a pseudonym").as_str().into_owned();
+    assert!(concealed.starts_with("anon:") && !concealed.contains("ORD-1042"), "{concealed}");
+    assert_eq!(attr(off, "prompt.length"), Some(&Value::I64(prompt.chars().count() as i64)));
+    assert_eq!(attr(off, "temperature"), Some(&Value::F64(0.2)), "numbers are parameters, not content");
+    let output = attr(off, "output.value").unwrap().as_str().into_owned();
+    assert!(output.starts_with("anon:") && !output.contains("Reply"), "{output}");
+    assert_eq!(attr(off, "output.length"), Some(&Value::I64(reply.chars().count() as i64)));
+
+    let (_one, guard, exporter) = pipeline(ContentCapture { enabled: true, max_chars: 4096 });
+    answer(prompt, 0.2);
+    let spans = finished(guard, &exporter);
+    let on = spans.iter().find(|s| s.name == "generate.answer").unwrap();
+    assert_eq!(attr(on, "prompt"), Some(&Value::from(prompt)));
+    assert_eq!(attr(on, "prompt.length"), None);
+    assert_eq!(attr(on, "output.value"), Some(&Value::from(reply)));
+}
+
 #[trace_with_otel("ids")]
 fn ids() -> (Option<String>, Option<String>) {
     (kotaemon_trace::current_trace_id(), kotaemon_trace::current_span_id())

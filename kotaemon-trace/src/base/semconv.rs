@@ -2,6 +2,8 @@
 
 /// The return value recorded by the `ret` option (OpenInference's name).
 pub const OUTPUT_VALUE: &str = "output.value";
+/// The length in characters of a model call's result recorded without its text (content capture off).
+pub const OUTPUT_LENGTH: &str = "output.length";
 /// The message of a recorded error or panic (OTel semantic conventions).
 pub const EXCEPTION_MESSAGE: &str = "exception.message";
 /// The Rust type of a recorded error (OTel semantic conventions).

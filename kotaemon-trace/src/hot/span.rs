@@ -23,6 +23,16 @@ fn push_semantic(semantic: Semantic, attributes: &mut Attributes) {
     }
 }
 
+/// Whether the installed pipeline records model-call text (`OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT`).
+fn content_captured() -> bool {
+    global::with_installed(|installed| installed.content.enabled).unwrap_or(false)
+}
+
+/// What is recorded of content text when capture is off: its pseudonym and its length in characters.
+fn concealed(text: &str) -> (Option<String>, i64) {
+    (global::pseudonym(text), i64::try_from(text.chars().count()).unwrap_or(i64::MAX))
+}
+
 /// Collects the attributes recorded at entry. Only built when the span is recording.
 #[doc(hidden)]
 pub struct Attributes {
@@ -58,6 +68,24 @@ impl Attributes {
     pub fn push_arg(&mut self, key: &'static str, value: impl FnOnce() -> Option<Value>) {
         if self.capture_arguments {
             self.push(key, value());
+        }
+    }
+
+    /// Adds an argument of a model call (`kind = "llm"` or `"embedding"`): with content capture off (the
+    /// default), a text argument is recorded as its pseudonym and its length in characters
+    /// (`<key>.length`), never its text; other values as [`Attributes::push_arg`] does.
+    #[inline]
+    pub fn push_content_arg(&mut self, key: &'static str, value: impl FnOnce() -> Option<Value>) {
+        if !self.capture_arguments {
+            return;
+        }
+        match value() {
+            Some(Value::String(text)) if !content_captured() => {
+                let (pseudonym, length) = concealed(text.as_str());
+                self.push(key, pseudonym.map(Value::from));
+                self.list.push(KeyValue::new(format!("{key}.length"), length));
+            }
+            other => self.push(key, other),
         }
     }
 
@@ -244,6 +272,25 @@ impl ActiveSpan {
     pub fn record_ret(&self, value: Option<Value>) {
         if let (true, Some(cx), Some(value)) = (self.owned, self.cx.as_ref(), value) {
             cx.span().set_attribute(KeyValue::new(crate::base::semconv::OUTPUT_VALUE, value));
+        }
+    }
+
+    /// `ret` of a model call: with content capture off (the default), a text result (a completion) is
+    /// recorded as its pseudonym (`output.value`) and its length in characters (`output.length`).
+    #[inline]
+    pub fn record_content_ret(&self, value: Option<Value>) {
+        match value {
+            Some(Value::String(text)) if !content_captured() => {
+                if let (true, Some(cx)) = (self.owned, self.cx.as_ref()) {
+                    let (pseudonym, length) = concealed(text.as_str());
+                    let span = cx.span();
+                    if let Some(pseudonym) = pseudonym {
+                        span.set_attribute(KeyValue::new(crate::base::semconv::OUTPUT_VALUE, pseudonym));
+                    }
+                    span.set_attribute(KeyValue::new(crate::base::semconv::OUTPUT_LENGTH, length));
+                }
+            }
+            other => self.record_ret(other),
         }
     }
 
