@@ -149,6 +149,7 @@ impl TextMapPropagator for JaegerPropagator {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use opentelemetry::KeyValue;
     use std::collections::HashMap;
 
     fn extract(value: &str) -> Context {
