@@ -214,3 +214,152 @@ impl TextMapPropagator for BaggagePropagator {
         FieldIter::new(&self.fields)
     }
 }
+
+/// One test per rule of the W3C Baggage specification, named after it.
+#[cfg(test)]
+mod tests {
+    use super::super::w3c::test_headers::headers;
+    use super::*;
+    use std::collections::HashMap;
+
+    fn extract(values: &[&str]) -> Context {
+        let list: Vec<(&str, &str)> = values.iter().map(|v| ("baggage", *v)).collect();
+        BaggagePropagator::new().extract(&headers(&list))
+    }
+
+    fn value(cx: &Context, key: &str) -> Option<String> {
+        cx.baggage().get(key).map(|v| v.to_string())
+    }
+
+    fn inject(cx: &Context) -> Option<String> {
+        let mut out: HashMap<String, String> = HashMap::new();
+        BaggagePropagator::new().inject_context(cx, &mut out);
+        out.remove("baggage")
+    }
+
+    #[test]
+    fn list_of_key_value_members() {
+        let cx = extract(&["userId=alice,serverNode=DF%2028,isProduction=false"]);
+        assert_eq!(value(&cx, "userId").as_deref(), Some("alice"));
+        assert_eq!(value(&cx, "serverNode").as_deref(), Some("DF 28"));
+        assert_eq!(value(&cx, "isProduction").as_deref(), Some("false"));
+    }
+
+    #[test]
+    fn multiple_baggage_headers_are_one_list() {
+        let cx = extract(&["userId=alice", "serverNode=DF%2028,isProduction=false"]);
+        assert_eq!(cx.baggage().len(), 3);
+    }
+
+    #[test]
+    fn whitespace_around_keys_values_and_members_is_not_part_of_them() {
+        let cx = extract(&["userId =   alice", " serverNode = DF%2028\t, isProduction = false "]);
+        assert_eq!(value(&cx, "userId").as_deref(), Some("alice"));
+        assert_eq!(value(&cx, "serverNode").as_deref(), Some("DF 28"));
+        assert_eq!(value(&cx, "isProduction").as_deref(), Some("false"));
+    }
+
+    #[test]
+    fn key_is_a_token() {
+        assert!(is_token("userId") && is_token("a!#$%&'*+-.^_`|~9"));
+        for bad in ["", "a b", "a,b", "a;b", "a=b", "a\"b", "a(b", "a@b", "a/b", "ké"] {
+            assert!(!is_token(bad), "{bad:?}");
+        }
+        let cx = extract(&["bad key=1,a@b=2,good=3"]);
+        assert_eq!(cx.baggage().len(), 1, "invalid members are dropped, the rest kept");
+        assert_eq!(value(&cx, "good").as_deref(), Some("3"));
+    }
+
+    #[test]
+    fn value_is_baggage_octets() {
+        for bad in ["k=a b", "k=a\"b", "k=a\\b"] {
+            assert_eq!(extract(&[bad]).baggage().len(), 0, "{bad}");
+        }
+        assert_eq!(value(&extract(&["k="]), "k").as_deref(), Some(""), "an empty value is allowed");
+    }
+
+    #[test]
+    fn value_may_contain_equal_signs() {
+        assert_eq!(value(&extract(&["k=a=b=="]), "k").as_deref(), Some("a=b=="));
+    }
+
+    #[test]
+    fn values_are_percent_decoded() {
+        assert_eq!(value(&extract(&["userId=Am%C3%A9lie"]), "userId").as_deref(), Some("Amélie"));
+        assert_eq!(value(&extract(&["k=100%25"]), "k").as_deref(), Some("100%"));
+    }
+
+    #[test]
+    fn invalid_utf8_after_decoding_becomes_the_replacement_character() {
+        assert_eq!(value(&extract(&["k=a%FFb"]), "k").as_deref(), Some("a\u{FFFD}b"));
+    }
+
+    #[test]
+    fn values_outside_baggage_octet_and_percent_are_percent_encoded() {
+        let cx = Context::new().with_baggage(vec![opentelemetry::KeyValue::new("k", "Amélie 100%,;\"\\")]);
+        let header = inject(&cx).unwrap();
+        assert_eq!(header, "k=Am%C3%A9lie%20100%25%2C%3B%22%5C");
+        assert_eq!(value(&extract(&[&header]), "k").as_deref(), Some("Amélie 100%,;\"\\"), "round trip");
+    }
+
+    #[test]
+    fn properties_are_kept_and_propagated() {
+        let cx = extract(&["key1=value1;property1;property2, key3=value3; propertyKey=propertyValue"]);
+        let (v, meta) = cx.baggage().get_with_metadata("key1").unwrap();
+        assert_eq!((v.as_str(), meta.as_str()), ("value1", "property1;property2"));
+        assert_eq!(cx.baggage().get_with_metadata("key3").unwrap().1.as_str(), "propertyKey=propertyValue");
+        let again = extract(&[&inject(&cx).unwrap()]);
+        assert_eq!(again.baggage().get_with_metadata("key3").unwrap().1.as_str(), "propertyKey=propertyValue");
+        assert_eq!(extract(&["k=v;bad key"]).baggage().len(), 0, "a property outside the grammar");
+    }
+
+    #[test]
+    fn at_least_64_members_are_propagated() {
+        let list = (0..64).map(|i| format!("k{i}=v")).collect::<Vec<_>>().join(",");
+        let cx = extract(&[&list]);
+        assert_eq!(cx.baggage().len(), 64);
+        assert_eq!(extract(&[&inject(&cx).unwrap()]).baggage().len(), 64);
+        let more = (0..70).map(|i| format!("k{i}=v")).collect::<Vec<_>>().join(",");
+        assert_eq!(extract(&[&more]).baggage().len(), 64, "the rest dropped whole");
+    }
+
+    #[test]
+    fn at_least_8192_bytes_are_propagated_and_members_are_never_cut() {
+        // Two members of 4095 bytes each and a separator: 8191 bytes, all propagated.
+        let big = |k: &str| format!("{k}={}", "v".repeat(4093));
+        let header = format!("{},{}", big("a"), big("b"));
+        assert_eq!(header.len(), 8191);
+        let cx = extract(&[&header]);
+        assert_eq!(cx.baggage().len(), 2);
+        assert_eq!(inject(&cx).unwrap().len(), 8191);
+        // One more member would pass 8192 bytes: it is dropped whole, never cut.
+        let cx = extract(&[&header, "c=12"]);
+        assert_eq!(cx.baggage().len(), 2);
+        assert!(value(&cx, "c").is_none());
+    }
+
+    #[test]
+    fn a_member_larger_than_4096_bytes_is_propagated() {
+        // The current specification has no per-member limit (the 4096 of earlier drafts was removed).
+        let header = format!("k={}", "v".repeat(5000));
+        assert_eq!(value(&extract(&[&header]), "k").map(|v| v.len()), Some(5000));
+    }
+
+    #[test]
+    fn duplicate_keys_keep_the_first_entry() {
+        assert_eq!(value(&extract(&["k=1,k=2"]), "k").as_deref(), Some("1"));
+    }
+
+    #[test]
+    fn baggage_read_by_another_propagator_is_kept() {
+        let cx = Context::new().with_baggage(vec![opentelemetry::KeyValue::new("tenant", "acme")]);
+        let cx = BaggagePropagator::new().extract_with_context(&cx, &headers(&[("baggage", "user=alice,tenant=x")]));
+        assert_eq!(value(&cx, "tenant").as_deref(), Some("acme"));
+        assert_eq!(value(&cx, "user").as_deref(), Some("alice"));
+    }
+
+    #[test]
+    fn no_header_is_written_without_baggage() {
+        assert_eq!(inject(&Context::new()), None);
+    }
+}
