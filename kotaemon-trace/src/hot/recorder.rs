@@ -14,8 +14,8 @@
 use crate::base::ids::{new_span_id, new_trace_id};
 use crate::export::queue::SpanQueue;
 use crate::export::record::{End, Extra, Record, Recording};
-use crate::policy::sampling::ProductSampler;
 use crate::policy::propagation::w3c::FLAG_RANDOM as RANDOM_TRACE_ID;
+use crate::policy::sampling::ProductSampler;
 use opentelemetry::trace::{Event, Link, SpanContext, SpanKind, Status, TraceContextExt as _, TraceFlags};
 use opentelemetry::{Context, KeyValue};
 use opentelemetry_sdk::trace::{SamplingDecision, ShouldSample as _, SpanLimits};

@@ -224,4 +224,111 @@ mod tests {
             assert!(!B3Propagator::single().extract(&headers).span().span_context().is_valid(), "{bad}");
         }
     }
+
+    fn extract(list: &[(&str, &str)]) -> Context {
+        B3Propagator::single().extract(&super::super::w3c::test_headers::headers(list))
+    }
+
+    const T: &str = "80f198ee56343ba864fe8b2a57d3eff7";
+    const S: &str = "e457b5a2e4d86bd1";
+    const P: &str = "05e3ac9a4f6e3b90";
+
+    #[test]
+    fn single_header_is_trace_span_sampling_parent_with_the_last_two_optional() {
+        let ctx =
+            |sampling| Some(B3::Context { trace_id: trace_id(T).unwrap(), span_id: span_id(S).unwrap(), sampling });
+        assert_eq!(parse_single(&format!("{T}-{S}-1-{P}")), ctx(Sampling::Accept));
+        assert_eq!(parse_single(&format!("{T}-{S}-0")), ctx(Sampling::Deny));
+        assert_eq!(parse_single(&format!("{T}-{S}-d")), ctx(Sampling::Debug));
+        assert_eq!(parse_single(&format!("{T}-{S}")), ctx(Sampling::Defer));
+        assert_eq!(parse_single(&format!("{T}-{S}-{P}")), None, "a parent needs the sampling state before it");
+        assert_eq!(parse_single(&format!("{T}-{S}-1-{P}-x")), None);
+    }
+
+    #[test]
+    fn sampling_state_alone_is_recognised_but_gives_no_parent() {
+        for (value, sampling) in [("0", Sampling::Deny), ("1", Sampling::Accept), ("d", Sampling::Debug)] {
+            assert_eq!(parse_single(value), Some(B3::SamplingOnly(sampling)));
+            assert!(!extract(&[("b3", value)]).has_active_span());
+        }
+        assert_eq!(parse_single("true"), None, "the single header knows only 1, 0 and d");
+    }
+
+    #[test]
+    fn ids_are_lowercase_hex_of_exact_lengths_and_not_zero() {
+        for bad in [
+            format!("{}-{S}-1", T.to_uppercase()),
+            format!("{T}-{}-1", S.to_uppercase()),
+            format!("{T}0-{S}-1"),
+            format!("{}-{S}-1", &T[1..]),
+            format!("{T}-{}-1", &S[1..]),
+            format!("{}-{S}-1", "0".repeat(32)),
+            format!("{T}-{}-1", "0".repeat(16)),
+            format!("+{}-{S}-1", &T[1..]),
+            format!("{T}-{S}-1-{}", &P[1..]),
+        ] {
+            assert_eq!(parse_single(&bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn sixty_four_bit_trace_id_is_left_padded_to_128_bits() {
+        let cx = extract(&[("b3", "a3ce929d0e0e4736-00f067aa0ba902b7-1")]);
+        assert_eq!(cx.span().span_context().trace_id().to_string(), "0000000000000000a3ce929d0e0e4736");
+    }
+
+    #[test]
+    fn debug_implies_accept_and_is_passed_on() {
+        let cx = extract(&[("b3", &format!("{T}-{S}-d"))]);
+        assert!(cx.span().span_context().is_sampled() && cx.get::<JaegerDebugFlag>().is_some());
+        let mut out: HashMap<String, String> = HashMap::new();
+        B3Propagator::single().inject_context(&cx, &mut out);
+        assert_eq!(out["b3"], format!("{T}-{S}-d"));
+        let mut out: HashMap<String, String> = HashMap::new();
+        B3Propagator::multi().inject_context(&cx, &mut out);
+        assert_eq!(out.get("x-b3-flags").map(String::as_str), Some("1"));
+        assert!(!out.contains_key("x-b3-sampled"), "debug implies accept: no X-B3-Sampled");
+    }
+
+    #[test]
+    fn deferred_sampling_is_read_as_not_sampled() {
+        let sc = extract(&[("b3", &format!("{T}-{S}"))]).span().span_context().clone();
+        assert!(sc.is_valid() && !sc.is_sampled());
+    }
+
+    #[test]
+    fn multi_headers_carry_trace_span_parent_sampled_and_flags() {
+        let multi = |extra: &[(&'static str, &'static str)]| {
+            let mut list = vec![("X-B3-TraceId", T), ("X-B3-SpanId", S)];
+            list.extend_from_slice(extra);
+            parse_multi(&super::super::w3c::test_headers::headers(&list))
+        };
+        let ctx =
+            |sampling| Some(B3::Context { trace_id: trace_id(T).unwrap(), span_id: span_id(S).unwrap(), sampling });
+        assert_eq!(multi(&[("X-B3-Sampled", "1"), ("X-B3-ParentSpanId", P)]), ctx(Sampling::Accept));
+        assert_eq!(multi(&[("X-B3-Sampled", "0")]), ctx(Sampling::Deny));
+        assert_eq!(multi(&[("X-B3-Sampled", "true")]), ctx(Sampling::Accept), "the older true/false is tolerated");
+        assert_eq!(multi(&[("X-B3-Sampled", "false")]), ctx(Sampling::Deny));
+        assert_eq!(multi(&[]), ctx(Sampling::Defer));
+        assert_eq!(multi(&[("X-B3-Flags", "1")]), ctx(Sampling::Debug));
+        assert_eq!(multi(&[("X-B3-Flags", "1"), ("X-B3-Sampled", "0")]), ctx(Sampling::Debug), "debug wins");
+        assert_eq!(multi(&[("X-B3-Sampled", "yes")]), None);
+        assert_eq!(multi(&[("X-B3-Flags", "2")]), None);
+        assert_eq!(multi(&[("X-B3-ParentSpanId", "xyz")]), None);
+        let sampling_only = parse_multi(&super::super::w3c::test_headers::headers(&[("X-B3-Sampled", "0")]));
+        assert_eq!(sampling_only, Some(B3::SamplingOnly(Sampling::Deny)));
+    }
+
+    #[test]
+    fn single_header_takes_precedence_over_multi_headers() {
+        let other = "0000000000000000000000000000abcd";
+        let both = [("b3", &format!("{T}-{S}-1")[..]), ("x-b3-traceid", other), ("x-b3-spanid", S)];
+        for propagator in [B3Propagator::single(), B3Propagator::multi()] {
+            let cx = propagator.extract(&super::super::w3c::test_headers::headers(&both));
+            assert_eq!(cx.span().span_context().trace_id().to_string(), T);
+        }
+        let only_multi = [("x-b3-traceid", other), ("x-b3-spanid", S), ("x-b3-sampled", "1")];
+        let cx = B3Propagator::single().extract(&super::super::w3c::test_headers::headers(&only_multi));
+        assert_eq!(cx.span().span_context().trace_id().to_string(), other, "either form is read");
+    }
 }

@@ -147,10 +147,13 @@ fn format_member(key: &str, value: &str, metadata: &str) -> Option<String> {
             None => is_token(raw).then(|| raw.to_owned()),
             Some((k, v)) => is_token(trim_ows(k)).then(|| {
                 // Already in header form, so `%` is an escape here, not a character to encode.
-                let v: String = trim_ows(v)
-                    .bytes()
-                    .map(|b| if b == b'%' || is_baggage_octet(b) { (b as char).to_string() } else { format!("%{b:02X}") })
-                    .collect();
+                let v: String =
+                    trim_ows(v)
+                        .bytes()
+                        .map(|b| {
+                            if b == b'%' || is_baggage_octet(b) { (b as char).to_string() } else { format!("%{b:02X}") }
+                        })
+                        .collect();
                 format!("{}={v}", trim_ows(k))
             }),
         };
@@ -184,10 +187,8 @@ pub(crate) fn merge(cx: &Context, entries: Vec<(String, String, String)>) -> Con
         return cx.clone();
     }
     let existing = cx.baggage();
-    let mut list: Vec<KeyValueMetadata> = existing
-        .iter()
-        .map(|(k, (v, m))| KeyValueMetadata::new(k.clone(), v.clone(), m.clone()))
-        .collect();
+    let mut list: Vec<KeyValueMetadata> =
+        existing.iter().map(|(k, (v, m))| KeyValueMetadata::new(k.clone(), v.clone(), m.clone())).collect();
     for (key, value, metadata) in entries {
         if existing.get(key.as_str()).is_none() {
             list.push(KeyValueMetadata::new(Key::new(key), StringValue::from(value), BaggageMetadata::from(metadata)));

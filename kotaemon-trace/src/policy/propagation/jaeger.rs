@@ -14,10 +14,10 @@
 //! library is built on; the format is small and fully covered by the tests below.
 
 use super::baggage::{merge, percent_decode, percent_encode};
+use opentelemetry::Context;
 use opentelemetry::baggage::BaggageExt as _;
 use opentelemetry::propagation::{Extractor, Injector, TextMapPropagator, text_map_propagator::FieldIter};
 use opentelemetry::trace::{SpanContext, SpanId, TraceContextExt as _, TraceFlags, TraceId, TraceState};
-use opentelemetry::Context;
 
 const TRACE_HEADER: &str = "uber-trace-id";
 const BAGGAGE_PREFIX: &str = "uberctx-";
@@ -204,5 +204,63 @@ mod tests {
         ] {
             assert!(!extract(bad).span().span_context().is_valid(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn ids_are_hex_with_leading_zeros_optional_in_either_case() {
+        let sc = extract("ABC:1F:0:1").span().span_context().clone();
+        assert_eq!((sc.trace_id(), sc.span_id()), (TraceId::from(0xabc), SpanId::from(0x1f)));
+        let sc = extract("00000000000000000000000000000abc:000000000000001f:0:1").span().span_context().clone();
+        assert_eq!(sc.trace_id(), TraceId::from(0xabc));
+        for bad in ["+abc:1f:0:1", "abc:+1f:0:1", "abc:1f:0:+1", "abc:12345678901234567:0:1", "abc:1f:x:1", "abc:1f::1"]
+        {
+            assert!(!extract(bad).span().span_context().is_valid(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn flags_are_one_byte_sampled_and_debug_bits() {
+        let flags = |f: &str| {
+            let cx = extract(&format!("abc:1f:0:{f}"));
+            (cx.span().span_context().is_sampled(), cx.get::<JaegerDebugFlag>().is_some())
+        };
+        assert_eq!(flags("0"), (false, false));
+        assert_eq!(flags("1"), (true, false));
+        assert_eq!(flags("01"), (true, false));
+        assert_eq!(flags("3"), (true, true));
+        assert_eq!(flags("2"), (true, true), "debug implies sampled");
+        assert_eq!(flags("8"), (false, false), "other bits (firehose) do not sample");
+        assert!(!extract("abc:1f:0:100").span().span_context().is_valid(), "more than a byte");
+    }
+
+    #[test]
+    fn debug_flag_is_written_again() {
+        let cx = extract("abc:1f:0:3");
+        let mut out: HashMap<String, String> = HashMap::new();
+        JaegerPropagator::new().inject_context(&cx, &mut out);
+        assert!(out[TRACE_HEADER].ends_with(":0:3"), "{out:?}");
+    }
+
+    #[test]
+    fn baggage_values_are_url_encoded() {
+        let mut headers = HashMap::new();
+        headers.insert("uberctx-user".to_owned(), "Am%C3%A9lie%20D".to_owned());
+        headers.insert("uberctx-".to_owned(), "no key".to_owned());
+        let cx = JaegerPropagator::new().extract(&headers);
+        assert_eq!(cx.baggage().get("user").map(|v| v.to_string()).as_deref(), Some("Amélie D"));
+        assert_eq!(cx.baggage().len(), 1);
+        let mut out: HashMap<String, String> = HashMap::new();
+        JaegerPropagator::new().inject_context(&cx, &mut out);
+        assert_eq!(out["uberctx-user"], "Am%C3%A9lie%20D");
+    }
+
+    #[test]
+    fn jaeger_baggage_header_adds_baggage_without_a_trace() {
+        let mut headers = HashMap::new();
+        headers.insert("jaeger-baggage".to_owned(), "k1=v1, k2 = v%202".to_owned());
+        let cx = JaegerPropagator::new().extract(&headers);
+        assert_eq!(cx.baggage().get("k1").map(|v| v.to_string()).as_deref(), Some("v1"));
+        assert_eq!(cx.baggage().get("k2").map(|v| v.to_string()).as_deref(), Some("v 2"));
+        assert!(!cx.has_active_span());
     }
 }

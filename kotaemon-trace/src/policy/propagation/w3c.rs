@@ -405,13 +405,8 @@ mod tests {
         let sc = traceparent(&format!("00-{TRACE}-{PARENT}-ff")).unwrap();
         assert_eq!(sc.trace_flags().to_u8(), 0x03, "only sampled and random are kept");
         assert!(inject(sc).get("traceparent").unwrap().ends_with("-03"));
-        let odd = SpanContext::new(
-            TraceId::from(1),
-            SpanId::from(2),
-            TraceFlags::new(0xf5),
-            false,
-            TraceState::default(),
-        );
+        let odd =
+            SpanContext::new(TraceId::from(1), SpanId::from(2), TraceFlags::new(0xf5), false, TraceState::default());
         assert_eq!(inject(odd)["traceparent"], "00-00000000000000000000000000000001-0000000000000002-01");
     }
 
@@ -573,7 +568,8 @@ mod tests {
 
     #[test]
     fn outgoing_tracestate_is_never_empty_nor_outside_the_grammar() {
-        let sc = |state: TraceState| SpanContext::new(TraceId::from(1), SpanId::from(2), TraceFlags::SAMPLED, false, state);
+        let sc =
+            |state: TraceState| SpanContext::new(TraceId::from(1), SpanId::from(2), TraceFlags::SAMPLED, false, state);
         assert!(!inject(sc(TraceState::default())).contains_key("tracestate"));
         // The SDK type accepts a value the grammar does not (a trailing space); it is not sent.
         let lax = TraceState::from_key_value([("ok", "1"), ("bad", "x ")]).unwrap();
