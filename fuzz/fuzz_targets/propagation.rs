@@ -6,8 +6,8 @@
 //! was extracted can be injected again, and what is injected is extracted as the same trace.
 #![no_main]
 
-use kotaemon_trace::{init_with, propagation, TraceGuard};
 use kotaemon_trace::config::{Config, ExporterKind, Propagator};
+use kotaemon_trace::{init_with, propagation, TraceGuard};
 use libfuzzer_sys::fuzz_target;
 use std::sync::OnceLock;
 
