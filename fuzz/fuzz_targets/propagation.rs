@@ -3,11 +3,11 @@
 //!
 //! Input: lines `name: value` (invalid names or values are skipped, as an HTTP server would refuse them);
 //! the first line is also tried as the value of every known header. Invariants: no panic; a context that
-//! was extracted can be injected again.
+//! was extracted can be injected again, and what is injected is extracted as the same trace.
 #![no_main]
 
-use kotaemon_trace::{init_with, propagation, TraceGuard};
 use kotaemon_trace::config::{Config, ExporterKind, Propagator};
+use kotaemon_trace::{init_with, propagation, TraceGuard};
 use libfuzzer_sys::fuzz_target;
 use std::sync::OnceLock;
 
@@ -40,6 +40,13 @@ fn check(headers: &http::HeaderMap) {
     let _ = (parent.trace_id(), parent.is_debug_forced());
     let mut out = http::HeaderMap::new();
     propagation::inject_context(parent.context(), &mut out);
+    // What was read is written in every format as the same trace, and read back as that trace; the
+    // traceparent written is always version 00, 55 characters.
+    if let Some(trace_id) = parent.trace_id() {
+        let traceparent = out.get("traceparent").expect("a traceparent for a valid parent").to_str().unwrap();
+        assert!(traceparent.len() == 55 && traceparent.starts_with("00-"), "{traceparent}");
+        assert_eq!(propagation::extract(&out).trace_id(), Some(trace_id), "{out:?}");
+    }
 }
 
 fuzz_target!(|data: &[u8]| {

@@ -79,7 +79,7 @@ fn a_dropped_root_propagates_one_unsampled_trace_shared_by_everything_under_it()
     let root = seen.root.expect("a dropped root still sends a traceparent");
     let parts: Vec<&str> = root.split('-').collect();
     assert_eq!(parts.len(), 4, "{root}");
-    assert_eq!(parts[3], "00", "the sampled flag is off: {root}");
+    assert_eq!(parts[3], "02", "the sampled flag is off, the random trace-id flag on: {root}");
     assert_ne!(parts[1], "0".repeat(32), "a valid trace id: {root}");
     assert_eq!(seen.root_again.as_deref(), Some(root.as_str()), "asked twice, one trace");
     assert_eq!(seen.global.as_deref(), Some(root.as_str()), "the global propagator writes the same");
@@ -136,7 +136,7 @@ fn an_async_dropped_root_carries_its_trace_across_polls() {
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     let (root, child) = runtime.block_on(async { tokio::spawn(async_root()).await.unwrap() });
     let root = root.expect("an async dropped root sends a traceparent");
-    assert!(root.ends_with("-00"), "{root}");
+    assert!(root.ends_with("-02"), "sampled off, random trace-id flag on: {root}");
     assert_eq!(child.as_deref(), Some(root.as_str()));
     guard.shutdown().unwrap();
 }

@@ -164,10 +164,11 @@ pub(crate) fn dropped_root_context(cx: &Context) -> Option<Context> {
             (trace_id, span_id)
         }
     };
+    // Random ids (`base::ids`): the W3C random trace-id flag, sampled off.
     Some(cx.with_remote_span_context(SpanContext::new(
         trace_id,
         span_id,
-        TraceFlags::default(),
+        TraceFlags::new(crate::policy::propagation::w3c::FLAG_RANDOM),
         false,
         TraceState::default(),
     )))

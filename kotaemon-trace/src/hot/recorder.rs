@@ -14,6 +14,7 @@
 use crate::base::ids::{new_span_id, new_trace_id};
 use crate::export::queue::SpanQueue;
 use crate::export::record::{End, Extra, Record, Recording};
+use crate::policy::propagation::w3c::FLAG_RANDOM as RANDOM_TRACE_ID;
 use crate::policy::sampling::ProductSampler;
 use opentelemetry::trace::{Event, Link, SpanContext, SpanKind, Status, TraceContextExt as _, TraceFlags};
 use opentelemetry::{Context, KeyValue};
@@ -58,10 +59,12 @@ impl Recorder {
         let psc = parent_span.span_context();
         let (trace_id, psc) = if psc.is_valid() { (psc.trace_id(), psc) } else { (new_trace_id(), &SpanContext::NONE) };
         let result = self.sampler.should_sample(Some(parent), trace_id, name, &kind, &[], &[]);
-        let flags = psc.trace_flags();
+        // A trace we start has a random id (`base::ids`), which W3C Trace Context Level 2's random
+        // trace-id flag announces; a continued trace keeps the flags it came with.
+        let flags = if psc.is_valid() { psc.trace_flags() } else { TraceFlags::new(RANDOM_TRACE_ID) };
         let sampled = match result.decision {
             SamplingDecision::Drop => {
-                let sc = SpanContext::new(trace_id, span_id, TraceFlags::default(), false, result.trace_state);
+                let sc = SpanContext::new(trace_id, span_id, flags.with_sampled(false), false, result.trace_state);
                 return Some(Started::Dropped(sc));
             }
             SamplingDecision::RecordAndSample => true,

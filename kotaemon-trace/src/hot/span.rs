@@ -462,10 +462,11 @@ fn shortcut(fast: global::FastPath, site: &Callsite) -> Shortcut {
 fn unsampled_root(cx: &Context) -> Context {
     use opentelemetry::trace::{SpanContext, TraceFlags, TraceState};
     let (trace_id, span_id) = crate::base::ids::new_root_ids();
+    // Random ids: the W3C random trace-id flag, sampled off.
     cx.with_remote_span_context(SpanContext::new(
         trace_id,
         span_id,
-        TraceFlags::default(),
+        TraceFlags::new(crate::policy::propagation::w3c::FLAG_RANDOM),
         false,
         TraceState::default(),
     ))

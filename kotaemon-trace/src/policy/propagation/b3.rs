@@ -1,6 +1,19 @@
-//! Zipkin's B3 propagation, single header (`b3: {trace}-{span}-{sampled}[-{parent}]`) and multiple
-//! headers (`X-B3-TraceId`, `X-B3-SpanId`, `X-B3-Sampled`, `X-B3-Flags`). A `d` / `X-B3-Flags: 1` debug
-//! request is treated as sampled and forcing is requested like Jaeger's debug flag.
+//! Zipkin's B3 propagation (openzipkin/b3-propagation), single header and multiple headers.
+//!
+//! - Single: `b3: {trace-id}-{span-id}[-{sampling-state}[-{parent-span-id}]]`, or `b3: {sampling-state}`
+//!   alone. Ids are lowercase hex: the trace id 32 or 16 characters (a 64-bit id is left-padded with
+//!   zeros to 128 bits), span ids 16; all-zero ids are invalid. The sampling state is `1` (accept), `0`
+//!   (deny), `d` (debug: accept and force) or absent (defer).
+//! - Multiple: `X-B3-TraceId`, `X-B3-SpanId`, optional `X-B3-ParentSpanId`, `X-B3-Sampled` (`1`/`0`, and
+//!   the older `true`/`false`), `X-B3-Flags: 1` (debug, which implies accept).
+//! - Both propagators read the single header first and fall back to the multiple headers (the single one
+//!   takes precedence); they write their own form. A debug request is written as `d` / `X-B3-Flags: 1`,
+//!   without `X-B3-Sampled`, as the specification asks.
+//!
+//! Two choices where the specification leaves room: a deferred decision is read as "not sampled" (the
+//! flags carry no "undecided" state, so the sampler's parent-based rule applies), and a sampling state
+//! without ids (`b3: 0`) is accepted but gives no parent (there is no trace to continue; the local root
+//! decision applies).
 
 use super::jaeger::JaegerDebugFlag;
 use opentelemetry::Context;
@@ -10,6 +23,7 @@ use opentelemetry::trace::{SpanContext, SpanId, TraceContextExt as _, TraceFlags
 const SINGLE: &str = "b3";
 const TRACE_ID: &str = "x-b3-traceid";
 const SPAN_ID: &str = "x-b3-spanid";
+const PARENT_SPAN_ID: &str = "x-b3-parentspanid";
 const SAMPLED: &str = "x-b3-sampled";
 const FLAGS: &str = "x-b3-flags";
 
@@ -29,60 +43,95 @@ impl B3Propagator {
     }
 }
 
+/// The sampling state of a B3 context.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Sampling {
+    Defer,
+    Deny,
+    Accept,
+    Debug,
+}
+
+/// What a B3 header carried.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum B3 {
+    /// A trace to continue.
+    Context { trace_id: TraceId, span_id: SpanId, sampling: Sampling },
+    /// A sampling state without ids (`b3: 0`, `b3: 1`, `b3: d`).
+    SamplingOnly(Sampling),
+}
+
+fn lower_hex(s: &str, lengths: &[usize]) -> Option<u128> {
+    let valid = lengths.contains(&s.len()) && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+    valid.then(|| u128::from_str_radix(s, 16).ok()).flatten().filter(|&id| id != 0)
+}
+
+/// A 128-bit (32 hex) or 64-bit (16 hex, left-padded) trace id.
 fn trace_id(hex: &str) -> Option<TraceId> {
-    // 64-bit (16 hex) or 128-bit (32 hex) ids.
-    if hex.len() != 16 && hex.len() != 32 {
-        return None;
-    }
-    let id = TraceId::from(u128::from_str_radix(hex, 16).ok()?);
-    (id != TraceId::INVALID).then_some(id)
+    lower_hex(hex, &[16, 32]).map(TraceId::from)
 }
 
 fn span_id(hex: &str) -> Option<SpanId> {
-    if hex.len() != 16 {
-        return None;
-    }
-    let id = SpanId::from(u64::from_str_radix(hex, 16).ok()?);
-    (id != SpanId::INVALID).then_some(id)
+    lower_hex(hex, &[16]).map(|id| SpanId::from(id as u64))
 }
 
-/// `(sampled, debug)` from a sampling state; `None` means "defer" (treated as not sampled).
-fn sampling(state: Option<&str>) -> Option<(bool, bool)> {
+fn single_sampling(state: &str) -> Option<Sampling> {
     match state {
-        None => Some((false, false)),
-        Some("1") | Some("true") => Some((true, false)),
-        Some("0") | Some("false") => Some((false, false)),
-        Some("d") => Some((true, true)),
-        Some(_) => None,
+        "1" => Some(Sampling::Accept),
+        "0" => Some(Sampling::Deny),
+        "d" => Some(Sampling::Debug),
+        _ => None,
     }
 }
 
-fn context(trace: TraceId, span: SpanId, sampled: bool) -> SpanContext {
-    let flags = if sampled { TraceFlags::SAMPLED } else { TraceFlags::default() };
-    SpanContext::new(trace, span, flags, true, TraceState::default())
+fn trim_ows(value: &str) -> &str {
+    value.trim_matches([' ', '\t'])
 }
 
-fn extract_single(value: &str) -> Option<(SpanContext, bool)> {
-    if value.len() > 128 {
-        return None;
+/// Parses a single `b3` header value; `None` when malformed.
+pub(crate) fn parse_single(value: &str) -> Option<B3> {
+    let parts: Vec<&str> = trim_ows(value).splitn(5, '-').collect();
+    match parts.as_slice() {
+        [state] => single_sampling(state).map(B3::SamplingOnly),
+        [trace, span, rest @ ..] if rest.len() <= 2 => {
+            let sampling = match rest.first() {
+                Some(state) => single_sampling(state)?,
+                None => Sampling::Defer,
+            };
+            if let Some(parent) = rest.get(1) {
+                span_id(parent)?;
+            }
+            Some(B3::Context { trace_id: trace_id(trace)?, span_id: span_id(span)?, sampling })
+        }
+        _ => None,
     }
-    let parts: Vec<&str> = value.split('-').collect();
-    if parts.len() < 2 || parts.len() > 4 {
-        return None;
-    }
-    let (sampled, debug) = sampling(parts.get(2).copied())?;
-    if let Some(parent) = parts.get(3) {
+}
+
+/// Parses the multiple `X-B3-*` headers; `None` when absent or malformed.
+pub(crate) fn parse_multi(extractor: &dyn Extractor) -> Option<B3> {
+    let get = |name| extractor.get(name).map(trim_ows);
+    let debug = match get(FLAGS) {
+        None => false,
+        Some("1") => true,
+        Some(_) => return None,
+    };
+    let sampling = match (debug, get(SAMPLED)) {
+        (true, _) => Sampling::Debug,
+        (false, None) => Sampling::Defer,
+        (false, Some("1" | "true")) => Sampling::Accept,
+        (false, Some("0" | "false")) => Sampling::Deny,
+        (false, Some(_)) => return None,
+    };
+    let (Some(trace), Some(span)) = (get(TRACE_ID), get(SPAN_ID)) else {
+        // Sampling headers alone carry a decision but no trace.
+        let sampling_only = get(SAMPLED).is_some() || debug;
+        return (get(TRACE_ID).is_none() && get(SPAN_ID).is_none() && sampling_only)
+            .then_some(B3::SamplingOnly(sampling));
+    };
+    if let Some(parent) = get(PARENT_SPAN_ID) {
         span_id(parent)?;
     }
-    Some((context(trace_id(parts[0])?, span_id(parts[1])?, sampled), debug))
-}
-
-fn extract_multi(extractor: &dyn Extractor) -> Option<(SpanContext, bool)> {
-    let trace = trace_id(extractor.get(TRACE_ID)?.trim())?;
-    let span = span_id(extractor.get(SPAN_ID)?.trim())?;
-    let debug = extractor.get(FLAGS).is_some_and(|f| f.trim() == "1");
-    let (sampled, _) = sampling(extractor.get(SAMPLED).map(str::trim))?;
-    Some((context(trace, span, sampled || debug), debug))
+    Some(B3::Context { trace_id: trace_id(trace)?, span_id: span_id(span)?, sampling })
 }
 
 impl TextMapPropagator for B3Propagator {
@@ -92,27 +141,33 @@ impl TextMapPropagator for B3Propagator {
         if !sc.is_valid() {
             return;
         }
-        let sampled = if sc.is_sampled() { "1" } else { "0" };
+        let debug = sc.is_sampled() && cx.get::<JaegerDebugFlag>().is_some();
         if self.multi {
             injector.set(TRACE_ID, sc.trace_id().to_string());
             injector.set(SPAN_ID, sc.span_id().to_string());
-            injector.set(SAMPLED, sampled.to_owned());
+            if debug {
+                injector.set(FLAGS, "1".to_owned());
+            } else {
+                injector.set(SAMPLED, if sc.is_sampled() { "1" } else { "0" }.to_owned());
+            }
         } else {
-            injector.set(SINGLE, format!("{}-{}-{sampled}", sc.trace_id(), sc.span_id()));
+            let state = match (debug, sc.is_sampled()) {
+                (true, _) => "d",
+                (false, true) => "1",
+                (false, false) => "0",
+            };
+            injector.set(SINGLE, format!("{}-{}-{state}", sc.trace_id(), sc.span_id()));
         }
     }
 
     fn extract_with_context(&self, cx: &Context, extractor: &dyn Extractor) -> Context {
-        let found = if self.multi {
-            extract_multi(extractor)
-        } else {
-            extractor.get(SINGLE).and_then(|v| extract_single(v.trim()))
-        };
-        match found {
-            Some((sc, true)) => cx.with_remote_span_context(sc).with_value(JaegerDebugFlag),
-            Some((sc, false)) => cx.with_remote_span_context(sc),
-            None => cx.clone(),
-        }
+        // The single header takes precedence; a malformed one leaves the multiple headers to try.
+        let found = extractor.get(SINGLE).and_then(parse_single).or_else(|| parse_multi(extractor));
+        let Some(B3::Context { trace_id, span_id, sampling }) = found else { return cx.clone() };
+        let sampled = matches!(sampling, Sampling::Accept | Sampling::Debug);
+        let flags = if sampled { TraceFlags::SAMPLED } else { TraceFlags::default() };
+        let cx = cx.with_remote_span_context(SpanContext::new(trace_id, span_id, flags, true, TraceState::default()));
+        if sampling == Sampling::Debug { cx.with_value(JaegerDebugFlag) } else { cx }
     }
 
     fn fields(&self) -> FieldIter<'_> {
@@ -168,5 +223,112 @@ mod tests {
             headers.insert("b3".to_owned(), bad.to_owned());
             assert!(!B3Propagator::single().extract(&headers).span().span_context().is_valid(), "{bad}");
         }
+    }
+
+    fn extract(list: &[(&str, &str)]) -> Context {
+        B3Propagator::single().extract(&super::super::w3c::test_headers::headers(list))
+    }
+
+    const T: &str = "80f198ee56343ba864fe8b2a57d3eff7";
+    const S: &str = "e457b5a2e4d86bd1";
+    const P: &str = "05e3ac9a4f6e3b90";
+
+    #[test]
+    fn single_header_is_trace_span_sampling_parent_with_the_last_two_optional() {
+        let ctx =
+            |sampling| Some(B3::Context { trace_id: trace_id(T).unwrap(), span_id: span_id(S).unwrap(), sampling });
+        assert_eq!(parse_single(&format!("{T}-{S}-1-{P}")), ctx(Sampling::Accept));
+        assert_eq!(parse_single(&format!("{T}-{S}-0")), ctx(Sampling::Deny));
+        assert_eq!(parse_single(&format!("{T}-{S}-d")), ctx(Sampling::Debug));
+        assert_eq!(parse_single(&format!("{T}-{S}")), ctx(Sampling::Defer));
+        assert_eq!(parse_single(&format!("{T}-{S}-{P}")), None, "a parent needs the sampling state before it");
+        assert_eq!(parse_single(&format!("{T}-{S}-1-{P}-x")), None);
+    }
+
+    #[test]
+    fn sampling_state_alone_is_recognised_but_gives_no_parent() {
+        for (value, sampling) in [("0", Sampling::Deny), ("1", Sampling::Accept), ("d", Sampling::Debug)] {
+            assert_eq!(parse_single(value), Some(B3::SamplingOnly(sampling)));
+            assert!(!extract(&[("b3", value)]).has_active_span());
+        }
+        assert_eq!(parse_single("true"), None, "the single header knows only 1, 0 and d");
+    }
+
+    #[test]
+    fn ids_are_lowercase_hex_of_exact_lengths_and_not_zero() {
+        for bad in [
+            format!("{}-{S}-1", T.to_uppercase()),
+            format!("{T}-{}-1", S.to_uppercase()),
+            format!("{T}0-{S}-1"),
+            format!("{}-{S}-1", &T[1..]),
+            format!("{T}-{}-1", &S[1..]),
+            format!("{}-{S}-1", "0".repeat(32)),
+            format!("{T}-{}-1", "0".repeat(16)),
+            format!("+{}-{S}-1", &T[1..]),
+            format!("{T}-{S}-1-{}", &P[1..]),
+        ] {
+            assert_eq!(parse_single(&bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn sixty_four_bit_trace_id_is_left_padded_to_128_bits() {
+        let cx = extract(&[("b3", "a3ce929d0e0e4736-00f067aa0ba902b7-1")]);
+        assert_eq!(cx.span().span_context().trace_id().to_string(), "0000000000000000a3ce929d0e0e4736");
+    }
+
+    #[test]
+    fn debug_implies_accept_and_is_passed_on() {
+        let cx = extract(&[("b3", &format!("{T}-{S}-d"))]);
+        assert!(cx.span().span_context().is_sampled() && cx.get::<JaegerDebugFlag>().is_some());
+        let mut out: HashMap<String, String> = HashMap::new();
+        B3Propagator::single().inject_context(&cx, &mut out);
+        assert_eq!(out["b3"], format!("{T}-{S}-d"));
+        let mut out: HashMap<String, String> = HashMap::new();
+        B3Propagator::multi().inject_context(&cx, &mut out);
+        assert_eq!(out.get("x-b3-flags").map(String::as_str), Some("1"));
+        assert!(!out.contains_key("x-b3-sampled"), "debug implies accept: no X-B3-Sampled");
+    }
+
+    #[test]
+    fn deferred_sampling_is_read_as_not_sampled() {
+        let sc = extract(&[("b3", &format!("{T}-{S}"))]).span().span_context().clone();
+        assert!(sc.is_valid() && !sc.is_sampled());
+    }
+
+    #[test]
+    fn multi_headers_carry_trace_span_parent_sampled_and_flags() {
+        let multi = |extra: &[(&'static str, &'static str)]| {
+            let mut list = vec![("X-B3-TraceId", T), ("X-B3-SpanId", S)];
+            list.extend_from_slice(extra);
+            parse_multi(&super::super::w3c::test_headers::headers(&list))
+        };
+        let ctx =
+            |sampling| Some(B3::Context { trace_id: trace_id(T).unwrap(), span_id: span_id(S).unwrap(), sampling });
+        assert_eq!(multi(&[("X-B3-Sampled", "1"), ("X-B3-ParentSpanId", P)]), ctx(Sampling::Accept));
+        assert_eq!(multi(&[("X-B3-Sampled", "0")]), ctx(Sampling::Deny));
+        assert_eq!(multi(&[("X-B3-Sampled", "true")]), ctx(Sampling::Accept), "the older true/false is tolerated");
+        assert_eq!(multi(&[("X-B3-Sampled", "false")]), ctx(Sampling::Deny));
+        assert_eq!(multi(&[]), ctx(Sampling::Defer));
+        assert_eq!(multi(&[("X-B3-Flags", "1")]), ctx(Sampling::Debug));
+        assert_eq!(multi(&[("X-B3-Flags", "1"), ("X-B3-Sampled", "0")]), ctx(Sampling::Debug), "debug wins");
+        assert_eq!(multi(&[("X-B3-Sampled", "yes")]), None);
+        assert_eq!(multi(&[("X-B3-Flags", "2")]), None);
+        assert_eq!(multi(&[("X-B3-ParentSpanId", "xyz")]), None);
+        let sampling_only = parse_multi(&super::super::w3c::test_headers::headers(&[("X-B3-Sampled", "0")]));
+        assert_eq!(sampling_only, Some(B3::SamplingOnly(Sampling::Deny)));
+    }
+
+    #[test]
+    fn single_header_takes_precedence_over_multi_headers() {
+        let other = "0000000000000000000000000000abcd";
+        let both = [("b3", &format!("{T}-{S}-1")[..]), ("x-b3-traceid", other), ("x-b3-spanid", S)];
+        for propagator in [B3Propagator::single(), B3Propagator::multi()] {
+            let cx = propagator.extract(&super::super::w3c::test_headers::headers(&both));
+            assert_eq!(cx.span().span_context().trace_id().to_string(), T);
+        }
+        let only_multi = [("x-b3-traceid", other), ("x-b3-spanid", S), ("x-b3-sampled", "1")];
+        let cx = B3Propagator::single().extract(&super::super::w3c::test_headers::headers(&only_multi));
+        assert_eq!(cx.span().span_context().trace_id().to_string(), other, "either form is read");
     }
 }
