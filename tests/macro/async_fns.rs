@@ -28,6 +28,24 @@ async fn parent() -> u32 {
     a + b
 }
 
+/// `tracing`'s `Instrument` and this crate's `WithCurrentSpan` imported together: each method name is
+/// unambiguous, so code that uses both ecosystems compiles without qualified paths.
+#[trace_with_otel]
+async fn spawns_with_both_traits_in_scope() -> u32 {
+    use tracing::Instrument as _;
+    let ours = tokio::spawn(leaf(3).with_current_span()).await.unwrap();
+    let theirs = tokio::spawn(async { 1 }.in_current_span()).await.unwrap();
+    ours + theirs
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_trait_names_do_not_clash_with_tracing() {
+    let (sum, spans) = capture_async(spawns_with_both_traits_in_scope()).await;
+    assert_eq!(sum, 5);
+    let root = named(&spans, "spawns_with_both_traits_in_scope");
+    assert_eq!(named(&spans, "leaf").parent_span_id, root.span_context.span_id());
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn spans_nest_through_await_threads_and_spawned_tasks() {
     let (sum, spans) = capture_async(parent()).await;
