@@ -182,6 +182,7 @@ async fn fetch_any(poll: &Poll, order: &mut [Source]) -> Result<Strategy, String
             Err(why) => failures.push(why),
         }
         if !accepts_connections(&order[index]).await {
+            failures.push("nothing accepts connections there".to_owned());
             break;
         }
     }
