@@ -35,8 +35,16 @@ fn conversion(c: &mut Criterion) {
         std::thread::sleep(Duration::from_millis(3));
         timeline.advance();
     }
+    // The usual span: ended before the batch's reading, so placed between two readings.
     let (start, end) = (counter(), counter());
+    std::thread::sleep(Duration::from_millis(2));
+    timeline.advance();
     group.bench_function("span", |b| b.iter(|| black_box(timeline.span(black_box(start), black_box(end)))));
+    // A span that ended after the last reading (during a long drain): extrapolated along the last second.
+    let (start, end) = (counter(), counter());
+    group.bench_function("span_after_last_reading", |b| {
+        b.iter(|| black_box(timeline.span(black_box(start), black_box(end))))
+    });
     group.bench_function("advance", |b| b.iter(|| timeline.advance()));
     group.finish();
 }

@@ -308,15 +308,15 @@ impl<S: Source> Timeline<S> {
         let anchors = &self.anchors;
         let here = anchors[at];
         let (from, to) = if stamp < here.stamp {
-            // Before every reading: the rate over the first baseline.
-            let to = anchors.iter().find(|a| a.stamp.saturating_duration_since(here.stamp) >= BASELINE);
-            (here, *to.unwrap_or(&anchors[anchors.len() - 1]))
+            // Before every reading: the rate over the first baseline (or all there is).
+            let past = anchors.partition_point(|a| a.stamp.saturating_duration_since(here.stamp) < BASELINE);
+            (here, anchors[past.min(anchors.len() - 1)])
         } else if let Some(next) = anchors.get(at + 1) {
             (here, *next)
         } else {
-            // After every reading: the rate over the last baseline.
-            let from = anchors.iter().rev().find(|a| here.stamp.saturating_duration_since(a.stamp) >= BASELINE);
-            (*from.unwrap_or(&anchors[0]), here)
+            // After every reading: the rate over the last baseline (or all there is).
+            let within = anchors.partition_point(|a| here.stamp.saturating_duration_since(a.stamp) >= BASELINE);
+            (anchors[within.saturating_sub(1)], here)
         };
         let counted = signed_nanos(stamp, here.stamp);
         let length = signed_nanos(to.stamp, from.stamp);
@@ -557,6 +557,31 @@ mod tests {
         // Lengths follow the monotonic clock, except that a span within one reading period of a moment
         // the rate changed by 20 % takes part of that change (at most 2 ms over the 10 ms period).
         assert!(outcome.worst_length < 1e-2, "lengths off by {}", outcome.worst_length);
+    }
+
+    #[test]
+    fn stamps_outside_the_readings_follow_the_rate_of_the_nearest_second() {
+        // The counter runs 2 % fast; readings at 10 s, 10.5 s, 11 s, 12 s, 13 s.
+        let clocks = Simulated::new(vec![(0, 1.0 / 1.02)], vec![]);
+        clocks.now.set(10_000 * MS);
+        let mut timeline = Timeline::with_source(&clocks);
+        for at in [10_500, 11_000, 12_000, 13_000] {
+            clocks.now.set(at * MS);
+            timeline.advance();
+        }
+        // A span started long before the first reading and one ended after the last.
+        for (start, end) in [(1_000 * MS, 10_200 * MS), (12_900 * MS, 15_000 * MS)] {
+            let (s, e) =
+                timeline.span(clocks.base + Duration::from_nanos(start), Some(clocks.base + Duration::from_nanos(end)));
+            // Exact but for rounding: the simulated clocks are whole nanoseconds, extrapolated 9 s.
+            assert!(
+                (nanos(s) - clocks.wall(start)).abs() <= 20,
+                "start {start}: {} vs {}",
+                nanos(s),
+                clocks.wall(start)
+            );
+            assert!((nanos(e.unwrap()) - clocks.wall(end)).abs() <= 20, "end {end}");
+        }
     }
 
     #[test]
