@@ -137,10 +137,10 @@ struct Published {
 pub(crate) struct Anchor {
     pub(crate) stamp: Stamp,
     /// Monotonic nanoseconds since the origin.
-    pub(crate) mono: i128,
+    pub(crate) mono: i64,
     /// System-clock nanoseconds since the Unix epoch minus `mono`: changes only when the system clock
     /// is stepped (slewing moves both clocks alike).
-    pub(crate) offset: i128,
+    pub(crate) offset: i64,
 }
 
 impl Anchor {
@@ -153,19 +153,22 @@ impl Anchor {
         if quanta::Instant::now().saturating_duration_since(first) > MAX_READ_WINDOW {
             return None;
         }
-        let mono = mono.saturating_duration_since(*mono_origin).as_nanos() as i128;
+        let mono = mono.saturating_duration_since(*mono_origin).as_nanos() as i64;
         Some(Anchor { stamp: first, mono, offset: unix_nanos(wall) - mono })
     }
 }
 
-fn unix_nanos(wall: SystemTime) -> i128 {
+fn unix_nanos(wall: SystemTime) -> i64 {
     match wall.duration_since(SystemTime::UNIX_EPOCH) {
-        Ok(after) => after.as_nanos() as i128,
-        Err(before) => -(before.duration().as_nanos() as i128),
+        Ok(after) => i64::try_from(after.as_nanos()).unwrap_or(i64::MAX),
+        Err(before) => i64::try_from(before.duration().as_nanos()).map_or(i64::MIN, |n| -n),
     }
 }
 
-fn from_unix_nanos(nanos: i128) -> SystemTime {
+fn from_unix_nanos(nanos: i64) -> SystemTime {
+    if let Ok(nanos) = u64::try_from(nanos) {
+        return SystemTime::UNIX_EPOCH.checked_add(Duration::from_nanos(nanos)).unwrap_or(SystemTime::UNIX_EPOCH);
+    }
     let magnitude =
         Duration::new((nanos.unsigned_abs() / 1_000_000_000) as u64, (nanos.unsigned_abs() % 1_000_000_000) as u32);
     if nanos >= 0 {
@@ -193,7 +196,7 @@ impl Source for System {
         (0..8).find_map(|_| Anchor::read_after(quanta::Instant::now())).unwrap_or_else(|| {
             let (_, mono_origin) = origin();
             let stamp = quanta::Instant::now();
-            let mono = Instant::now().saturating_duration_since(*mono_origin).as_nanos() as i128;
+            let mono = Instant::now().saturating_duration_since(*mono_origin).as_nanos() as i64;
             Anchor { stamp, mono, offset: unix_nanos(SystemTime::now()) - mono }
         })
     }
@@ -304,7 +307,7 @@ impl<S: Source> Timeline<S> {
 
     /// Monotonic nanoseconds at `stamp`, along the line through the readings around it (`at` is
     /// [`Self::reading_before`]).
-    fn mono_near(&self, at: usize, stamp: Stamp) -> i128 {
+    fn mono_near(&self, at: usize, stamp: Stamp) -> i64 {
         let anchors = &self.anchors;
         let here = anchors[at];
         let (from, to) = if stamp < here.stamp {
@@ -320,15 +323,21 @@ impl<S: Source> Timeline<S> {
         };
         let counted = signed_nanos(stamp, here.stamp);
         let length = signed_nanos(to.stamp, from.stamp);
-        if length <= 0 { here.mono + counted } else { here.mono + counted * (to.mono - from.mono) / length }
+        if length <= 0 {
+            return here.mono + counted;
+        }
+        // In floating point, which is exact enough (a rate good to 1e-16 is a nanosecond in 100 days) and
+        // cheaper than an integer product that needs 128 bits.
+        let rate = (to.mono - from.mono) as f64 / length as f64;
+        here.mono + (counted as f64 * rate).round() as i64
     }
 }
 
 /// `later - earlier` in counter nanoseconds, negative when `later` is the earlier.
-fn signed_nanos(later: Stamp, earlier: Stamp) -> i128 {
+fn signed_nanos(later: Stamp, earlier: Stamp) -> i64 {
     match later.checked_duration_since(earlier) {
-        Some(after) => after.as_nanos() as i128,
-        None => -(earlier.saturating_duration_since(later).as_nanos() as i128),
+        Some(after) => after.as_nanos() as i64,
+        None => -(earlier.saturating_duration_since(later).as_nanos() as i64),
     }
 }
 
@@ -337,7 +346,7 @@ mod tests {
     use super::*;
     use std::cell::{Cell, RefCell};
 
-    fn nanos(t: SystemTime) -> i128 {
+    fn nanos(t: SystemTime) -> i64 {
         unix_nanos(t)
     }
 
@@ -367,7 +376,7 @@ mod tests {
         assert!(timeline.anchors.len() >= 2, "a second later the timeline took a new reading");
         let error = nanos(timeline.wall(stamp)) - nanos(wall);
         // Interpolated between readings taken a few nanoseconds apart, whatever the counter's calibration.
-        let allowed = 20_000 + 2 * window.as_nanos() as i128;
+        let allowed = 20_000 + 2 * window.as_nanos() as i64;
         assert!(error.abs() < allowed, "converted {error} ns away from the wall clock");
     }
 
@@ -402,21 +411,21 @@ mod tests {
         /// (from counter nanosecond, monotonic nanoseconds per counter nanosecond), in time order.
         rates: Vec<(u64, f64)>,
         /// (at counter nanosecond, step of the system clock in nanoseconds).
-        steps: Vec<(u64, i128)>,
+        steps: Vec<(u64, i64)>,
         cadence: Cadence,
         published: RefCell<Vec<Anchor>>,
     }
 
-    const WALL_AT_START: i128 = 1_800_000_000_000_000_000;
+    const WALL_AT_START: i64 = 1_800_000_000_000_000_000;
 
     impl Simulated {
-        fn new(rates: Vec<(u64, f64)>, steps: Vec<(u64, i128)>) -> Simulated {
+        fn new(rates: Vec<(u64, f64)>, steps: Vec<(u64, i64)>) -> Simulated {
             let base = quanta::Instant::now();
             let published = RefCell::new(Vec::new());
             Simulated { base, now: Cell::new(0), rates, steps, cadence: Cadence::new(), published }
         }
 
-        fn mono(&self, t: u64) -> i128 {
+        fn mono(&self, t: u64) -> i64 {
             let mut mono = 0.0;
             for (i, &(from, rate)) in self.rates.iter().enumerate() {
                 let until = self.rates.get(i + 1).map_or(u64::MAX, |next| next.0);
@@ -424,14 +433,14 @@ mod tests {
                     mono += (t.min(until) - from) as f64 * rate;
                 }
             }
-            mono.round() as i128
+            mono.round() as i64
         }
 
-        fn offset(&self, t: u64) -> i128 {
-            WALL_AT_START + self.steps.iter().filter(|(at, _)| *at <= t).map(|(_, step)| step).sum::<i128>()
+        fn offset(&self, t: u64) -> i64 {
+            WALL_AT_START + self.steps.iter().filter(|(at, _)| *at <= t).map(|(_, step)| step).sum::<i64>()
         }
 
-        fn wall(&self, t: u64) -> i128 {
+        fn wall(&self, t: u64) -> i64 {
             self.mono(t) + self.offset(t)
         }
 
@@ -463,7 +472,7 @@ mod tests {
 
     struct Outcome {
         /// Largest distance of a converted start or end from the simulated system clock, in nanoseconds.
-        worst_position: i128,
+        worst_position: i64,
         /// Largest error of a converted length against the monotonic clock's, relative.
         worst_length: f64,
         spans: usize,
