@@ -166,16 +166,13 @@ fn unix_nanos(wall: SystemTime) -> i64 {
 }
 
 fn from_unix_nanos(nanos: i64) -> SystemTime {
-    if let Ok(nanos) = u64::try_from(nanos) {
-        return SystemTime::UNIX_EPOCH.checked_add(Duration::from_nanos(nanos)).unwrap_or(SystemTime::UNIX_EPOCH);
-    }
-    let magnitude =
-        Duration::new((nanos.unsigned_abs() / 1_000_000_000) as u64, (nanos.unsigned_abs() % 1_000_000_000) as u32);
-    if nanos >= 0 {
-        SystemTime::UNIX_EPOCH.checked_add(magnitude).unwrap_or(SystemTime::UNIX_EPOCH)
+    let magnitude = Duration::from_nanos(nanos.unsigned_abs());
+    let time = if nanos >= 0 {
+        SystemTime::UNIX_EPOCH.checked_add(magnitude)
     } else {
-        SystemTime::UNIX_EPOCH.checked_sub(magnitude).unwrap_or(SystemTime::UNIX_EPOCH)
-    }
+        SystemTime::UNIX_EPOCH.checked_sub(magnitude)
+    };
+    time.unwrap_or(SystemTime::UNIX_EPOCH)
 }
 
 /// Where a [`Timeline`] gets its readings: the real clocks, or simulated ones in tests.
@@ -496,7 +493,7 @@ mod tests {
             spans.push((t, t + length));
             k += 1;
             // Bursts of a hundred spans 1.3 ms apart, then up to 2.6 s of nothing.
-            t += if k % 100 == 0 { (k % 7) * 400 * MS } else { 1_300_000 + (k % 3) * 100_000 };
+            t += if k.is_multiple_of(100) { (k % 7) * 400 * MS } else { 1_300_000 + (k % 3) * 100_000 };
         }
         let mut events: Vec<u64> = spans.iter().flat_map(|&(s, e)| [s, e]).collect();
         events.sort_unstable();
