@@ -289,7 +289,13 @@ impl<S: Source> Timeline<S> {
         let at = self.reading_before(start);
         let offset = self.anchors[at].offset;
         let start_wall = from_unix_nanos(self.mono_near(at, start) + offset);
-        (start_wall, end.map(|end| from_unix_nanos(self.mono_near(self.reading_before(end), end) + offset)))
+        let end_wall = end.map(|end| {
+            // Most spans end before the next reading after their start: no second search.
+            let same = self.anchors.get(at + 1).is_none_or(|next| end < next.stamp) && end >= self.anchors[at].stamp;
+            let end_at = if same { at } else { self.reading_before(end) };
+            from_unix_nanos(self.mono_near(end_at, end) + offset)
+        });
+        (start_wall, end_wall)
     }
 
     /// The wall-clock time of `stamp`.
@@ -325,8 +331,9 @@ impl<S: Source> Timeline<S> {
         }
         // In floating point, which is exact enough (a rate good to 1e-16 is a nanosecond in 100 days) and
         // cheaper than an integer product that needs 128 bits.
+        // (Truncated, not rounded: `f64::round` is a library call, and the nanosecond is below noise.)
         let rate = (to.mono - from.mono) as f64 / length as f64;
-        here.mono + (counted as f64 * rate).round() as i64
+        here.mono + (counted as f64 * rate) as i64
     }
 }
 
