@@ -236,6 +236,50 @@ pub mod __hooks {
         crate::policy::sampling::ProductSampler::new(sampler, false).0
     }
 
+    /// The span clock's pieces, for the clock benchmark (`benches/benches/clock.rs`).
+    pub mod clock {
+        use std::time::SystemTime;
+
+        /// A counter reading as the hot path takes it (with the check for a due reading of the clocks).
+        #[inline]
+        pub fn stamp() -> quanta::Instant {
+            crate::base::clock::now()
+        }
+
+        /// A counter reading alone, without that check.
+        #[inline]
+        pub fn counter() -> quanta::Instant {
+            quanta::Instant::now()
+        }
+
+        /// Starts the callers' readings, as `init` does.
+        pub fn warm_up() {
+            crate::base::clock::warm_up();
+        }
+
+        /// The export thread's converter.
+        #[derive(Debug)]
+        pub struct Timeline(crate::base::clock::Timeline);
+
+        impl Default for Timeline {
+            fn default() -> Self {
+                Timeline(crate::base::clock::Timeline::new())
+            }
+        }
+
+        impl Timeline {
+            /// Takes the published readings and one of its own (once per batch on the export thread).
+            pub fn advance(&mut self) {
+                self.0.advance();
+            }
+
+            /// A span's start and end on the wall clock.
+            pub fn span(&self, start: quanta::Instant, end: quanta::Instant) -> (SystemTime, Option<SystemTime>) {
+                self.0.span(start, Some(end))
+            }
+        }
+    }
+
     /// Entry points for the fuzz targets in `fuzz/` (every parser that sees outside data).
     pub mod fuzz {
         use crate::config::Config;

@@ -2,7 +2,9 @@
 //! parent-based sampling, the rate limit, Jaeger remote strategies from a real Jaeger (and kept when it
 //! stops), debug forcing and its cap, tail sampling, and propagation round trips for every format.
 
-use kotaemon_trace::config::{BatchConfig, Config, DebugConfig, JaegerRemote, Propagator, Sampler, TailConfig};
+use kotaemon_trace::config::{
+    BatchConfig, Config, DebugConfig, JaegerRemote, JaegerRemoteSource, Propagator, Sampler, TailConfig,
+};
 use kotaemon_trace::{init_with, propagation, TraceGuard};
 use kotaemon_trace_tests::jaeger::JaegerProcess;
 use opentelemetry::trace::{Span as _, Status, TraceContextExt as _, Tracer as _};
@@ -247,7 +249,11 @@ fn share_sampled(name: &str, n: usize) -> f64 {
     (0..n).filter(|_| trace(name, 0)).count() as f64 / n as f64
 }
 
-fn remote_sampling_applies_per_operation_strategies(endpoint: impl Fn(&JaegerProcess) -> String, label: &str) {
+fn remote_sampling_applies_per_operation_strategies(
+    endpoint: impl Fn(&JaegerProcess) -> String,
+    used: impl Fn(&JaegerProcess) -> JaegerRemoteSource,
+    label: &str,
+) {
     let _one = exclusive();
     let service = format!("remote-{label}-{}", std::process::id());
     let file = strategies_file(&service);
@@ -267,6 +273,7 @@ fn remote_sampling_applies_per_operation_strategies(endpoint: impl Fn(&JaegerPro
     assert_eq!(share_sampled("checkout", 300), 1.0, "checkout: probability 1");
     assert_eq!(share_sampled("browse", 300), 0.0, "browse: probability 0");
     assert_eq!(share_sampled("search", 300), 0.0, "others: the service default 0");
+    assert_eq!(guard.jaeger_remote_source(), Some(used(&jaeger)), "{label}: the transport that answered");
     let tracer = tracer();
     let mut span = tracer.start("checkout");
     assert!(span.span_context().is_sampled());
@@ -281,12 +288,76 @@ fn remote_sampling_applies_per_operation_strategies(endpoint: impl Fn(&JaegerPro
 
 #[test]
 fn jaeger_remote_over_http_from_a_real_jaeger() {
-    remote_sampling_applies_per_operation_strategies(|j| format!("{}/api/sampling", j.sampling_http), "http");
+    remote_sampling_applies_per_operation_strategies(
+        |j| format!("{}/api/sampling", j.sampling_http),
+        |j| JaegerRemoteSource::Http(format!("{}/api/sampling", j.sampling_http)),
+        "http",
+    );
 }
 
 #[test]
 fn jaeger_remote_over_grpc_from_a_real_jaeger() {
-    remote_sampling_applies_per_operation_strategies(|j| j.sampling_grpc.clone(), "grpc");
+    remote_sampling_applies_per_operation_strategies(
+        |j| j.sampling_grpc.clone(),
+        |j| JaegerRemoteSource::Grpc(j.sampling_grpc.clone()),
+        "grpc",
+    );
+}
+
+#[test]
+fn jaeger_remote_on_the_http_port_without_a_path_falls_back_from_grpc() {
+    // A bare URL on a port other than 5778 is tried over gRPC first; Jaeger's HTTP server answers in
+    // another protocol, so HTTP at `/sampling` is tried next, and kept.
+    remote_sampling_applies_per_operation_strategies(
+        |j| j.sampling_http.clone(),
+        |j| JaegerRemoteSource::Http(format!("{}/sampling", j.sampling_http)),
+        "http-bare",
+    );
+}
+
+/// Waits (boundedly) for the sampler polling `endpoint` to receive a strategy; returns how it got it.
+fn source_of(endpoint: &str) -> Option<JaegerRemoteSource> {
+    let remote = JaegerRemote {
+        endpoint: endpoint.to_owned(),
+        polling_interval: Duration::from_millis(200),
+        initial_sampling_rate: 0.0,
+    };
+    let (guard, _collect) = pipeline(Config::builder().service_name("ports").sampler(Sampler::JaegerRemote(remote)));
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let source = loop {
+        match guard.jaeger_remote_source() {
+            Some(source) => break Some(source),
+            None if Instant::now() > deadline => break None,
+            None => std::thread::sleep(Duration::from_millis(50)),
+        }
+    };
+    guard.shutdown().unwrap();
+    source
+}
+
+#[test]
+fn jaeger_remote_on_jaegers_own_ports_without_a_path() {
+    // The URLs configurations write: Jaeger's HTTP sampling port 5778 and its v2 gRPC port 5779, bare.
+    // `scripts/jaeger.sh start` serves both; when it is not running, a private Jaeger takes the ports.
+    let _one = exclusive();
+    let held = std::net::TcpStream::connect("127.0.0.1:5778").is_ok();
+    let _private = match held {
+        true => None,
+        false => match JaegerProcess::spawn_with_sampling_ports("own-ports", None, 5778, 5779) {
+            Some(jaeger) => Some(jaeger),
+            None => return,
+        },
+    };
+    assert_eq!(
+        source_of("http://127.0.0.1:5778"),
+        Some(JaegerRemoteSource::Http("http://127.0.0.1:5778/sampling".into())),
+        "Jaeger's HTTP port: HTTP at /sampling"
+    );
+    assert_eq!(
+        source_of("http://127.0.0.1:5779/"),
+        Some(JaegerRemoteSource::Grpc("http://127.0.0.1:5779".into())),
+        "Jaeger's gRPC port: gRPC"
+    );
 }
 
 #[test]

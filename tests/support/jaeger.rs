@@ -210,8 +210,31 @@ impl JaegerProcess {
         strategies: Option<&std::path::Path>,
         overlays: &[(&str, &[(&str, String)])],
     ) -> Option<JaegerProcess> {
+        Self::spawn_on(test, strategies, overlays, None)
+    }
+
+    /// Like [`JaegerProcess::spawn`], with remote sampling on the given HTTP and gRPC ports (Jaeger's own
+    /// 5778 and 5779, which configurations name without a path).
+    pub fn spawn_with_sampling_ports(
+        test: &str,
+        strategies: Option<&std::path::Path>,
+        http: u16,
+        grpc: u16,
+    ) -> Option<JaegerProcess> {
+        Self::spawn_on(test, strategies, &[], Some((http, grpc)))
+    }
+
+    fn spawn_on(
+        test: &str,
+        strategies: Option<&std::path::Path>,
+        overlays: &[(&str, &[(&str, String)])],
+        sampling_ports: Option<(u16, u16)>,
+    ) -> Option<JaegerProcess> {
         let binary = cached_binary(test, "Jaeger", "jaeger.sh")?;
-        let ports: Vec<u16> = (0..8).map(|_| free_port()).collect();
+        let mut ports: Vec<u16> = (0..8).map(|_| free_port()).collect();
+        if let Some((http, grpc)) = sampling_ports {
+            (ports[2], ports[3]) = (http, grpc);
+        }
         let mut process = JaegerProcess {
             child: None,
             jaeger: Jaeger {

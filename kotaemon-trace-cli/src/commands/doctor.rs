@@ -7,7 +7,7 @@ use crate::exit::{CHECK_FAILED, Fail, OK};
 use crate::jaeger::{Client, ui_link};
 use crate::probe::{self, Endpoint, Unreachable, Wire};
 use crate::settings::{self, Row, Source};
-use kotaemon_trace::config::{BatchConfig, Config, ExporterKind, Origin, Protocol, Sampler, mask_url};
+use kotaemon_trace::config::{BatchConfig, Config, ExporterKind, JaegerRemote, Origin, Protocol, Sampler, mask_url};
 use kotaemon_trace::trace_with_otel;
 use std::time::{Duration, Instant};
 
@@ -81,6 +81,11 @@ pub fn run(client: &Client, jaeger_source: &Source, wait: Duration) -> Result<u8
             ))
         },
     );
+
+    // The Jaeger remote sampler, when it is the sampler: which transport and URL gave a strategy.
+    if let Some(remote) = remote_sampler(config.sampler()) {
+        report.check("jaeger_remote sampler", remote_sampling_check(&config, remote));
+    }
 
     // 2. Is anything exported at all?
     let exporting = if config.is_disabled() {
@@ -288,6 +293,52 @@ pub fn endpoint_check(url: &str, protocol: Protocol) -> Outcome {
             "{where_} answered with something that is neither HTTP nor gRPC (first bytes {first}): is this the collector's OTLP port?"
         )),
         (other, _) => Outcome::Warn(format!("{shown}: the protocol {} is not probed", other.as_str())),
+    }
+}
+
+/// The Jaeger remote sampler's settings, when it is the sampler (alone or under `parentbased_`).
+fn remote_sampler(sampler: &Sampler) -> Option<&JaegerRemote> {
+    match sampler {
+        Sampler::JaegerRemote(remote) => Some(remote),
+        Sampler::ParentBased(inner) => remote_sampler(inner),
+        _ => None,
+    }
+}
+
+/// How long the sampler may take to get its first strategy: a URL without a path may be tried over both
+/// transports, each bounded by the poller's 5 s timeout.
+const REMOTE_SAMPLING_WAIT: Duration = Duration::from_secs(12);
+
+/// Starts the configured sampler (nothing exported) and reports which transport and URL gave it a
+/// strategy: a URL without a path is resolved by trying both, and the user should see which one won.
+fn remote_sampling_check(config: &Config, remote: &JaegerRemote) -> Outcome {
+    let endpoint = mask_url(&remote.endpoint);
+    let config = config.clone().into_builder().exporter(ExporterKind::None).build();
+    let guard = match kotaemon_trace::init_with(config) {
+        Ok(guard) => guard,
+        Err(e) => return Outcome::Fail(format!("kotaemon_trace::init failed: {e}")),
+    };
+    let deadline = Instant::now() + REMOTE_SAMPLING_WAIT;
+    let source = loop {
+        match guard.jaeger_remote_source() {
+            None if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(50)),
+            source => break source,
+        }
+    };
+    let _ = guard.shutdown();
+    match source {
+        Some(source) => Outcome::Ok(format!(
+            "strategy received over {} from {} (endpoint {endpoint})",
+            source.transport(),
+            mask_url(source.url())
+        )),
+        None => Outcome::Fail(format!(
+            "no strategy from {endpoint} within {} s (the reason is printed above); until one arrives the \
+             initial rate {} applies.\nPoint endpoint= at Jaeger's sampling port: HTTP 5778 (with or without \
+             /sampling) or gRPC 5779 / 14250",
+            REMOTE_SAMPLING_WAIT.as_secs(),
+            remote.initial_sampling_rate
+        )),
     }
 }
 

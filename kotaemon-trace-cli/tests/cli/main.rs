@@ -217,6 +217,31 @@ fn doctor_is_green_over_grpc() {
 }
 
 #[test]
+fn doctor_names_the_transport_and_url_the_jaeger_remote_sampler_used() {
+    // A private Jaeger (its own ports, so its sampling ports are not 5778/5779): a URL without a path on
+    // its HTTP port is tried over gRPC first and then over HTTP; on its gRPC port, gRPC answers at once.
+    let Some(jaeger) = kotaemon_trace_tests::jaeger::JaegerProcess::spawn("doctor jaeger_remote", None) else {
+        return;
+    };
+    for (endpoint, expected) in [
+        (jaeger.sampling_http.clone(), format!("over HTTP from {}/sampling", jaeger.sampling_http)),
+        (format!("{}/", jaeger.sampling_grpc), format!("over gRPC from {}", jaeger.sampling_grpc)),
+    ] {
+        let (_, stdout, stderr) = run(kotaemon_trace(&jaeger.jaeger.query_url)
+            .arg("doctor")
+            .env("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc")
+            .env("OTEL_EXPORTER_OTLP_ENDPOINT", &jaeger.jaeger.otlp_grpc)
+            .env("OTEL_TRACES_SAMPLER", "parentbased_jaeger_remote")
+            .env("OTEL_TRACES_SAMPLER_ARG", format!("endpoint={endpoint},pollingIntervalMs=200")));
+        let line = stdout
+            .lines()
+            .find(|l| l.contains("jaeger_remote sampler:"))
+            .unwrap_or_else(|| panic!("stdout:\n{stdout}\nstderr:\n{stderr}"));
+        assert!(line.contains("ok") && line.contains(&expected), "{line}\nstderr:\n{stderr}");
+    }
+}
+
+#[test]
 fn doctor_red_when_nothing_listens_at_the_endpoint() {
     let port = closed_port();
     let (code, stdout, _) = run(kotaemon_trace(&format!("http://127.0.0.1:{}", closed_port()))

@@ -123,8 +123,10 @@ pub enum Sampler {
 /// ```
 #[derive(Clone, Debug, PartialEq)]
 pub struct JaegerRemote {
-    /// Jaeger's sampling server: a URL with a path (`http://localhost:5778/sampling`) is polled over
-    /// HTTP, one without (`http://localhost:14250`, Jaeger v2's `:5779`) over gRPC.
+    /// Jaeger's sampling server. A URL with a path (`http://localhost:5778/sampling`) is polled over
+    /// HTTP. A URL without one may name either of Jaeger's sampling ports, HTTP (`:5778`) or gRPC
+    /// (`:14250`, Jaeger v2's `:5779`): both transports are tried (HTTP at `/sampling` first on 5778, gRPC
+    /// first elsewhere) and the one that answers is kept ([`JaegerRemoteSource`]).
     pub endpoint: String,
     /// Time between polls (default 60 s).
     pub polling_interval: Duration,
@@ -139,6 +141,40 @@ impl Default for JaegerRemote {
             polling_interval: Duration::from_secs(60),
             initial_sampling_rate: 0.001,
         }
+    }
+}
+
+/// Where the `jaeger_remote` sampler got its last strategy: the transport, and the URL it used (see
+/// [`JaegerRemote::endpoint`] for how a URL without a path is resolved). Read it with
+/// `TraceGuard::jaeger_remote_source`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JaegerRemoteSource {
+    /// Polled over HTTP at this URL (the service name is added as `?service=`).
+    Http(String),
+    /// Polled over gRPC (`jaeger.api_v2.SamplingManager`) at this endpoint.
+    Grpc(String),
+}
+
+impl JaegerRemoteSource {
+    /// The URL polled.
+    pub fn url(&self) -> &str {
+        match self {
+            JaegerRemoteSource::Http(url) | JaegerRemoteSource::Grpc(url) => url,
+        }
+    }
+
+    /// `"HTTP"` or `"gRPC"`.
+    pub fn transport(&self) -> &'static str {
+        match self {
+            JaegerRemoteSource::Http(_) => "HTTP",
+            JaegerRemoteSource::Grpc(_) => "gRPC",
+        }
+    }
+}
+
+impl std::fmt::Display for JaegerRemoteSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}", self.transport(), crate::config::mask::mask_url(self.url()))
     }
 }
 

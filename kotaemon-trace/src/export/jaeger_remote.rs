@@ -3,16 +3,21 @@
 //! unreachable the last good strategy stays in force.
 //!
 //! The endpoint may name either of Jaeger's sampling servers, since users arrive with configs from both
-//! worlds: a URL with a path (`http://localhost:5778/sampling`, Go and Rust SDKs) is polled over HTTP;
-//! a URL without one (`http://localhost:14250`, the OTel spec's and Java's form, or Jaeger v2's 5779) over
-//! gRPC (`jaeger.api_v2.SamplingManager`).
+//! worlds: a URL with a path (`http://localhost:5778/sampling`, Go and Rust SDKs) is polled over HTTP. A
+//! URL without one names a port, and both kinds are met bare: Jaeger's HTTP port (`http://localhost:5778`,
+//! the one most configs name) and its gRPC ports (`http://localhost:14250`, the OTel spec's and Java's
+//! form, Jaeger v2's 5779). So a bare URL is tried over both: over HTTP at `/sampling` first on 5778, over
+//! gRPC (`jaeger.api_v2.SamplingManager`) first on any other port; when the first answers in another
+//! protocol the other is tried, and the one that gave a strategy is kept for the following polls
+//! ([`Source`]; `TraceGuard::jaeger_remote_source` shows it, and so does `kotaemon-trace doctor`).
 
+use crate::config::JaegerRemoteSource as Source;
 use crate::policy::sampling::strategy::{
     MAX_BODY, OperationSampling, OperationStrategy, Probabilistic, RateLimiting, Strategy, StrategyResponse,
     from_response, parse_strategy,
 };
 use arc_swap::ArcSwap;
-use std::sync::{Arc, mpsc};
+use std::sync::{Arc, Mutex, mpsc};
 use std::time::Duration;
 
 mod proto {
@@ -98,27 +103,51 @@ pub(crate) struct Poll {
 /// Keeps polling until dropped; the sampler reads `current`.
 pub(crate) struct Poller {
     _stop: mpsc::Sender<()>,
+    used: Arc<Mutex<Option<Source>>>,
 }
 
-pub(crate) fn is_grpc(endpoint: &str) -> bool {
-    let rest = endpoint.split_once("://").map_or(endpoint, |(_, r)| r);
-    match rest.find('/') {
-        None => true,
-        Some(i) => rest[i..].trim_end_matches('/').is_empty(),
+impl Poller {
+    /// The transport and URL of the last strategy received; `None` before the first.
+    pub(crate) fn source(&self) -> Option<Source> {
+        self.used.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
+}
+
+/// Jaeger's HTTP sampling port: a bare URL naming it is tried over HTTP first.
+const HTTP_SAMPLING_PORT: u16 = 5778;
+/// The path Jaeger serves strategies at on its HTTP sampling port (agent, all-in-one and v2).
+const HTTP_SAMPLING_PATH: &str = "/sampling";
+
+/// What `endpoint` may mean, in the order to try: one HTTP URL when it has a path, else both
+/// transports at that port.
+pub(crate) fn candidates(endpoint: &str) -> Vec<Source> {
+    let scheme_end = endpoint.find("://").map_or(0, |i| i + 3);
+    let rest = &endpoint[scheme_end..];
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    if !rest[authority_end..].trim_end_matches('/').is_empty() {
+        return vec![Source::Http(endpoint.to_owned())];
+    }
+    let base = &endpoint[..scheme_end + authority_end];
+    let http = Source::Http(format!("{base}{HTTP_SAMPLING_PATH}"));
+    let grpc = Source::Grpc(base.to_owned());
+    let port = rest[..authority_end].rsplit_once(':').and_then(|(_, port)| port.parse::<u16>().ok());
+    if port == Some(HTTP_SAMPLING_PORT) { vec![http, grpc] } else { vec![grpc, http] }
 }
 
 /// Starts the polling thread. The first fetch happens at once, not after one interval.
 pub(crate) fn start(poll: Poll, current: Arc<ArcSwap<Strategy>>) -> std::io::Result<Poller> {
     let (stop, stopped) = mpsc::channel::<()>();
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let used = Arc::new(Mutex::new(None));
+    let shown = used.clone();
     std::thread::Builder::new().name("kotaemon-trace-sampling".into()).spawn(move || {
         let mut reported = false;
+        let mut order = candidates(&poll.endpoint);
         loop {
-            let fetched = runtime.block_on(fetch(&poll));
-            match fetched {
+            match runtime.block_on(fetch_any(&poll, &mut order)) {
                 Ok(strategy) => {
                     current.store(Arc::new(strategy));
+                    *shown.lock().unwrap_or_else(|e| e.into_inner()) = order.first().cloned();
                     reported = false;
                 }
                 Err(why) if !reported => {
@@ -136,34 +165,71 @@ pub(crate) fn start(poll: Poll, current: Arc<ArcSwap<Strategy>>) -> std::io::Res
             }
         }
     })?;
-    Ok(Poller { _stop: stop })
+    Ok(Poller { _stop: stop, used })
 }
 
-async fn fetch(poll: &Poll) -> Result<Strategy, String> {
-    let timeout = Duration::from_secs(5);
-    if is_grpc(&poll.endpoint) {
-        let response = tokio::time::timeout(timeout, fetch_grpc(poll))
-            .await
-            .map_err(|_| format!("{} timed out", poll.endpoint))??;
-        from_response(response.into())
-    } else {
-        let client = reqwest::Client::builder().timeout(timeout).build().map_err(|e| e.to_string())?;
-        let separator = if poll.endpoint.contains('?') { '&' } else { '?' };
-        let url = format!("{}{separator}service={}", poll.endpoint, query_escape(&poll.service));
-        let response = client.get(&url).send().await.map_err(|e| format!("{} is unreachable: {e}", poll.endpoint))?;
-        if !response.status().is_success() {
-            return Err(format!("{} answered {}", poll.endpoint, response.status()));
-        }
-        // Read at most one byte over the bound: a huge answer is refused without being downloaded.
-        let mut response = response;
-        let mut body = Vec::new();
-        while let Some(chunk) = response.chunk().await.map_err(|e| e.to_string())? {
-            body.extend_from_slice(&chunk[..chunk.len().min(MAX_BODY + 1 - body.len())]);
-            if body.len() > MAX_BODY {
-                break;
+/// Tries the transports in `order` until one gives a strategy, and moves that one to the front, so
+/// the next polls use what worked first. Stops at the first failure when nothing accepts a connection
+/// at the endpoint (Jaeger down): the other transport would fail the same way, only later.
+async fn fetch_any(poll: &Poll, order: &mut [Source]) -> Result<Strategy, String> {
+    let mut failures = Vec::new();
+    for index in 0..order.len() {
+        match fetch(poll, &order[index]).await {
+            Ok(strategy) => {
+                order[..=index].rotate_right(1);
+                return Ok(strategy);
             }
+            Err(why) => failures.push(why),
         }
-        parse_strategy(&body)
+        if !accepts_connections(&order[index]).await {
+            failures.push("nothing accepts connections there".to_owned());
+            break;
+        }
+    }
+    Err(failures.join("; "))
+}
+
+/// Whether a TCP connection to the source's host and port opens (within a second).
+async fn accepts_connections(source: &Source) -> bool {
+    let Ok(uri) = source.url().parse::<http::Uri>() else { return false };
+    let Some(host) = uri.host() else { return false };
+    let port = uri.port_u16().unwrap_or(if uri.scheme_str() == Some("https") { 443 } else { 80 });
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    matches!(
+        tokio::time::timeout(Duration::from_secs(1), tokio::net::TcpStream::connect((host, port))).await,
+        Ok(Ok(_))
+    )
+}
+
+async fn fetch(poll: &Poll, source: &Source) -> Result<Strategy, String> {
+    let timeout = Duration::from_secs(5);
+    match source {
+        Source::Grpc(endpoint) => {
+            let response = tokio::time::timeout(timeout, fetch_grpc(endpoint, &poll.service))
+                .await
+                .map_err(|_| format!("{endpoint} (gRPC) timed out"))??;
+            from_response(response.into())
+        }
+        Source::Http(endpoint) => {
+            let client = reqwest::Client::builder().timeout(timeout).build().map_err(|e| e.to_string())?;
+            let separator = if endpoint.contains('?') { '&' } else { '?' };
+            let url = format!("{endpoint}{separator}service={}", query_escape(&poll.service));
+            let response =
+                client.get(&url).send().await.map_err(|e| format!("{endpoint} (HTTP) is unreachable: {e}"))?;
+            if !response.status().is_success() {
+                return Err(format!("{endpoint} (HTTP) answered {}", response.status()));
+            }
+            // Read at most one byte over the bound: a huge answer is refused without being downloaded.
+            let mut response = response;
+            let mut body = Vec::new();
+            while let Some(chunk) = response.chunk().await.map_err(|e| e.to_string())? {
+                body.extend_from_slice(&chunk[..chunk.len().min(MAX_BODY + 1 - body.len())]);
+                if body.len() > MAX_BODY {
+                    break;
+                }
+            }
+            parse_strategy(&body).map_err(|why| format!("{endpoint} (HTTP): {why}"))
+        }
     }
 }
 
@@ -178,23 +244,23 @@ fn query_escape(value: &str) -> String {
         .collect()
 }
 
-async fn fetch_grpc(poll: &Poll) -> Result<proto::SamplingStrategyResponse, String> {
-    let channel = tonic::transport::Endpoint::from_shared(poll.endpoint.clone())
-        .map_err(|e| format!("{} is not a valid gRPC endpoint: {e}", poll.endpoint))?
+async fn fetch_grpc(endpoint: &str, service: &str) -> Result<proto::SamplingStrategyResponse, String> {
+    let channel = tonic::transport::Endpoint::from_shared(endpoint.to_owned())
+        .map_err(|e| format!("{endpoint} is not a valid gRPC endpoint: {e}"))?
         .connect()
         .await
-        .map_err(|e| format!("{} is unreachable: {e}", poll.endpoint))?;
+        .map_err(|e| format!("{endpoint} (gRPC) is unreachable: {e}"))?;
     let mut client = tonic::client::Grpc::new(channel);
     client.ready().await.map_err(|e| e.to_string())?;
     let path = http::uri::PathAndQuery::from_static("/jaeger.api_v2.SamplingManager/GetSamplingStrategy");
     let codec =
         tonic_prost::ProstCodec::<proto::SamplingStrategyParameters, proto::SamplingStrategyResponse>::default();
-    let request = tonic::Request::new(proto::SamplingStrategyParameters { service_name: poll.service.clone() });
+    let request = tonic::Request::new(proto::SamplingStrategyParameters { service_name: service.to_owned() });
     client
         .unary(request, path, codec)
         .await
         .map(|r| r.into_inner())
-        .map_err(|s| format!("{}: {}", poll.endpoint, s.message()))
+        .map_err(|s| format!("{endpoint} (gRPC): {}", s.message()))
 }
 
 #[cfg(test)]
@@ -202,10 +268,25 @@ mod tests {
     use super::*;
 
     #[test]
-    fn endpoint_shape_picks_the_transport() {
-        assert!(is_grpc("http://localhost:14250"));
-        assert!(is_grpc("http://127.0.0.1:5779/"));
-        assert!(!is_grpc("http://localhost:5778/sampling"));
-        assert!(!is_grpc("http://127.0.0.1:5778/api/sampling"));
+    fn a_path_means_http_and_a_bare_port_both_transports_in_the_likelier_order() {
+        let http = |u: &str| Source::Http(u.to_owned());
+        let grpc = |u: &str| Source::Grpc(u.to_owned());
+        assert_eq!(candidates("http://localhost:5778/sampling"), [http("http://localhost:5778/sampling")]);
+        assert_eq!(candidates("http://127.0.0.1:5778/api/sampling"), [http("http://127.0.0.1:5778/api/sampling")]);
+        // Jaeger's HTTP port, bare: HTTP at its sampling path first, gRPC if that answers otherwise.
+        assert_eq!(
+            candidates("http://127.0.0.1:5778"),
+            [http("http://127.0.0.1:5778/sampling"), grpc("http://127.0.0.1:5778")]
+        );
+        assert_eq!(
+            candidates("http://127.0.0.1:5778/"),
+            [http("http://127.0.0.1:5778/sampling"), grpc("http://127.0.0.1:5778")]
+        );
+        // Any other bare port: gRPC first (14250, 5779), then HTTP.
+        assert_eq!(
+            candidates("http://localhost:14250"),
+            [grpc("http://localhost:14250"), http("http://localhost:14250/sampling")]
+        );
+        assert_eq!(candidates("http://[::1]:5779/"), [grpc("http://[::1]:5779"), http("http://[::1]:5779/sampling")]);
     }
 }

@@ -341,8 +341,10 @@ impl Worker {
     /// Exports everything queued now, in batches. After a failure no more is sent until the held batch
     /// goes through; the error is the result.
     fn drain(&mut self, batch: &mut Vec<SpanData>, deadline: Option<Instant>) -> OTelSdkResult {
-        self.timeline.advance();
         loop {
+            // A fresh reading of the clocks per batch, after the spans in it ended: their stamps are then
+            // placed between readings, not extrapolated past the last one (see `base::clock`).
+            self.timeline.advance();
             while batch.len() < self.max_batch {
                 match self.pop() {
                     Some(span) => batch.push(span),

@@ -98,10 +98,12 @@ impl Record {
     /// The SDK's form of the span, as its tracer would have exported it.
     pub(crate) fn into_span_data(self, scope: &InstrumentationScope, timeline: &Timeline, spares: &Spares) -> SpanData {
         let Record { span_context, data, end } = self;
-        let start_time = timeline.wall(data.start);
-        let end_time = match end {
-            End::Stamp(stamp) => timeline.wall(stamp),
-            End::Wall(wall) => wall,
+        let (start_time, end_time) = match end {
+            End::Stamp(stamp) => {
+                let (start, end) = timeline.span(data.start, Some(stamp));
+                (start, end.unwrap_or(start))
+            }
+            End::Wall(wall) => (timeline.wall(data.start), wall),
         };
         let extra = data.extra.map(|e| *e).unwrap_or_default();
         SpanData {

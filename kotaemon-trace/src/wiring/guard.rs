@@ -108,6 +108,14 @@ impl TraceGuard {
         self.inner.as_ref().and_then(|active| active.metrics.prometheus_address())
     }
 
+    /// With the `jaeger_remote` sampler: the transport and URL of the last strategy received from Jaeger
+    /// (`None` before the first, and with any other sampler). A URL without a path is tried over both
+    /// of Jaeger's transports; this says which one answered.
+    #[cfg(feature = "jaeger-remote")]
+    pub fn jaeger_remote_source(&self) -> Option<crate::config::JaegerRemoteSource> {
+        self.inner.as_ref().and_then(|active| active.poller.as_ref()).and_then(|poller| poller.source())
+    }
+
     pub(crate) fn disabled() -> Self {
         TraceGuard { inner: None }
     }
