@@ -59,6 +59,7 @@ const SECRET_PAIRS: &[(&str, &str)] = &[
     ("private", "key"),
     ("secret", "key"),
     ("access", "key"),
+    ("account", "key"),
     ("signing", "key"),
     ("encryption", "key"),
     ("session", "id"),

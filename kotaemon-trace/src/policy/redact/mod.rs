@@ -4,6 +4,8 @@ use crate::base::error::InitError;
 use crate::base::ports::TextPolicy;
 use crate::config::RedactionConfig;
 
+mod catalogue;
+mod context;
 mod detect;
 mod inline;
 mod keys;
@@ -141,6 +143,7 @@ pub struct Redactor {
     allow_exact: Vec<String>,
     allow_prefixes: Vec<String>,
     capture_arguments: bool,
+    options: detect::Options,
     key: PseudonymKey,
     /// Which build this is, for the per-thread cache of key decisions ([`Redactor::redact_cached`]).
     #[cfg_attr(not(feature = "otlp-logs"), allow(dead_code))]
@@ -226,6 +229,13 @@ impl RedactorBuilder {
         self
     }
 
+    /// Whether IP addresses are redacted (default `true`; `KOTAEMON_TRACE_REDACT_IP`). Off keeps client
+    /// addresses for operators who need them and may store them.
+    pub fn redact_ip(mut self, redact: bool) -> Self {
+        self.redactor.options.ip = redact;
+        self
+    }
+
     /// The key of the pseudonym hash; use the same key in every service so pseudonyms join across them.
     pub fn pseudonym_key(mut self, key: &[u8]) -> Self {
         self.redactor.key = PseudonymKey(Arc::from(key));
@@ -265,6 +275,7 @@ impl Redactor {
                 allow_exact,
                 allow_prefixes,
                 capture_arguments: true,
+                options: detect::Options::default(),
                 key: random_key(),
                 id: 0,
             },
@@ -364,7 +375,7 @@ impl Redactor {
     /// The value detectors and custom value rules only.
     fn apply_value<'a>(&self, value: &'a str, found: &mut Vec<(Range<usize>, Kind)>) -> Outcome<'a> {
         let mut outcome = Outcome { value: Cow::Borrowed(value), rules: Vec::new(), custom: Vec::new() };
-        self.detectors.find(value, found);
+        self.detectors.find(value, found, self.options);
         let mut redacted = detect::replace(value, found);
         outcome.rules.extend(found.iter().map(|(_, kind)| kind.name()));
         for rule in &self.values {
@@ -520,7 +531,8 @@ impl KeyCache {
 impl Redactor {
     /// The redactor `config` describes.
     pub(crate) fn from_config(config: &RedactionConfig) -> Result<Redactor, RedactionError> {
-        let mut builder = Redactor::builder().capture_arguments(config.capture_arguments);
+        let mut builder =
+            Redactor::builder().capture_arguments(config.capture_arguments).redact_ip(config.redact_ip);
         for pattern in &config.secret_key_patterns {
             builder = builder.secret_key_pattern(pattern)?;
         }
@@ -754,6 +766,6 @@ mod tests {
             assert!(matches!(r.redact("note", clean), Cow::Borrowed(_)), "{clean}");
         }
         let out = r.redact("note", "sk-proj-AbCdEfGhIjKlMnOpQrStUvWxYz012345 and 4111 1111 1111 1111");
-        assert_eq!(out, "[REDACTED:api_key] and [REDACTED:credit_card]");
+        assert_eq!(out, "[REDACTED:openai_api_key] and [REDACTED:credit_card]");
     }
 }
