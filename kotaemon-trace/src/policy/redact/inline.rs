@@ -9,7 +9,7 @@
 //! allocation; text without separators costs one byte search.
 
 use super::detect::Kind;
-use super::keys::{is_secret_key, words};
+use super::keys::{is_secret_key, with_words};
 use std::ops::Range;
 
 /// The longest name and value considered (a longer run is not a name, or is cut there).
@@ -100,14 +100,14 @@ pub(crate) fn find(value: &str, mut add: impl FnMut(Range<usize>, Kind)) {
 /// A name that is not a secret by the key rules but hints at one: a provider's keyword
 /// ([`KEYWORDS`]), or a last word `key`/`keys` (`stripe_key`, `LICENSE_KEY`).
 fn weak_name(name: &str) -> Option<Kind> {
-    let mut buf = Vec::new();
-    let n = words(name, &mut buf);
-    for word in &buf[..n] {
-        if let Some(i) = KEYWORDS.iter().position(|(w, _, _)| *w == word.as_str()) {
-            return Some(Kind::Keyword(i as u16));
+    with_words(name, |words| {
+        for word in words {
+            if let Some(i) = KEYWORDS.iter().position(|(w, _, _)| *w == word.as_str()) {
+                return Some(Kind::Keyword(i as u16));
+            }
         }
-    }
-    matches!(buf[..n].last().map(String::as_str), Some("key" | "keys")).then_some(Kind::Key)
+        matches!(words.last().map(String::as_str), Some("key" | "keys")).then_some(Kind::Key)
+    })
 }
 
 /// Entropy as the last resort, only under a hinting name: one run of 12+ token characters (16+ under a
@@ -264,13 +264,17 @@ fn credential_after(value: &str, from: usize) -> Option<Range<usize>> {
 /// `%(name)s`, `{}`), and documentation fillers (`<your-token>`, `insert_key_here`, `your_api_key`).
 pub(crate) fn is_placeholder(text: &str) -> bool {
     let t = text.trim();
-    let lower = t.to_ascii_lowercase();
+    // Case-insensitive tests without lowering into a new string: this runs on kept values too.
+    let starts = |p: &str| t.len() >= p.len() && t.as_bytes()[..p.len()].eq_ignore_ascii_case(p.as_bytes());
+    let ends = |p: &str| t.len() >= p.len() && t.as_bytes()[t.len() - p.len()..].eq_ignore_ascii_case(p.as_bytes());
+    let contains = |p: &str| t.as_bytes().windows(p.len()).any(|w| w.eq_ignore_ascii_case(p.as_bytes()));
     let ident = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.');
     t.is_empty()
         || t.starts_with("[REDACTED")
         || t.bytes().all(|b| matches!(b, b'*' | b'x' | b'X' | b'.' | b'-' | b'#' | b'<' | b'>' | b'_'))
-        || ["none", "null", "nil", "undefined", "true", "false", "<redacted>", "redacted", "hidden", "masked", "changeit"]
-            .contains(&lower.as_str())
+        || ["none", "null", "nil", "undefined", "true", "false", "<redacted>", "redacted", "hidden", "masked", "changeme"]
+            .iter()
+            .any(|p| t.eq_ignore_ascii_case(p))
         || (t.starts_with("${") && t.ends_with('}'))
         || (t.starts_with("{{") && t.ends_with("}}"))
         || (t.starts_with('<') && t.ends_with('>'))
@@ -278,12 +282,11 @@ pub(crate) fn is_placeholder(text: &str) -> bool {
         || t.strip_prefix('$').is_some_and(ident)
         || matches!(t, "%s" | "%r" | "%d" | "{}" | "?" | "...")
         || (t.starts_with("%(") && t.ends_with(")s"))
-        || (lower.starts_with("insert") && lower.ends_with("here"))
-        || (lower.starts_with("your") && lower.len() > 4 && !lower[4..].bytes().any(|b| b.is_ascii_digit()))
-        || lower.ends_with("_here")
-        || lower.contains("xxxx")
-        || lower.contains("placeholder")
-        || lower == "changeme"
+        || (starts("insert") && ends("here"))
+        || (starts("your") && t.len() > 4 && !t.as_bytes()[4..].iter().any(u8::is_ascii_digit))
+        || ends("_here")
+        || contains("xxxx")
+        || contains("placeholder")
 }
 
 /// An alphabetic word such as `Bearer`, `Token`, `Basic`, `Digest`, `ApiKey`.

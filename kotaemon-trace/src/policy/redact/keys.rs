@@ -170,6 +170,22 @@ pub(crate) fn is_secret_key(key: &str) -> bool {
         .unwrap_or_else(|_| classify(key, &mut Vec::new()))
 }
 
+/// `f` applied to the words of `key` (see [`words`]), with this thread's buffer: no allocation after a
+/// thread's first keys.
+pub(crate) fn with_words<R>(key: &str, f: impl FnOnce(&[String]) -> R) -> R {
+    WORDS.with(|buf| match buf.try_borrow_mut() {
+        Ok(mut buf) => {
+            let n = words(key, &mut buf);
+            f(&buf[..n])
+        }
+        Err(_) => {
+            let mut own = Vec::new();
+            let n = words(key, &mut own);
+            f(&own[..n])
+        }
+    })
+}
+
 fn classify(key: &str, words_buf: &mut Vec<String>) -> bool {
     // A key whose last segment is a predicate (`auth.has_token`, `user.is_authenticated`) holds a yes/no
     // about the secret, never the secret.
