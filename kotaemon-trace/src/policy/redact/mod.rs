@@ -409,6 +409,12 @@ impl Redactor {
             }
         }
         if !audit.is_empty() {
+            for entry in &audit {
+                // Entries are `key:rule`; rule names hold no `:`.
+                if let Some((_, rule)) = entry.rsplit_once(':') {
+                    cache.redactions.add(rule);
+                }
+            }
             audit.sort();
             audit.dedup();
             let list: Vec<StringValue> = audit.into_iter().map(StringValue::from).collect();
@@ -495,6 +501,27 @@ fn note(audit: &mut Vec<String>, key: &str, rules: &[&str], custom: &[String]) {
 #[derive(Debug, Default)]
 pub(crate) struct KeyCache {
     decisions: HashMap<String, KeyDecision, foldhash::fast::RandomState>,
+    /// Redactions per rule since the export thread last took them (for `kotaemon_trace_redactions_total`).
+    pub(crate) redactions: RedactionCounts,
+}
+
+/// Redactions counted per rule name. Few distinct names (the catalogue's and the configured rules'), so a
+/// list searched in order.
+#[derive(Debug, Default)]
+pub(crate) struct RedactionCounts(Vec<(String, u64)>);
+
+impl RedactionCounts {
+    fn add(&mut self, rule: &str) {
+        match self.0.iter_mut().find(|(name, _)| name == rule) {
+            Some((_, n)) => *n += 1,
+            None => self.0.push((rule.to_owned(), 1)),
+        }
+    }
+
+    /// The counts so far, leaving zeros (the names stay, so the next span allocates nothing).
+    pub(crate) fn take(&mut self) -> impl Iterator<Item = (&str, u64)> {
+        self.0.iter_mut().filter(|(_, n)| *n > 0).map(|(name, n)| (name.as_str(), std::mem::take(n)))
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
