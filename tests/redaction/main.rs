@@ -6,3 +6,4 @@ mod allocations;
 mod corpus;
 mod end_to_end;
 mod held_out;
+mod outside;

@@ -322,7 +322,8 @@ impl Detectors {
                 }
             }
         }
-        if seen.long_run {
+        // Every token has a long run, except a few formats split by `:` (Sidekiq's `user:password`).
+        if seen.long_run || seen.pair {
             self.catalogue.find(value, |range, rule| out.add(range, Kind::Token(rule)));
         }
         if seen.pair || seen.long_run {

@@ -59,7 +59,7 @@ pub(crate) fn find(value: &str, mut add: impl FnMut(Range<usize>, Kind)) {
         let Some(name) = name_before(b, sep) else { continue };
         let name_text = &value[name];
         let strong = is_secret_key(name_text);
-        let weak = if strong { None } else { weak_name(name_text) };
+        let weak = weak_name(name_text);
         if !strong && weak.is_none() {
             continue;
         }
@@ -69,12 +69,16 @@ pub(crate) fn find(value: &str, mut add: impl FnMut(Range<usize>, Kind)) {
             continue;
         }
         if let Some(kind) = weak {
-            // Only a named provider or a `…key` name: the value must look like a credential by itself.
+            // A named provider or a `…key` name: a value that looks like a credential by itself is that
+            // provider's (`messagebird_api_key=…` says whose key it is); otherwise only a secret name takes it.
             if is_random_credential(content, kind == Kind::Key) {
                 skip_to = pair.content.end;
-                add(pair.content, kind);
+                add(pair.content, if strong && kind == Kind::Key { Kind::Key } else { kind });
+                continue;
             }
-            continue;
+            if !strong {
+                continue;
+            }
         }
         let colon = b[sep] == b':';
         if !pair.quoted && colon && is_scheme_word(content) {
@@ -150,8 +154,12 @@ fn is_code_reference(value: &str, pair: &Pair) -> bool {
         return false;
     }
     let content = &value[pair.content.clone()];
-    let next = value[pair.content.end..].chars().next();
-    matches!(next, Some('(' | '['))
+    // An identifier path called or indexed: `os.getenv("X")`, `ENV["X"]`, `config.get('x')`.
+    let path_len = content.bytes().take_while(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b':')).count();
+    let called = path_len > 0
+        && content.as_bytes()[0].is_ascii_alphabetic()
+        && matches!(content.as_bytes().get(path_len), Some(b'(' | b'['));
+    called
         || content.starts_with("process.env.")
         || content.starts_with("os.environ")
         || content.starts_with("env.")
@@ -174,13 +182,13 @@ fn name_before(b: &[u8], sep: usize) -> Option<Range<usize>> {
     while start > 0 && end - start < MAX_NAME && is_name_byte(b[start - 1]) {
         start -= 1;
     }
+    let whole = start == 0 || !is_name_byte(b[start - 1]);
     // `--password=…`: the flag's dashes are not part of the name.
-    while start < end && b[start] == b'-' && (start == 0 || !is_name_byte(b[start - 1]) || b[start - 1] == b'-') {
+    while start < end && b[start] == b'-' {
         start += 1;
     }
     // Names start with a letter or `_` (not `10:14`, not `-x=`) and are not cut from a longer run.
     let starts_well = start < end && (b[start].is_ascii_alphabetic() || b[start] == b'_');
-    let whole = start == 0 || !is_name_byte(b[start - 1]);
     (starts_well && whole).then_some(start..end)
 }
 
@@ -230,9 +238,11 @@ fn value_after(value: &str, sep: usize) -> Option<Pair> {
                     break;
                 }
                 match c {
-                    '(' | '[' | '{' => depth += 1,
-                    ')' | ']' | '}' if depth > 0 => depth -= 1,
-                    _ if c.is_whitespace() && depth > 0 && value[i..].starts_with("{{") => {}
+                    '(' | '[' | '{' | '<' => depth += 1,
+                    ')' | ']' | '}' | '>' if depth > 0 => depth -= 1,
+                    '\n' => break,
+                    // Inside brackets only the closer ends the value: `getenv("X")`, `{{ secret }}`.
+                    _ if depth > 0 => {}
                     _ if c.is_whitespace()
                         || matches!(c, '"' | '\'' | ',' | ';' | '&' | '#' | ')' | ']' | '}' | '>') =>
                     {
