@@ -573,6 +573,17 @@ pub(crate) mod tests {
         }
     }
 
+    /// The development set `tests/redaction/data/formats.jsonl` has rows of every rule.
+    #[test]
+    fn the_development_set_covers_every_rule() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/redaction/data/formats.jsonl");
+        let Ok(text) = std::fs::read_to_string(path) else { return }; // a packaged crate has no tests folder
+        for rule in RULES {
+            let kind = format!("\"kind\": \"{}\"", rule.name);
+            assert!(text.contains(&kind), "{} has no row in formats.jsonl", rule.name);
+        }
+    }
+
     #[test]
     fn github_checksum() {
         let token = example(&RULES.iter().find(|r| r.name == "github_token").unwrap(), &mut Gen(3));
