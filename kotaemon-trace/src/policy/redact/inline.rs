@@ -243,7 +243,9 @@ fn value_after(value: &str, sep: usize) -> Option<Pair> {
                     '\n' => break,
                     // Inside brackets only the closer ends the value: `getenv("X")`, `{{ secret }}`.
                     _ if depth > 0 => {}
+                    // CJK and other non-ASCII punctuation (`。`, `，`) ends a value glued to prose.
                     _ if c.is_whitespace()
+                        || (!c.is_ascii() && !c.is_alphanumeric())
                         || matches!(c, '"' | '\'' | ',' | ';' | '&' | '#' | ')' | ']' | '}' | '>') =>
                     {
                         break
