@@ -1,5 +1,6 @@
 //! Secrets that only their surroundings identify: the values of a Kubernetes `Secret` manifest, NuGet's
-//! `<add key="ClearTextPassword" value="…"/>`, `curl -u user:password`. One anchor automaton decides
+//! `<add key="ClearTextPassword" value="…"/>`, `curl -u user:password`, Sidekiq's
+//! `bundle config gems.contribsys.com user:password`. One anchor automaton decides
 //! whether any of them can be present; a value without those anchors costs that one pass.
 
 use super::detect::Kind;
@@ -15,6 +16,8 @@ struct Context {
     data_block: Regex,
     xml_add: Regex,
     curl_user: Regex,
+    sidekiq: Regex,
+    sidekiq_rule: u16,
 }
 
 fn context() -> &'static Context {
@@ -22,11 +25,16 @@ fn context() -> &'static Context {
     CONTEXT.get_or_init(|| {
         let re = |p: &str| Regex::new(p).unwrap_or_else(|e| panic!("context pattern {p:?}: {e}"));
         Context {
-            anchors: AhoCorasick::new(["Secret", "<add", "curl"]).expect("plain literals"),
+            anchors: AhoCorasick::new(["Secret", "<add", "curl", "contribsys.com"]).expect("plain literals"),
             manifest_kind: re(r#"(?m)^\s*kind:\s*["']?Secret["']?\s*$"#),
             data_block: re(r"(?m)^([ \t]*)(?:data|stringData):[ \t]*\r?\n"),
             xml_add: re(r#"(?i)<add\s+key\s*=\s*"([^"]*)"\s+value\s*=\s*"([^"]*)""#),
             curl_user: re(r#"(?:^|\s)curl\s(?:[^\n]*?\s)?(?:-u|--user)(?:\s+|=)?["']?([^\s"':@]+:[^\s"']+)"#),
+            sidekiq: re(r"(?:gems|enterprise)\.contribsys\.com\s+([a-f0-9]{8}:[a-f0-9]{8})(?-u:\b)"),
+            sidekiq_rule: super::catalogue::RULES
+                .iter()
+                .position(|r| r.name == "sidekiq_secret")
+                .expect("the catalogue has Sidekiq's rule") as u16,
         }
     })
 }
@@ -34,12 +42,18 @@ fn context() -> &'static Context {
 /// Adds each value the surroundings mark as secret.
 pub(crate) fn find(value: &str, mut add: impl FnMut(Range<usize>, Kind)) {
     let cx = context();
-    let (mut secret, mut xml, mut curl) = (false, false, false);
+    let (mut secret, mut xml, mut curl, mut sidekiq) = (false, false, false, false);
     for m in cx.anchors.find_iter(value) {
         match m.pattern().as_usize() {
             0 => secret = true,
             1 => xml = true,
-            _ => curl = true,
+            2 => curl = true,
+            _ => sidekiq = true,
+        }
+    }
+    if sidekiq {
+        for c in cx.sidekiq.captures_iter(value) {
+            add(c.get(1).expect("group 1").range(), Kind::Token(cx.sidekiq_rule));
         }
     }
     if curl {

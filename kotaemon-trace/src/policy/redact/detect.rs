@@ -112,6 +112,8 @@ struct Seen {
     ipv6: bool,
     /// Two capitals, a space, digits: UK NINOs written in groups.
     nino: bool,
+    /// `ddd-dd-d` (or with spaces): US SSNs.
+    ssn: bool,
 }
 
 /// Shortest run of key characters every catalogue token has (`xoxb-` + 10).
@@ -255,6 +257,10 @@ impl Detectors {
                 seen.iban |=
                     last & DIGIT != 0 && before & UPPER != 0 && i >= 3 && CLASS[b[i - 3] as usize] & UPPER != 0;
                 seen.nino |= last == DIGIT_GAP && before & UPPER != 0 && i >= 3 && CLASS[b[i - 3] as usize] & UPPER != 0;
+                if last & DIGIT == 0 && i >= 7 && matches!(b[i - 1], b'-' | b' ') && b[i - 4] == b[i - 1] {
+                    let d = |j: usize| b[j].is_ascii_digit();
+                    seen.ssn |= d(i - 2) && d(i - 3) && d(i - 5) && d(i - 6) && d(i - 7);
+                }
             } else if class & DIGIT_GAP != 0 && digits > 0 && gap < 2 {
                 gap += 1;
             } else {
@@ -322,8 +328,8 @@ impl Detectors {
                 }
             }
         }
-        // Every token has a long run, except a few formats split by `:` (Sidekiq's `user:password`).
-        if seen.long_run || seen.pair {
+        // Every catalogue token is a long run (Sidekiq's `bundle config` form, which is not, is a context rule).
+        if seen.long_run {
             self.catalogue.find(value, |range, rule| out.add(range, Kind::Token(rule)));
         }
         if seen.pair || seen.long_run {
@@ -363,9 +369,11 @@ impl Detectors {
                 }
             }
             push_all(&self.phone_cn, value, Kind::Phone, out);
-            for m in self.ssn.find_iter(value) {
-                if is_ssn(m.as_str()) {
-                    out.add(m.range(), Kind::Ssn);
+            if seen.ssn {
+                for m in self.ssn.find_iter(value) {
+                    if is_ssn(m.as_str()) {
+                        out.add(m.range(), Kind::Ssn);
+                    }
                 }
             }
             for m in self.phone_nanp.find_iter(value) {
