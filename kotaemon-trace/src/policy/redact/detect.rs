@@ -124,7 +124,7 @@ const KEY_CHAR: u8 = 1; // [A-Za-z0-9_+/-]: provider keys
 const DIGIT: u8 = 2;
 const DIGIT_GAP: u8 = 4; // what may separate the digits of a phone or card number: ` -.()+`
 const UPPER: u8 = 8;
-const MARKER: u8 = 16; // may start a marker: `@ = : e b B -`
+const MARKER: u8 = 16; // may start a marker: `@ = : e b B - .`
 
 const CLASS: [u8; 256] = {
     let mut table = [0u8; 256];
@@ -144,7 +144,7 @@ const CLASS: [u8; 256] = {
         if b.is_ascii_uppercase() {
             class |= UPPER;
         }
-        if matches!(b, b'@' | b'=' | b':' | b'e' | b'b' | b'B' | b'-') {
+        if matches!(b, b'@' | b'=' | b':' | b'e' | b'b' | b'B' | b'-' | b'.') {
             class |= MARKER;
         }
         table[c] = class;
@@ -227,23 +227,12 @@ impl Detectors {
         let (mut digits, mut gap, mut run) = (0usize, 0usize, 0usize);
         // The classes of the two bytes before this one, for IBANs (two capitals, then digits).
         let (mut before, mut last) = (0u8, 0u8);
-        // Dots between digits, and colons between hex digits, in the current run: IP addresses.
+        // Dots between digits and colons next to hex digits, in the whole value: IP addresses. Counted on
+        // the rare path of `.` and `:` only, so prose pays nothing for them.
         let (mut dots, mut colons) = (0u8, 0u8);
         for (i, &c) in b.iter().enumerate() {
             let class = CLASS[c as usize];
-            if class & DIGIT != 0 {
-                seen.ipv4 |= dots >= 3;
-            } else if c == b'.' && last & DIGIT != 0 {
-                dots = dots.saturating_add(1);
-            } else {
-                dots = 0;
-            }
-            if c == b':' {
-                colons = colons.saturating_add(1);
-                seen.ipv6 |= colons >= 2;
-            } else if !c.is_ascii_hexdigit() && c != b'.' {
-                colons = 0;
-            }
+
             if class & KEY_CHAR != 0 {
                 run += 1;
                 seen.long_run |= run >= KEY_RUN;
@@ -275,6 +264,17 @@ impl Detectors {
                     b':' => {
                         seen.pair = true;
                         seen.scheme |= rest.starts_with(b"//");
+                        let hex = |x: Option<&u8>| x.is_some_and(|x| x.is_ascii_hexdigit() || *x == b':');
+                        if hex(i.checked_sub(1).map(|j| &b[j])) || hex(rest.first()) {
+                            colons = colons.saturating_add(1);
+                            seen.ipv6 |= colons >= 2;
+                        }
+                    }
+                    b'.' => {
+                        if last & DIGIT != 0 && rest.first().is_some_and(u8::is_ascii_digit) {
+                            dots = dots.saturating_add(1);
+                            seen.ipv4 |= dots >= 3;
+                        }
                     }
                     b'e' => seen.jwt |= rest.starts_with(b"yJ"),
                     b'b' | b'B' => {
