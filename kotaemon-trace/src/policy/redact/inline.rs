@@ -9,7 +9,7 @@
 //! allocation; text without separators costs one byte search.
 
 use super::detect::Kind;
-use super::keys::{is_secret_key, with_words};
+use super::keys::with_judgement;
 use std::ops::Range;
 
 /// The longest name and value considered (a longer run is not a name, or is cut there).
@@ -57,9 +57,7 @@ pub(crate) fn find(value: &str, mut add: impl FnMut(Range<usize>, Kind)) {
             continue;
         }
         let Some(name) = name_before(b, sep) else { continue };
-        let name_text = &value[name];
-        let strong = is_secret_key(name_text);
-        let weak = weak_name(name_text);
+        let (strong, weak) = with_judgement(&value[name], |strong, words| (strong, weak_name(words)));
         if !strong && weak.is_none() {
             continue;
         }
@@ -103,15 +101,13 @@ pub(crate) fn find(value: &str, mut add: impl FnMut(Range<usize>, Kind)) {
 
 /// A name that is not a secret by the key rules but hints at one: a provider's keyword
 /// ([`KEYWORDS`]), or a last word `key`/`keys` (`stripe_key`, `LICENSE_KEY`).
-fn weak_name(name: &str) -> Option<Kind> {
-    with_words(name, |words| {
-        for word in words {
-            if let Some(i) = KEYWORDS.iter().position(|(w, _, _)| *w == word.as_str()) {
-                return Some(Kind::Keyword(i as u16));
-            }
+fn weak_name(words: &[String]) -> Option<Kind> {
+    for word in words {
+        if let Some(i) = KEYWORDS.iter().position(|(w, _, _)| *w == word.as_str()) {
+            return Some(Kind::Keyword(i as u16));
         }
-        matches!(words.last().map(String::as_str), Some("key" | "keys")).then_some(Kind::Key)
-    })
+    }
+    matches!(words.last().map(String::as_str), Some("key" | "keys")).then_some(Kind::Key)
 }
 
 /// Entropy as the last resort, only under a hinting name: one run of 12+ token characters (16+ under a

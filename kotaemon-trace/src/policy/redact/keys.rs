@@ -170,18 +170,33 @@ pub(crate) fn is_secret_key(key: &str) -> bool {
         .unwrap_or_else(|_| classify(key, &mut Vec::new()))
 }
 
-/// `f` applied to the words of `key` (see [`words`]), with this thread's buffer: no allocation after a
-/// thread's first keys.
-pub(crate) fn with_words<R>(key: &str, f: impl FnOnce(&[String]) -> R) -> R {
-    WORDS.with(|buf| match buf.try_borrow_mut() {
+/// `f` given whether `key` names a secret (as [`is_secret_key`]) and the words of `key`: one split for
+/// callers that judge the words further. Allocation-free after a thread's first keys.
+pub(crate) fn with_judgement<R>(key: &str, f: impl FnOnce(bool, &[String]) -> R) -> R {
+    // As `classify`, keeping the words of the whole key; a key without `.` is split once.
+    let run = |buf: &mut Vec<String>| {
+        let last_segment = key.rsplit('.').next().unwrap_or(key);
+        let predicate = |buf: &[String]| buf.len() > 1 && PREDICATE_BEFORE.contains(&buf[0].as_str());
+        let n = words(key, buf);
+        let is_predicate = if last_segment.len() == key.len() {
+            predicate(&buf[..n])
+        } else {
+            let m = words(last_segment, buf);
+            let p = predicate(&buf[..m]);
+            words(key, buf);
+            p
+        };
+        (!is_predicate && is_secret_words(&buf[..n]), n)
+    };
+    WORDS.with(|cell| match cell.try_borrow_mut() {
         Ok(mut buf) => {
-            let n = words(key, &mut buf);
-            f(&buf[..n])
+            let (secret, n) = run(&mut buf);
+            f(secret, &buf[..n])
         }
         Err(_) => {
             let mut own = Vec::new();
-            let n = words(key, &mut own);
-            f(&own[..n])
+            let (secret, n) = run(&mut own);
+            f(secret, &own[..n])
         }
     })
 }
