@@ -77,7 +77,11 @@ fn luhn_complete(mut digits: Vec<u8>) -> String {
         .enumerate()
         .map(|(i, d)| {
             let v = u32::from(*d) * if i % 2 == 0 { 2 } else { 1 };
-            if v > 9 { v - 9 } else { v }
+            if v > 9 {
+                v - 9
+            } else {
+                v
+            }
         })
         .sum();
     digits.push(((10 - sum % 10) % 10) as u8);
@@ -117,7 +121,12 @@ fn formats() -> Vec<Format> {
         }),
         ("slack_token", |r| format!("xapp-1-A{}-{}-{}", r.from(UPPER_DIGITS, 10), r.from(DIGITS, 13), r.from(HEX, 64))),
         ("slack_webhook", |r| {
-            format!("https://hooks.slack.com/services/T{}/B{}/{}", r.from(UPPER_DIGITS, 8), r.from(UPPER_DIGITS, 10), r.from(B62, 24))
+            format!(
+                "https://hooks.slack.com/services/T{}/B{}/{}",
+                r.from(UPPER_DIGITS, 8),
+                r.from(UPPER_DIGITS, 10),
+                r.from(B62, 24)
+            )
         }),
         ("discord_bot_token", |r| {
             let id = format!("{}{}", r.between(1, 9), r.from(DIGITS, 17));
@@ -129,7 +138,9 @@ fn formats() -> Vec<Format> {
         }),
         ("telegram_bot_token", |r| format!("{}:AA{}", r.from(DIGITS, 10), r.from(URLSAFE, 33))),
         ("stripe_key", |r| format!("{}_{}", ["sk_live", "rk_live", "sk_test"][r.below(3)], r.from(B62, 99))),
-        ("aws_access_key", |r| format!("{}{}", ["AKIA", "ASIA"][r.below(2)], r.from("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", 16))),
+        ("aws_access_key", |r| {
+            format!("{}{}", ["AKIA", "ASIA"][r.below(2)], r.from("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", 16))
+        }),
         ("gcp_api_key", |r| format!("AIza{}", r.from(URLSAFE, 35))),
         ("openai_api_key", |r| format!("sk-{}T3BlbkFJ{}", r.from(B62, 20), r.from(B62, 20))),
         ("openai_api_key", |r| format!("sk-proj-{}", r.from(URLSAFE, 156))),
@@ -179,7 +190,8 @@ fn formats() -> Vec<Format> {
         ("pulumi_token", |r| format!("pul-{}", r.from(HEX, 40))),
         ("groq_key", |r| format!("gsk_{}", r.from(B62, 52))),
         ("credit_card", |r| {
-            let (prefix, len): (&[u8], usize) = [(&[4u8][..], 16), (&[5, 3][..], 16), (&[3, 7][..], 15), (&[6, 0, 1, 1][..], 16)][r.below(4)];
+            let (prefix, len): (&[u8], usize) =
+                [(&[4u8][..], 16), (&[5, 3][..], 16), (&[3, 7][..], 15), (&[6, 0, 1, 1][..], 16)][r.below(4)];
             let mut d = prefix.to_vec();
             while d.len() < len - 1 {
                 d.push(r.below(10) as u8);
@@ -195,10 +207,17 @@ fn formats() -> Vec<Format> {
                 let (head, tail) = full.split_at(4);
                 let candidate = format!("{head}{bank}{tail}");
                 // Recompute the check digits over the letters too.
-                let numeric: String = format!("{}{}00", &candidate[4..], c)
-                    .chars()
-                    .map(|ch| if ch.is_ascii_digit() { ch.to_string() } else { (ch as u32 - 'A' as u32 + 10).to_string() })
-                    .collect();
+                let numeric: String =
+                    format!("{}{}00", &candidate[4..], c)
+                        .chars()
+                        .map(|ch| {
+                            if ch.is_ascii_digit() {
+                                ch.to_string()
+                            } else {
+                                (ch as u32 - 'A' as u32 + 10).to_string()
+                            }
+                        })
+                        .collect();
                 let rem = numeric.bytes().fold(0u32, |acc, b| (acc * 10 + u32::from(b - b'0')) % 97);
                 format!("{c}{:02}{}", 98 - rem, &candidate[4..])
             } else {
@@ -218,7 +237,11 @@ fn formats() -> Vec<Format> {
             let first = r.from("ABCEGHJKLMNOPRSTWXYZ", 1);
             let second = r.from("ABCEGHJKLMNPRSTWXYZ", 1);
             let prefix = format!("{first}{second}");
-            let prefix = if ["BG", "GB", "KN", "NK", "NT", "TN", "ZZ"].contains(&prefix.as_str()) { "JK".to_owned() } else { prefix };
+            let prefix = if ["BG", "GB", "KN", "NK", "NT", "TN", "ZZ"].contains(&prefix.as_str()) {
+                "JK".to_owned()
+            } else {
+                prefix
+            };
             format!("{prefix}{}{}", r.from(DIGITS, 6), r.from("ABCD", 1))
         }),
         ("ip_address", |r| format!("{}.{}.{}.{}", r.between(11, 223), r.below(256), r.below(256), r.between(1, 254))),
@@ -232,20 +255,20 @@ fn formats() -> Vec<Format> {
 }
 
 /// Neutral surroundings, none naming a secret.
-const CONTEXTS: &[&str] = &[
-    "{}",
-    "got {} back",
-    "- {}\n- other",
-    "[\"{}\", 42]",
-    "值{}。",
-    "line 3: {} (truncated)",
-];
+const CONTEXTS: &[&str] = &["{}", "got {} back", "- {}\n- other", "[\"{}\", 42]", "值{}。", "line 3: {} (truncated)"];
 
 fn lookalikes(r: &mut Rng) -> Vec<String> {
     let mut out = vec![];
     for _ in 0..6 {
         out.push(format!("trace_id={} span_id={}", r.from(HEX, 32), r.from(HEX, 16)));
-        out.push(format!("request {}-{}-4{}-a{}-{}", r.from(HEX, 8), r.from(HEX, 4), r.from(HEX, 3), r.from(HEX, 3), r.from(HEX, 12)));
+        out.push(format!(
+            "request {}-{}-4{}-a{}-{}",
+            r.from(HEX, 8),
+            r.from(HEX, 4),
+            r.from(HEX, 3),
+            r.from(HEX, 3),
+            r.from(HEX, 12)
+        ));
         out.push(format!("sha1 {} and sha256 {}", r.from(HEX, 40), r.from(HEX, 64)));
         out.push(format!("version {}.{}.{}", r.below(30), r.below(30), r.below(300)));
         out.push(format!("order #{} shipped", r.from(DIGITS, 10)));
@@ -253,7 +276,12 @@ fn lookalikes(r: &mut Rng) -> Vec<String> {
         out.push(format!("token: ${{{}_TOKEN}}", r.from("ABCDEFGHIJKLMNOPQRSTUVWXYZ", 6)));
         out.push(format!("api_key = \"<{}>\"", ["your-api-key", "API_KEY", "insert key"][r.below(3)]));
         out.push(format!("IP {}.{}.{}.{}", r.between(256, 999), r.below(256), r.below(256), r.below(256)));
-        out.push(format!("SSN {:03}-{:02}-{:04}", [0, 666, 900 + r.below(99)][r.below(3)], r.between(1, 99), r.between(1, 9999)));
+        out.push(format!(
+            "SSN {:03}-{:02}-{:04}",
+            [0, 666, 900 + r.below(99)][r.below(3)],
+            r.between(1, 99),
+            r.between(1, 9999)
+        ));
         // A card number whose check digit is wrong.
         let mut d: Vec<u8> = vec![4];
         while d.len() < 15 {
@@ -263,7 +291,13 @@ fn lookalikes(r: &mut Rng) -> Vec<String> {
         let last = good.as_bytes()[15] - b'0';
         out.push(format!("ref {}{}", &good[..15], (last + 1) % 10));
         out.push(format!("sk-{}-pipeline-{}", ["learn", "image", "text"][r.below(3)], r.below(100)));
-        out.push(format!("file_{}.tar.gz uploaded at 2026-{:02}-{:02}T10:{:02}:00Z", r.from(LOWER_DIGITS, 8), r.between(1, 12), r.between(1, 28), r.below(60)));
+        out.push(format!(
+            "file_{}.tar.gz uploaded at 2026-{:02}-{:02}T10:{:02}:00Z",
+            r.from(LOWER_DIGITS, 8),
+            r.between(1, 12),
+            r.between(1, 28),
+            r.below(60)
+        ));
     }
     out
 }
@@ -299,7 +333,11 @@ fn generated_formats_are_caught_and_generated_lookalikes_kept() {
         .collect();
     let recall = caught as f64 / secrets as f64;
     let kept = (look.len() - changed.len()) as f64 / look.len() as f64;
-    println!("generated: recall {caught}/{secrets} = {recall:.3}, look-alikes kept {}/{} = {kept:.3}", look.len() - changed.len(), look.len());
+    println!(
+        "generated: recall {caught}/{secrets} = {recall:.3}, look-alikes kept {}/{} = {kept:.3}",
+        look.len() - changed.len(),
+        look.len()
+    );
     for m in missed.iter().chain(&changed) {
         println!("  {m}");
     }

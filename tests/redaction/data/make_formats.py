@@ -46,7 +46,7 @@ def b62(n):
     return out
 
 
-rules = re.findall(r'rule!\("(\w+)",\s*\[(.*?)\],\s*r?"((?:[^"\\]|\\.)*)",\s*(\w+),\s*"((?:[^"\\]|\\.)*)",\s*"((?:[^"\\]|\\.)*)"\)',
+rules = re.findall(r'rule!\(\s*"(\w+)",\s*\[(.*?)\],\s*r?"((?:[^"\\]|\\.)*)",\s*(\w+),\s*"((?:[^"\\]|\\.)*)",\s*"((?:[^"\\]|\\.)*)",?\s*\)',
                    open(CATALOGUE).read(), re.S)
 rows = []
 for name, anchors, pattern, check, source, sample in rules:

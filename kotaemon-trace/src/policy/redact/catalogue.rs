@@ -74,178 +74,622 @@ macro_rules! rule {
 
 /// Ordered most specific first: where two rules match the same text, the earlier wins.
 pub(crate) static RULES: &[Rule] = &[
-    rule!("anthropic_api_key", ["sk-ant-"], r"sk-ant-(?:api\d{2}-|admin\d{2}-)?[A-Za-z0-9_\-]{20,}", Random,
-        "docs.anthropic.com API keys; gitleaks anthropic-api-key", "sk-ant-api03-{w:93}AA"),
-    rule!("langfuse_key", ["sk-lf-", "pk-lf-"], r"sk-lf-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", Shape,
-        "langfuse.com docs: secret keys sk-lf-<uuid>", "sk-lf-{h:8}-{h:4}-{h:4}-{h:4}-{h:12}"),
-    rule!("openai_api_key", ["sk-"], r"sk-(?:proj-|svcacct-|admin-|None-)?[A-Za-z0-9_\-]{20,}", OpenAi,
-        "platform.openai.com API keys; gitleaks openai-api-key (T3BlbkFJ marker)", "sk-proj-{a:48}T3BlbkFJ{a:20}"),
-    rule!("stripe_key", ["sk_live_", "sk_test_", "sk_prod_", "rk_live_", "rk_test_", "rk_prod_"],
-        r"[sr]k_(?:live|test|prod)_[A-Za-z0-9]{10,99}", Random, "stripe.com/docs/keys; gitleaks stripe-access-token",
-        "sk_live_{a:24}"),
-    rule!("stripe_webhook_secret", ["whsec_"], r"whsec_[A-Za-z0-9+/=]{24,}", Random, "stripe.com/docs/webhooks",
-        "whsec_{a:32}"),
-    rule!("aws_access_key", ["AKIA", "ASIA", "ABIA", "ACCA", "A3T"], r"(?:A3T[A-Z0-9]|AKIA|ASIA|ABIA|ACCA)[A-Z0-9]{16}",
-        Shape, "AWS IAM identifiers (docs.aws.amazon.com); gitleaks aws-access-token", "AKIA{u:16}"),
-    rule!("gcp_api_key", ["AIza"], r"AIza[0-9A-Za-z_\-]{35}", Shape, "cloud.google.com API keys; gitleaks gcp-api-key",
-        "AIza{w:35}"),
-    rule!("google_oauth_secret", ["GOCSPX-"], r"GOCSPX-[A-Za-z0-9_\-]{28}", Shape,
-        "Google OAuth client secrets (GOCSPX- prefix)", "GOCSPX-{w:28}"),
-    rule!("google_oauth_token", ["ya29."], r"ya29\.[A-Za-z0-9_\-]{30,}", Random, "Google OAuth 2.0 access tokens",
-        "ya29.{w:120}"),
-    rule!("github_token", ["ghp_", "gho_", "ghu_", "ghs_", "ghr_"], r"gh[pousr]_[A-Za-z0-9]{36}", GithubCrc,
-        "github.blog 2021-04-05 token format (prefix, base62, CRC32); gitleaks github-pat", "ghp_{a:30}"),
-    rule!("github_pat", ["github_pat_"], r"github_pat_[A-Za-z0-9_]{22,}", Random,
-        "GitHub fine-grained tokens; gitleaks github-fine-grained-pat", "github_pat_{a:22}_{a:59}"),
-    rule!("gitlab_token", ["glpat-", "glptt-", "gldt-", "glrt-", "glcbt-", "gloas-", "glsoat-", "glffct-", "glimt-", "glagent-", "glft-", "glwt-", "GR1348941"],
+    rule!(
+        "anthropic_api_key",
+        ["sk-ant-"],
+        r"sk-ant-(?:api\d{2}-|admin\d{2}-)?[A-Za-z0-9_\-]{20,}",
+        Random,
+        "docs.anthropic.com API keys; gitleaks anthropic-api-key",
+        "sk-ant-api03-{w:93}AA"
+    ),
+    rule!(
+        "langfuse_key",
+        ["sk-lf-", "pk-lf-"],
+        r"sk-lf-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}",
+        Shape,
+        "langfuse.com docs: secret keys sk-lf-<uuid>",
+        "sk-lf-{h:8}-{h:4}-{h:4}-{h:4}-{h:12}"
+    ),
+    rule!(
+        "openai_api_key",
+        ["sk-"],
+        r"sk-(?:proj-|svcacct-|admin-|None-)?[A-Za-z0-9_\-]{20,}",
+        OpenAi,
+        "platform.openai.com API keys; gitleaks openai-api-key (T3BlbkFJ marker)",
+        "sk-proj-{a:48}T3BlbkFJ{a:20}"
+    ),
+    rule!(
+        "stripe_key",
+        ["sk_live_", "sk_test_", "sk_prod_", "rk_live_", "rk_test_", "rk_prod_"],
+        r"[sr]k_(?:live|test|prod)_[A-Za-z0-9]{10,99}",
+        Random,
+        "stripe.com/docs/keys; gitleaks stripe-access-token",
+        "sk_live_{a:24}"
+    ),
+    rule!(
+        "stripe_webhook_secret",
+        ["whsec_"],
+        r"whsec_[A-Za-z0-9+/=]{24,}",
+        Random,
+        "stripe.com/docs/webhooks",
+        "whsec_{a:32}"
+    ),
+    rule!(
+        "aws_access_key",
+        ["AKIA", "ASIA", "ABIA", "ACCA", "A3T"],
+        r"(?:A3T[A-Z0-9]|AKIA|ASIA|ABIA|ACCA)[A-Z0-9]{16}",
+        Shape,
+        "AWS IAM identifiers (docs.aws.amazon.com); gitleaks aws-access-token",
+        "AKIA{u:16}"
+    ),
+    rule!(
+        "gcp_api_key",
+        ["AIza"],
+        r"AIza[0-9A-Za-z_\-]{35}",
+        Shape,
+        "cloud.google.com API keys; gitleaks gcp-api-key",
+        "AIza{w:35}"
+    ),
+    rule!(
+        "google_oauth_secret",
+        ["GOCSPX-"],
+        r"GOCSPX-[A-Za-z0-9_\-]{28}",
+        Shape,
+        "Google OAuth client secrets (GOCSPX- prefix)",
+        "GOCSPX-{w:28}"
+    ),
+    rule!(
+        "google_oauth_token",
+        ["ya29."],
+        r"ya29\.[A-Za-z0-9_\-]{30,}",
+        Random,
+        "Google OAuth 2.0 access tokens",
+        "ya29.{w:120}"
+    ),
+    rule!(
+        "github_token",
+        ["ghp_", "gho_", "ghu_", "ghs_", "ghr_"],
+        r"gh[pousr]_[A-Za-z0-9]{36}",
+        GithubCrc,
+        "github.blog 2021-04-05 token format (prefix, base62, CRC32); gitleaks github-pat",
+        "ghp_{a:30}"
+    ),
+    rule!(
+        "github_pat",
+        ["github_pat_"],
+        r"github_pat_[A-Za-z0-9_]{22,}",
+        Random,
+        "GitHub fine-grained tokens; gitleaks github-fine-grained-pat",
+        "github_pat_{a:22}_{a:59}"
+    ),
+    rule!(
+        "gitlab_token",
+        [
+            "glpat-",
+            "glptt-",
+            "gldt-",
+            "glrt-",
+            "glcbt-",
+            "gloas-",
+            "glsoat-",
+            "glffct-",
+            "glimt-",
+            "glagent-",
+            "glft-",
+            "glwt-",
+            "GR1348941"
+        ],
         r"(?:gl(?:pat|ptt|dt|rt|soat|ffct|imt|agent|ft|wt|oas)-|glcbt-[0-9A-Za-z]{1,5}_|GR1348941)[0-9A-Za-z_\-]{20,}(?:\.[0-9a-z]{2}\.[0-9a-z]{7,9})?",
-        Random, "docs.gitlab.com token prefixes; gitleaks gitlab-* rules", "glpat-{w:20}"),
-    rule!("slack_webhook", ["hooks.slack.com/"],
-        r"(?:https?://)?hooks\.slack\.com/(?:services|workflows|triggers)/[A-Za-z0-9+/_\-]{20,}", Shape,
+        Random,
+        "docs.gitlab.com token prefixes; gitleaks gitlab-* rules",
+        "glpat-{w:20}"
+    ),
+    rule!(
+        "slack_webhook",
+        ["hooks.slack.com/"],
+        r"(?:https?://)?hooks\.slack\.com/(?:services|workflows|triggers)/[A-Za-z0-9+/_\-]{20,}",
+        Shape,
         "api.slack.com incoming webhooks; gitleaks slack-webhook-url",
-        "https://hooks.slack.com/services/T{u:10}/B{u:10}/{a:24}"),
-    rule!("slack_token", ["xoxb-", "xoxp-", "xoxa-", "xoxo-", "xoxs-", "xoxr-", "xoxe-", "xoxe.", "xapp-"],
-        r"(?:xox[baposre]|xoxe\.xox[bp]|xapp)-[0-9A-Za-z\-]{10,}", Slack,
-        "api.slack.com token types; gitleaks slack-* rules", "xoxb-{d:12}-{d:13}-{a:24}"),
-    rule!("discord_webhook", ["discord.com/api/webhooks/", "discordapp.com/api/webhooks/"],
-        r"(?:https?://)?(?:ptb\.|canary\.)?discord(?:app)?\.com/api/webhooks/\d{17,20}/[A-Za-z0-9_\-]{60,68}", Shape,
-        "discord.com/developers webhooks; gitleaks discord-webhook", "https://discord.com/api/webhooks/{d:18}/{w:68}"),
-    rule!("discord_bot_token", ["MT", "Mj", "Mz", "ND", "NT", "Nj", "Nz", "OD", "OT"],
-        r"[MNO][A-Za-z0-9_\-]{23,27}\.[A-Za-z0-9_\-]{6}\.[A-Za-z0-9_\-]{27,38}", DiscordId,
+        "https://hooks.slack.com/services/T{u:10}/B{u:10}/{a:24}"
+    ),
+    rule!(
+        "slack_token",
+        ["xoxb-", "xoxp-", "xoxa-", "xoxo-", "xoxs-", "xoxr-", "xoxe-", "xoxe.", "xapp-"],
+        r"(?:xox[baposre]|xoxe\.xox[bp]|xapp)-[0-9A-Za-z\-]{10,}",
+        Slack,
+        "api.slack.com token types; gitleaks slack-* rules",
+        "xoxb-{d:12}-{d:13}-{a:24}"
+    ),
+    rule!(
+        "discord_webhook",
+        ["discord.com/api/webhooks/", "discordapp.com/api/webhooks/"],
+        r"(?:https?://)?(?:ptb\.|canary\.)?discord(?:app)?\.com/api/webhooks/\d{17,20}/[A-Za-z0-9_\-]{60,68}",
+        Shape,
+        "discord.com/developers webhooks; gitleaks discord-webhook",
+        "https://discord.com/api/webhooks/{d:18}/{w:68}"
+    ),
+    rule!(
+        "discord_bot_token",
+        ["MT", "Mj", "Mz", "ND", "NT", "Nj", "Nz", "OD", "OT"],
+        r"[MNO][A-Za-z0-9_\-]{23,27}\.[A-Za-z0-9_\-]{6}\.[A-Za-z0-9_\-]{27,38}",
+        DiscordId,
         "Discord bot tokens (base64 id . timestamp . HMAC); detect-secrets DiscordBotTokenDetector",
-        "MTE{a:23}.{w:6}.{w:38}"),
-    rule!("telegram_bot_token", [":A"], r"(?-u:\b)\d{5,16}:A[A-Za-z0-9_\-]{34}", Random,
-        "core.telegram.org/bots (id:secret); gitleaks telegram-bot-api-token", "{d:10}:AA{w:33}"),
-    rule!("npm_token", ["npm_"], r"npm_[A-Za-z0-9]{36}", Random, "docs.npmjs.com access tokens; gitleaks npm-access-token",
-        "npm_{a:36}"),
-    rule!("pypi_token", ["pypi-AgEIcHlwaS5vcmc"], r"pypi-AgEIcHlwaS5vcmc[A-Za-z0-9_\-]{50,}", Shape,
-        "pypi.org API tokens (macaroon); gitleaks pypi-upload-token", "pypi-AgEIcHlwaS5vcmc{w:70}"),
-    rule!("nuget_api_key", ["oy2"], r"(?-u:\b)oy2[a-z0-9]{43}", Random, "NuGet.org API keys; gitleaks nuget? (oy2 prefix)",
-        "oy2{l:43}"),
-    rule!("rubygems_token", ["rubygems_"], r"rubygems_[a-f0-9]{48}", Shape, "guides.rubygems.org API keys",
-        "rubygems_{h:48}"),
-    rule!("clojars_token", ["CLOJARS_"], r"CLOJARS_[a-z0-9]{60}", Shape, "gitleaks clojars-api-token", "CLOJARS_{l:60}"),
-    rule!("sendgrid_key", ["SG."], r"SG\.[A-Za-z0-9_\-]{16,}\.[A-Za-z0-9_\-]{16,}", Random,
-        "docs.sendgrid.com API keys; gitleaks sendgrid-api-token", "SG.{w:22}.{w:43}"),
-    rule!("sendinblue_key", ["xkeysib-"], r"xkeysib-[a-f0-9]{64}-[A-Za-z0-9]{16}", Shape, "gitleaks sendinblue-api-token",
-        "xkeysib-{h:64}-{a:16}"),
-    rule!("mailgun_key", ["key-", "pubkey-"], r"(?-u:\b)(?:pub)?key-[a-f0-9]{32}", Random, "gitleaks mailgun-* rules",
-        "key-{h:32}"),
-    rule!("huggingface_token", ["hf_"], r"(?-u:\b)hf_[A-Za-z0-9]{30,}", Random,
-        "huggingface.co/docs/hub/security-tokens; gitleaks huggingface-access-token", "hf_{A:34}"),
-    rule!("huggingface_org_token", ["api_org_"], r"api_org_[A-Za-z0-9]{30,}", Random,
-        "gitleaks huggingface-organization-api-token", "api_org_{A:34}"),
-    rule!("alibaba_access_key", ["LTAI"], r"(?-u:\b)LTAI[A-Za-z0-9]{12,24}(?-u:\b)", Random,
-        "Alibaba Cloud AccessKey ID; gitleaks alibaba-access-key-id", "LTAI{a:20}"),
-    rule!("tencent_secret_id", ["AKID"], r"(?-u:\b)AKID[A-Za-z0-9]{32}(?-u:\b)", Random, "Tencent Cloud SecretId",
-        "AKID{a:32}"),
-    rule!("jfrog_token", ["AKCp", "cmVmdGtu"], r"(?:AKCp[A-Za-z0-9]{69}|cmVmdGtu[A-Za-z0-9]{56})", Random,
-        "JFrog API keys (AKCp) and reference tokens (base64 of reftkn); gitleaks jfrog-*", "AKCp{a:69}"),
-    rule!("onepassword_token", ["ops_eyJ", "A3-"],
+        "MTE{a:23}.{w:6}.{w:38}"
+    ),
+    rule!(
+        "telegram_bot_token",
+        [":A"],
+        r"(?-u:\b)\d{5,16}:A[A-Za-z0-9_\-]{34}",
+        Random,
+        "core.telegram.org/bots (id:secret); gitleaks telegram-bot-api-token",
+        "{d:10}:AA{w:33}"
+    ),
+    rule!(
+        "npm_token",
+        ["npm_"],
+        r"npm_[A-Za-z0-9]{36}",
+        Random,
+        "docs.npmjs.com access tokens; gitleaks npm-access-token",
+        "npm_{a:36}"
+    ),
+    rule!(
+        "pypi_token",
+        ["pypi-AgEIcHlwaS5vcmc"],
+        r"pypi-AgEIcHlwaS5vcmc[A-Za-z0-9_\-]{50,}",
+        Shape,
+        "pypi.org API tokens (macaroon); gitleaks pypi-upload-token",
+        "pypi-AgEIcHlwaS5vcmc{w:70}"
+    ),
+    rule!(
+        "nuget_api_key",
+        ["oy2"],
+        r"(?-u:\b)oy2[a-z0-9]{43}",
+        Random,
+        "NuGet.org API keys; gitleaks nuget? (oy2 prefix)",
+        "oy2{l:43}"
+    ),
+    rule!(
+        "rubygems_token",
+        ["rubygems_"],
+        r"rubygems_[a-f0-9]{48}",
+        Shape,
+        "guides.rubygems.org API keys",
+        "rubygems_{h:48}"
+    ),
+    rule!(
+        "clojars_token",
+        ["CLOJARS_"],
+        r"CLOJARS_[a-z0-9]{60}",
+        Shape,
+        "gitleaks clojars-api-token",
+        "CLOJARS_{l:60}"
+    ),
+    rule!(
+        "sendgrid_key",
+        ["SG."],
+        r"SG\.[A-Za-z0-9_\-]{16,}\.[A-Za-z0-9_\-]{16,}",
+        Random,
+        "docs.sendgrid.com API keys; gitleaks sendgrid-api-token",
+        "SG.{w:22}.{w:43}"
+    ),
+    rule!(
+        "sendinblue_key",
+        ["xkeysib-"],
+        r"xkeysib-[a-f0-9]{64}-[A-Za-z0-9]{16}",
+        Shape,
+        "gitleaks sendinblue-api-token",
+        "xkeysib-{h:64}-{a:16}"
+    ),
+    rule!(
+        "mailgun_key",
+        ["key-", "pubkey-"],
+        r"(?-u:\b)(?:pub)?key-[a-f0-9]{32}",
+        Random,
+        "gitleaks mailgun-* rules",
+        "key-{h:32}"
+    ),
+    rule!(
+        "huggingface_token",
+        ["hf_"],
+        r"(?-u:\b)hf_[A-Za-z0-9]{30,}",
+        Random,
+        "huggingface.co/docs/hub/security-tokens; gitleaks huggingface-access-token",
+        "hf_{A:34}"
+    ),
+    rule!(
+        "huggingface_org_token",
+        ["api_org_"],
+        r"api_org_[A-Za-z0-9]{30,}",
+        Random,
+        "gitleaks huggingface-organization-api-token",
+        "api_org_{A:34}"
+    ),
+    rule!(
+        "alibaba_access_key",
+        ["LTAI"],
+        r"(?-u:\b)LTAI[A-Za-z0-9]{12,24}(?-u:\b)",
+        Random,
+        "Alibaba Cloud AccessKey ID; gitleaks alibaba-access-key-id",
+        "LTAI{a:20}"
+    ),
+    rule!(
+        "tencent_secret_id",
+        ["AKID"],
+        r"(?-u:\b)AKID[A-Za-z0-9]{32}(?-u:\b)",
+        Random,
+        "Tencent Cloud SecretId",
+        "AKID{a:32}"
+    ),
+    rule!(
+        "jfrog_token",
+        ["AKCp", "cmVmdGtu"],
+        r"(?:AKCp[A-Za-z0-9]{69}|cmVmdGtu[A-Za-z0-9]{56})",
+        Random,
+        "JFrog API keys (AKCp) and reference tokens (base64 of reftkn); gitleaks jfrog-*",
+        "AKCp{a:69}"
+    ),
+    rule!(
+        "onepassword_token",
+        ["ops_eyJ", "A3-"],
         r"(?:ops_eyJ[A-Za-z0-9+/]{250,}={0,3}|(?-u:\b)A3-[A-Z0-9]{6}-(?:[A-Z0-9]{11}|[A-Z0-9]{6}-[A-Z0-9]{5})-[A-Z0-9]{5}-[A-Z0-9]{5}-[A-Z0-9]{5})",
-        Random, "1Password service account tokens and Secret Keys; gitleaks 1password-*",
-        "A3-{u:6}-{u:11}-{u:5}-{u:5}-{u:5}"),
-    rule!("flyio_token", ["fo1_", "fm1a_", "fm1r_", "fm2_"],
-        r"(?:fo1_[A-Za-z0-9_\-]{43}|fm1[ar]_[A-Za-z0-9+/]{100,}={0,3}|fm2_[A-Za-z0-9+/]{100,}={0,3})", Random,
-        "fly.io access tokens; gitleaks flyio-access-token", "fm2_{b:120}"),
-    rule!("planetscale_token", ["pscale_pw_", "pscale_tkn_", "pscale_oauth_"],
-        r"pscale_(?:pw|tkn|oauth)_[A-Za-z0-9_=\-]{32,64}", Random, "planetscale.com docs; gitleaks planetscale-*",
-        "pscale_pw_{w:43}"),
-    rule!("sourcegraph_token", ["sgp_"], r"sgp_(?:(?:[a-fA-F0-9]{16}|local)_)?[a-fA-F0-9]{40}", Shape,
-        "sourcegraph.com access tokens; gitleaks sourcegraph-access-token", "sgp_{h:16}_{h:40}"),
-    rule!("sentry_token", ["sntrys_eyJ", "sntryu_"], r"(?:sntrys_eyJ[A-Za-z0-9+/=_]{50,}|sntryu_[a-f0-9]{64})", Shape,
-        "docs.sentry.io auth tokens; gitleaks sentry-*", "sntryu_{h:64}"),
-    rule!("easypost_key", ["EZAK", "EZTK"], r"EZ[AT]K[A-Za-z0-9]{54}", Random, "gitleaks easypost-api-token",
-        "EZAK{a:54}"),
-    rule!("shippo_token", ["shippo_live_", "shippo_test_"], r"shippo_(?:live|test)_[a-fA-F0-9]{40}", Shape,
-        "goshippo.com API tokens; gitleaks shippo-api-token", "shippo_live_{h:40}"),
-    rule!("sidekiq_secret", ["CONTRIBSYS__COM", "contribsys__com"],
+        Random,
+        "1Password service account tokens and Secret Keys; gitleaks 1password-*",
+        "A3-{u:6}-{u:11}-{u:5}-{u:5}-{u:5}"
+    ),
+    rule!(
+        "flyio_token",
+        ["fo1_", "fm1a_", "fm1r_", "fm2_"],
+        r"(?:fo1_[A-Za-z0-9_\-]{43}|fm1[ar]_[A-Za-z0-9+/]{100,}={0,3}|fm2_[A-Za-z0-9+/]{100,}={0,3})",
+        Random,
+        "fly.io access tokens; gitleaks flyio-access-token",
+        "fm2_{b:120}"
+    ),
+    rule!(
+        "planetscale_token",
+        ["pscale_pw_", "pscale_tkn_", "pscale_oauth_"],
+        r"pscale_(?:pw|tkn|oauth)_[A-Za-z0-9_=\-]{32,64}",
+        Random,
+        "planetscale.com docs; gitleaks planetscale-*",
+        "pscale_pw_{w:43}"
+    ),
+    rule!(
+        "sourcegraph_token",
+        ["sgp_"],
+        r"sgp_(?:(?:[a-fA-F0-9]{16}|local)_)?[a-fA-F0-9]{40}",
+        Shape,
+        "sourcegraph.com access tokens; gitleaks sourcegraph-access-token",
+        "sgp_{h:16}_{h:40}"
+    ),
+    rule!(
+        "sentry_token",
+        ["sntrys_eyJ", "sntryu_"],
+        r"(?:sntrys_eyJ[A-Za-z0-9+/=_]{50,}|sntryu_[a-f0-9]{64})",
+        Shape,
+        "docs.sentry.io auth tokens; gitleaks sentry-*",
+        "sntryu_{h:64}"
+    ),
+    rule!(
+        "easypost_key",
+        ["EZAK", "EZTK"],
+        r"EZ[AT]K[A-Za-z0-9]{54}",
+        Random,
+        "gitleaks easypost-api-token",
+        "EZAK{a:54}"
+    ),
+    rule!(
+        "shippo_token",
+        ["shippo_live_", "shippo_test_"],
+        r"shippo_(?:live|test)_[a-fA-F0-9]{40}",
+        Shape,
+        "goshippo.com API tokens; gitleaks shippo-api-token",
+        "shippo_live_{h:40}"
+    ),
+    rule!(
+        "sidekiq_secret",
+        ["CONTRIBSYS__COM", "contribsys__com"],
         r"(?i)BUNDLE_(?:ENTERPRISE|GEMS)__CONTRIBSYS__COM['\x22]?\s*[:=]\s*['\x22]?([a-f0-9]{8}:[a-f0-9]{8})",
-        Shape, "sidekiq.org Enterprise credentials; gitleaks sidekiq-secret", "BUNDLE_GEMS__CONTRIBSYS__COM={h:8}:{h:8}"),
-    rule!("shopify_token", ["shpat_", "shpca_", "shppa_", "shpss_"], r"shp(?:at|ca|pa|ss)_[a-fA-F0-9]{32}", Shape,
-        "shopify.dev access tokens; gitleaks shopify-*", "shpat_{h:32}"),
-    rule!("twilio_key", ["SK"], r"(?-u:\b)SK[0-9a-fA-F]{32}(?-u:\b)", Random, "twilio.com API keys; gitleaks twilio-api-key",
-        "SK{h:32}"),
-    rule!("digitalocean_token", ["dop_v1_", "doo_v1_", "dor_v1_"], r"do[opr]_v1_[a-f0-9]{64}", Shape,
-        "docs.digitalocean.com tokens; gitleaks digitalocean-*", "dop_v1_{h:64}"),
-    rule!("databricks_token", ["dapi"], r"(?-u:\b)dapi[a-f0-9]{32}(?:-\d)?", Random, "gitleaks databricks-api-token",
-        "dapi{h:32}"),
-    rule!("dynatrace_token", ["dt0c01."], r"dt0c01\.[A-Za-z0-9]{24}\.[A-Za-z0-9]{64}", Shape,
-        "docs.dynatrace.com token format; gitleaks dynatrace-api-token", "dt0c01.{u:24}.{u:64}"),
-    rule!("postman_key", ["PMAK-"], r"PMAK-[a-fA-F0-9]{24}-[a-fA-F0-9]{34}", Shape, "gitleaks postman-api-token",
-        "PMAK-{h:24}-{h:34}"),
+        Shape,
+        "sidekiq.org Enterprise credentials; gitleaks sidekiq-secret",
+        "BUNDLE_GEMS__CONTRIBSYS__COM={h:8}:{h:8}"
+    ),
+    rule!(
+        "shopify_token",
+        ["shpat_", "shpca_", "shppa_", "shpss_"],
+        r"shp(?:at|ca|pa|ss)_[a-fA-F0-9]{32}",
+        Shape,
+        "shopify.dev access tokens; gitleaks shopify-*",
+        "shpat_{h:32}"
+    ),
+    rule!(
+        "twilio_key",
+        ["SK"],
+        r"(?-u:\b)SK[0-9a-fA-F]{32}(?-u:\b)",
+        Random,
+        "twilio.com API keys; gitleaks twilio-api-key",
+        "SK{h:32}"
+    ),
+    rule!(
+        "digitalocean_token",
+        ["dop_v1_", "doo_v1_", "dor_v1_"],
+        r"do[opr]_v1_[a-f0-9]{64}",
+        Shape,
+        "docs.digitalocean.com tokens; gitleaks digitalocean-*",
+        "dop_v1_{h:64}"
+    ),
+    rule!(
+        "databricks_token",
+        ["dapi"],
+        r"(?-u:\b)dapi[a-f0-9]{32}(?:-\d)?",
+        Random,
+        "gitleaks databricks-api-token",
+        "dapi{h:32}"
+    ),
+    rule!(
+        "dynatrace_token",
+        ["dt0c01."],
+        r"dt0c01\.[A-Za-z0-9]{24}\.[A-Za-z0-9]{64}",
+        Shape,
+        "docs.dynatrace.com token format; gitleaks dynatrace-api-token",
+        "dt0c01.{u:24}.{u:64}"
+    ),
+    rule!(
+        "postman_key",
+        ["PMAK-"],
+        r"PMAK-[a-fA-F0-9]{24}-[a-fA-F0-9]{34}",
+        Shape,
+        "gitleaks postman-api-token",
+        "PMAK-{h:24}-{h:34}"
+    ),
     rule!("linear_key", ["lin_api_"], r"lin_api_[A-Za-z0-9]{40}", Random, "gitleaks linear-api-key", "lin_api_{a:40}"),
-    rule!("newrelic_key", ["NRAK-", "NRJS-", "NRII-", "NRAA-"], r"NR(?:AK|II|AA)-[A-Za-z0-9]{27}|NRJS-[a-f0-9]{19}",
-        Random, "docs.newrelic.com API keys; gitleaks new-relic-*", "NRAK-{u:27}"),
-    rule!("doppler_token", ["dp.pt.", "dp.st.", "dp.sa.", "dp.ct.", "dp.scim.", "dp.audit."],
-        r"dp\.(?:pt|st|sa|ct|scim|audit)\.[A-Za-z0-9]{40,44}", Random, "docs.doppler.com token formats; gitleaks doppler-api-token",
-        "dp.pt.{a:43}"),
-    rule!("age_secret_key", ["AGE-SECRET-KEY-1"], r"AGE-SECRET-KEY-1[QPZRY9X8GF2TVDW0S3JN54KHCE6MUA7L]{58}", Shape,
-        "age-encryption.org spec (Bech32 secret keys); gitleaks age-secret-key", "AGE-SECRET-KEY-1{B:58}"),
-    rule!("vault_token", ["hvs.", "hvb."], r"hv[sb]\.[A-Za-z0-9_\-]{90,300}", Random,
-        "developer.hashicorp.com/vault token prefixes; gitleaks vault-*", "hvs.{w:95}"),
-    rule!("terraform_token", [".atlasv1."], r"[a-z0-9]{14}\.atlasv1\.[A-Za-z0-9_=\-]{60,70}", Shape,
-        "HCP Terraform API tokens; gitleaks hashicorp-tf-api-token", "{l:14}.atlasv1.{w:67}"),
-    rule!("grafana_token", ["glc_", "glsa_", "eyJrIjoi"],
-        r"(?:glc_[A-Za-z0-9+/]{32,400}={0,2}|glsa_[A-Za-z0-9]{32}_[A-Fa-f0-9]{8}|eyJrIjoi[A-Za-z0-9]{70,400}={0,2})", Random,
-        "grafana.com API keys and service account tokens; gitleaks grafana-*", "glsa_{a:32}_{h:8}"),
-    rule!("mapbox_token", ["sk.eyJ", "pk.eyJ", "tk.eyJ"], r"[spt]k\.eyJ[A-Za-z0-9_\-]{50,}\.[A-Za-z0-9_\-]{20,}", Shape,
-        "docs.mapbox.com access tokens", "sk.eyJ{a:60}.{w:22}"),
-    rule!("azure_ad_client_secret", ["Q~"], r"[A-Za-z0-9_~.]{3}\dQ~[A-Za-z0-9_~.\-]{31,34}", Random,
-        "Microsoft Entra client secrets; gitleaks azure-ad-client-secret", "{a:3}8Q~{a:34}"),
-    rule!("azure_storage_key", ["AccountKey=", "SharedAccessKey="],
-        r"(?:AccountKey|SharedAccessKey)=([A-Za-z0-9+/]{40,}={0,2})", Shape,
-        "learn.microsoft.com storage connection strings", "DefaultEndpointsProtocol=https;AccountName=acct;AccountKey={b:86}=="),
-    rule!("azure_sas_signature", ["sig="], r"[?&]sig=([A-Za-z0-9%+/=]{40,})", Shape,
-        "learn.microsoft.com shared access signatures", "https://acct.blob.core.windows.net/c?sv=2022-11-02&sig={b:44}"),
+    rule!(
+        "newrelic_key",
+        ["NRAK-", "NRJS-", "NRII-", "NRAA-"],
+        r"NR(?:AK|II|AA)-[A-Za-z0-9]{27}|NRJS-[a-f0-9]{19}",
+        Random,
+        "docs.newrelic.com API keys; gitleaks new-relic-*",
+        "NRAK-{u:27}"
+    ),
+    rule!(
+        "doppler_token",
+        ["dp.pt.", "dp.st.", "dp.sa.", "dp.ct.", "dp.scim.", "dp.audit."],
+        r"dp\.(?:pt|st|sa|ct|scim|audit)\.[A-Za-z0-9]{40,44}",
+        Random,
+        "docs.doppler.com token formats; gitleaks doppler-api-token",
+        "dp.pt.{a:43}"
+    ),
+    rule!(
+        "age_secret_key",
+        ["AGE-SECRET-KEY-1"],
+        r"AGE-SECRET-KEY-1[QPZRY9X8GF2TVDW0S3JN54KHCE6MUA7L]{58}",
+        Shape,
+        "age-encryption.org spec (Bech32 secret keys); gitleaks age-secret-key",
+        "AGE-SECRET-KEY-1{B:58}"
+    ),
+    rule!(
+        "vault_token",
+        ["hvs.", "hvb."],
+        r"hv[sb]\.[A-Za-z0-9_\-]{90,300}",
+        Random,
+        "developer.hashicorp.com/vault token prefixes; gitleaks vault-*",
+        "hvs.{w:95}"
+    ),
+    rule!(
+        "terraform_token",
+        [".atlasv1."],
+        r"[a-z0-9]{14}\.atlasv1\.[A-Za-z0-9_=\-]{60,70}",
+        Shape,
+        "HCP Terraform API tokens; gitleaks hashicorp-tf-api-token",
+        "{l:14}.atlasv1.{w:67}"
+    ),
+    rule!(
+        "grafana_token",
+        ["glc_", "glsa_", "eyJrIjoi"],
+        r"(?:glc_[A-Za-z0-9+/]{32,400}={0,2}|glsa_[A-Za-z0-9]{32}_[A-Fa-f0-9]{8}|eyJrIjoi[A-Za-z0-9]{70,400}={0,2})",
+        Random,
+        "grafana.com API keys and service account tokens; gitleaks grafana-*",
+        "glsa_{a:32}_{h:8}"
+    ),
+    rule!(
+        "mapbox_token",
+        ["sk.eyJ", "pk.eyJ", "tk.eyJ"],
+        r"[spt]k\.eyJ[A-Za-z0-9_\-]{50,}\.[A-Za-z0-9_\-]{20,}",
+        Shape,
+        "docs.mapbox.com access tokens",
+        "sk.eyJ{a:60}.{w:22}"
+    ),
+    rule!(
+        "azure_ad_client_secret",
+        ["Q~"],
+        r"[A-Za-z0-9_~.]{3}\dQ~[A-Za-z0-9_~.\-]{31,34}",
+        Random,
+        "Microsoft Entra client secrets; gitleaks azure-ad-client-secret",
+        "{a:3}8Q~{a:34}"
+    ),
+    rule!(
+        "azure_storage_key",
+        ["AccountKey=", "SharedAccessKey="],
+        r"(?:AccountKey|SharedAccessKey)=([A-Za-z0-9+/]{40,}={0,2})",
+        Shape,
+        "learn.microsoft.com storage connection strings",
+        "DefaultEndpointsProtocol=https;AccountName=acct;AccountKey={b:86}=="
+    ),
+    rule!(
+        "azure_sas_signature",
+        ["sig="],
+        r"[?&]sig=([A-Za-z0-9%+/=]{40,})",
+        Shape,
+        "learn.microsoft.com shared access signatures",
+        "https://acct.blob.core.windows.net/c?sv=2022-11-02&sig={b:44}"
+    ),
     rule!("pulumi_token", ["pul-"], r"pul-[a-f0-9]{40}", Shape, "gitleaks pulumi-api-token", "pul-{h:40}"),
     rule!("prefect_token", ["pnu_"], r"pnu_[A-Za-z0-9]{36}", Random, "gitleaks prefect-api-token", "pnu_{a:36}"),
     rule!("readme_key", ["rdme_"], r"rdme_[a-z0-9]{70}", Shape, "gitleaks readme-api-token", "rdme_{l:70}"),
     rule!("infracost_key", ["ico-"], r"ico-[A-Za-z0-9]{32}", Random, "gitleaks infracost-api-token", "ico-{a:32}"),
     rule!("typeform_token", ["tfp_"], r"tfp_[A-Za-z0-9_\-=.]{59}", Random, "gitleaks typeform-api-token", "tfp_{w:59}"),
-    rule!("frameio_token", ["fio-u-"], r"fio-u-[A-Za-z0-9_\-=]{64}", Random, "gitleaks frameio-api-token", "fio-u-{w:64}"),
-    rule!("duffel_token", ["duffel_test_", "duffel_live_"], r"duffel_(?:test|live)_[A-Za-z0-9_\-=]{43}", Random,
-        "gitleaks duffel-api-token", "duffel_live_{w:43}"),
-    rule!("scalingo_token", ["tk-us-"], r"tk-us-[A-Za-z0-9_\-]{48}", Random, "gitleaks scalingo-api-token", "tk-us-{w:48}"),
-    rule!("adobe_client_secret", ["p8e-"], r"(?-u:\b)p8e-[A-Za-z0-9]{32}", Random, "gitleaks adobe-client-secret",
-        "p8e-{a:32}"),
-    rule!("defined_networking_key", ["dnkey-"], r"dnkey-[A-Za-z0-9=_\-]{26}-[A-Za-z0-9=_\-]{52}", Random,
-        "gitleaks defined-networking-api-token", "dnkey-{l:26}-{l:52}"),
-    rule!("flutterwave_key", ["FLWSECK_TEST-", "FLWPUBK_TEST-", "FLWSECK-"], r"FLW(?:SECK|PUBK)(?:_TEST)?-[a-h0-9]{12,32}(?:-X)?",
-        Random, "gitleaks flutterwave-*", "FLWSECK_TEST-{h:32}-X"),
-    rule!("atlassian_token", ["ATATT3"], r"ATATT3[A-Za-z0-9_\-=]{186}", Random, "Atlassian API tokens; gitleaks atlassian-api-token",
-        "ATATT3{w:186}"),
-    rule!("cloudflare_origin_ca_key", ["v1.0-"], r"v1\.0-[a-f0-9]{24}-[a-f0-9]{146}", Shape,
-        "gitleaks cloudflare-origin-ca-key", "v1.0-{h:24}-{h:146}"),
-    rule!("heroku_key", ["HRKU-"], r"HRKU-[A-Za-z0-9_\-]{58,60}", Random, "devcenter.heroku.com API tokens (HRKU- prefix)",
-        "HRKU-AA{w:58}"),
-    rule!("square_token", ["sq0atp-", "sq0csp-", "EAAA"], r"(?:sq0atp-[A-Za-z0-9_\-]{22}|sq0csp-[A-Za-z0-9_\-]{43}|EAAA[A-Za-z0-9_\-]{60})",
-        Random, "developer.squareup.com access tokens; gitleaks square-*", "EAAA{w:60}"),
-    rule!("facebook_token", ["EAAC", "EAAM"], r"EAA[MC][A-Za-z0-9]{100,}", Random, "gitleaks facebook-access-token",
-        "EAAC{a:120}"),
-    rule!("harness_token", ["pat."], r"pat\.[A-Za-z0-9_\-]{22}\.[A-Za-z0-9]{24}\.[A-Za-z0-9]{20}", Random,
-        "gitleaks harness-api-key", "pat.{w:22}.{a:24}.{a:20}"),
-    rule!("airtable_token", ["pat"], r"(?-u:\b)pat[A-Za-z0-9]{14}\.[a-f0-9]{64}", Random,
-        "airtable.com personal access tokens; gitleaks airtable-personnal-access-token", "pat{a:14}.{h:64}"),
-    rule!("openshift_token", ["sha256~"], r"sha256~[A-Za-z0-9_\-]{43}", Random, "gitleaks openshift-user-token",
-        "sha256~{w:43}"),
-    rule!("octopus_key", ["API-"], r"(?-u:\b)API-[A-Z0-9]{26}(?-u:\b)", Random, "gitleaks octopus-deploy-api-key",
-        "API-{u:26}"),
-    rule!("notion_token", ["ntn_", "secret_"], r"(?:ntn_[0-9]{11}[A-Za-z0-9]{35}|(?-u:\b)secret_[A-Za-z0-9]{43}(?-u:\b))",
-        Random, "developers.notion.com integration tokens", "ntn_{d:11}{a:35}"),
+    rule!(
+        "frameio_token",
+        ["fio-u-"],
+        r"fio-u-[A-Za-z0-9_\-=]{64}",
+        Random,
+        "gitleaks frameio-api-token",
+        "fio-u-{w:64}"
+    ),
+    rule!(
+        "duffel_token",
+        ["duffel_test_", "duffel_live_"],
+        r"duffel_(?:test|live)_[A-Za-z0-9_\-=]{43}",
+        Random,
+        "gitleaks duffel-api-token",
+        "duffel_live_{w:43}"
+    ),
+    rule!(
+        "scalingo_token",
+        ["tk-us-"],
+        r"tk-us-[A-Za-z0-9_\-]{48}",
+        Random,
+        "gitleaks scalingo-api-token",
+        "tk-us-{w:48}"
+    ),
+    rule!(
+        "adobe_client_secret",
+        ["p8e-"],
+        r"(?-u:\b)p8e-[A-Za-z0-9]{32}",
+        Random,
+        "gitleaks adobe-client-secret",
+        "p8e-{a:32}"
+    ),
+    rule!(
+        "defined_networking_key",
+        ["dnkey-"],
+        r"dnkey-[A-Za-z0-9=_\-]{26}-[A-Za-z0-9=_\-]{52}",
+        Random,
+        "gitleaks defined-networking-api-token",
+        "dnkey-{l:26}-{l:52}"
+    ),
+    rule!(
+        "flutterwave_key",
+        ["FLWSECK_TEST-", "FLWPUBK_TEST-", "FLWSECK-"],
+        r"FLW(?:SECK|PUBK)(?:_TEST)?-[a-h0-9]{12,32}(?:-X)?",
+        Random,
+        "gitleaks flutterwave-*",
+        "FLWSECK_TEST-{h:32}-X"
+    ),
+    rule!(
+        "atlassian_token",
+        ["ATATT3"],
+        r"ATATT3[A-Za-z0-9_\-=]{186}",
+        Random,
+        "Atlassian API tokens; gitleaks atlassian-api-token",
+        "ATATT3{w:186}"
+    ),
+    rule!(
+        "cloudflare_origin_ca_key",
+        ["v1.0-"],
+        r"v1\.0-[a-f0-9]{24}-[a-f0-9]{146}",
+        Shape,
+        "gitleaks cloudflare-origin-ca-key",
+        "v1.0-{h:24}-{h:146}"
+    ),
+    rule!(
+        "heroku_key",
+        ["HRKU-"],
+        r"HRKU-[A-Za-z0-9_\-]{58,60}",
+        Random,
+        "devcenter.heroku.com API tokens (HRKU- prefix)",
+        "HRKU-AA{w:58}"
+    ),
+    rule!(
+        "square_token",
+        ["sq0atp-", "sq0csp-", "EAAA"],
+        r"(?:sq0atp-[A-Za-z0-9_\-]{22}|sq0csp-[A-Za-z0-9_\-]{43}|EAAA[A-Za-z0-9_\-]{60})",
+        Random,
+        "developer.squareup.com access tokens; gitleaks square-*",
+        "EAAA{w:60}"
+    ),
+    rule!(
+        "facebook_token",
+        ["EAAC", "EAAM"],
+        r"EAA[MC][A-Za-z0-9]{100,}",
+        Random,
+        "gitleaks facebook-access-token",
+        "EAAC{a:120}"
+    ),
+    rule!(
+        "harness_token",
+        ["pat."],
+        r"pat\.[A-Za-z0-9_\-]{22}\.[A-Za-z0-9]{24}\.[A-Za-z0-9]{20}",
+        Random,
+        "gitleaks harness-api-key",
+        "pat.{w:22}.{a:24}.{a:20}"
+    ),
+    rule!(
+        "airtable_token",
+        ["pat"],
+        r"(?-u:\b)pat[A-Za-z0-9]{14}\.[a-f0-9]{64}",
+        Random,
+        "airtable.com personal access tokens; gitleaks airtable-personnal-access-token",
+        "pat{a:14}.{h:64}"
+    ),
+    rule!(
+        "openshift_token",
+        ["sha256~"],
+        r"sha256~[A-Za-z0-9_\-]{43}",
+        Random,
+        "gitleaks openshift-user-token",
+        "sha256~{w:43}"
+    ),
+    rule!(
+        "octopus_key",
+        ["API-"],
+        r"(?-u:\b)API-[A-Z0-9]{26}(?-u:\b)",
+        Random,
+        "gitleaks octopus-deploy-api-key",
+        "API-{u:26}"
+    ),
+    rule!(
+        "notion_token",
+        ["ntn_", "secret_"],
+        r"(?:ntn_[0-9]{11}[A-Za-z0-9]{35}|(?-u:\b)secret_[A-Za-z0-9]{43}(?-u:\b))",
+        Random,
+        "developers.notion.com integration tokens",
+        "ntn_{d:11}{a:35}"
+    ),
     rule!("groq_key", ["gsk_"], r"gsk_[A-Za-z0-9]{52}", Random, "console.groq.com API keys", "gsk_{a:52}"),
     rule!("xai_key", ["xai-"], r"xai-[A-Za-z0-9]{80}", Random, "docs.x.ai API keys", "xai-{a:80}"),
     rule!("perplexity_key", ["pplx-"], r"pplx-[A-Za-z0-9]{48}", Random, "docs.perplexity.ai API keys", "pplx-{a:48}"),
     rule!("replicate_token", ["r8_"], r"(?-u:\b)r8_[A-Za-z0-9]{37}", Random, "replicate.com API tokens", "r8_{a:37}"),
-    rule!("langsmith_key", ["lsv2_pt_", "lsv2_sk_"], r"lsv2_(?:pt|sk)_[a-f0-9]{32}_[a-f0-9]{10}", Shape,
-        "docs.smith.langchain.com API keys", "lsv2_pt_{h:32}_{h:10}"),
-    rule!("pinecone_key", ["pcsk_"], r"pcsk_[A-Za-z0-9]{5,8}_[A-Za-z0-9]{60,}", Random, "docs.pinecone.io API keys",
-        "pcsk_{a:6}_{a:63}"),
+    rule!(
+        "langsmith_key",
+        ["lsv2_pt_", "lsv2_sk_"],
+        r"lsv2_(?:pt|sk)_[a-f0-9]{32}_[a-f0-9]{10}",
+        Shape,
+        "docs.smith.langchain.com API keys",
+        "lsv2_pt_{h:32}_{h:10}"
+    ),
+    rule!(
+        "pinecone_key",
+        ["pcsk_"],
+        r"pcsk_[A-Za-z0-9]{5,8}_[A-Za-z0-9]{60,}",
+        Random,
+        "docs.pinecone.io API keys",
+        "pcsk_{a:6}_{a:63}"
+    ),
 ];
 
 /// Placeholder words inside a token body: documentation and templates, not credentials.
-const PLACEHOLDER_WORDS: &[&str] =
-    &["your", "YOUR", "here", "HERE", "example_", "EXAMPLE_", "placeholder", "PLACEHOLDER", "xxxxx", "XXXXX", "redacted"];
+const PLACEHOLDER_WORDS: &[&str] = &[
+    "your",
+    "YOUR",
+    "here",
+    "HERE",
+    "example_",
+    "EXAMPLE_",
+    "placeholder",
+    "PLACEHOLDER",
+    "xxxxx",
+    "XXXXX",
+    "redacted",
+];
 
 /// The catalogue compiled: the anchor automaton and each rule's regex (compiled on first use).
 pub(crate) struct Catalogue {
@@ -366,7 +810,8 @@ fn validate(rule: &Rule, token: &str) -> bool {
         Check::Slack => slack_ok(token),
         Check::OpenAi => {
             let body = token.strip_prefix("sk-").unwrap_or(token);
-            let body = ["proj-", "svcacct-", "admin-", "None-"].iter().find_map(|p| body.strip_prefix(p)).unwrap_or(body);
+            let body =
+                ["proj-", "svcacct-", "admin-", "None-"].iter().find_map(|p| body.strip_prefix(p)).unwrap_or(body);
             let b = body.as_bytes();
             let hex = b.len() >= 32 && b.iter().all(u8::is_ascii_hexdigit);
             hex || (b.iter().any(u8::is_ascii_digit)
@@ -559,17 +1004,24 @@ pub(crate) mod tests {
                     rule.name
                 );
                 // Cut six characters after the anchor: every format is longer than that.
-                let anchor_end = rule.anchors.iter().filter_map(|a| token.find(a).map(|at| at + a.len())).min().unwrap();
+                let anchor_end =
+                    rule.anchors.iter().filter_map(|a| token.find(a).map(|at| at + a.len())).min().unwrap();
                 let short = &token[..(anchor_end + 6).min(token.len() - 1)];
                 let hits = found(&c, &format!("config {short} end"));
                 assert!(hits.iter().all(|(_, n)| *n != rule.name), "{}: cut {short:?} gave {hits:?}", rule.name);
             }
             let token = example(rule, &mut Gen(i as u64 + 1));
             let at = rule.anchors.iter().filter_map(|a| token.find(a).map(|at| at + a.len())).min().unwrap();
-            let placeholder: String =
-                token[..at].chars().chain(token[at..].chars().map(|c| if c.is_ascii_alphanumeric() { 'x' } else { c })).collect();
+            let placeholder: String = token[..at]
+                .chars()
+                .chain(token[at..].chars().map(|c| if c.is_ascii_alphanumeric() { 'x' } else { c }))
+                .collect();
             let hits = found(&c, &format!("config {placeholder} end"));
-            assert!(hits.iter().all(|(_, n)| *n != rule.name), "{}: placeholder {placeholder:?} gave {hits:?}", rule.name);
+            assert!(
+                hits.iter().all(|(_, n)| *n != rule.name),
+                "{}: placeholder {placeholder:?} gave {hits:?}",
+                rule.name
+            );
         }
     }
 

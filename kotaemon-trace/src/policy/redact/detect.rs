@@ -201,7 +201,9 @@ impl Detectors {
             ipv4: re(r"(?-u:\b)(?:\d{1,3}\.){3}\d{1,3}(?-u:\b)"),
             ipv6: re(r"(?i)(?-u:\b)(?:[0-9a-f]{0,4}:){2,7}[0-9a-f]{0,4}(?:(?:\d{1,3}\.){3}\d{1,3})?"),
             // Base58Check (P2PKH `1…`, P2SH `3…`) and Bech32/Bech32m (`bc1…`), confirmed by their checksums.
-            bitcoin: re(r"(?-u:\b)(?:[13][1-9A-HJ-NP-Za-km-z]{25,34}|bc1[02-9ac-hj-np-z]{11,71}|BC1[02-9AC-HJ-NP-Z]{11,71})(?-u:\b)"),
+            bitcoin: re(
+                r"(?-u:\b)(?:[13][1-9A-HJ-NP-Za-km-z]{25,34}|bc1[02-9ac-hj-np-z]{11,71}|BC1[02-9AC-HJ-NP-Z]{11,71})(?-u:\b)",
+            ),
             ethereum: re(r"(?-u:\b)0x[0-9a-fA-F]{40}(?-u:\b)"),
             email: re(
                 r"(?i)(?-u:\b)[a-z0-9][a-z0-9._%+\-]*@[a-z0-9](?:[a-z0-9\-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9\-]*[a-z0-9])?)*\.[a-z]{2,24}(?-u:\b)",
@@ -245,7 +247,8 @@ impl Detectors {
                 seen.digits |= digits >= 7;
                 seen.iban |=
                     last & DIGIT != 0 && before & UPPER != 0 && i >= 3 && CLASS[b[i - 3] as usize] & UPPER != 0;
-                seen.nino |= last == DIGIT_GAP && before & UPPER != 0 && i >= 3 && CLASS[b[i - 3] as usize] & UPPER != 0;
+                seen.nino |=
+                    last == DIGIT_GAP && before & UPPER != 0 && i >= 3 && CLASS[b[i - 3] as usize] & UPPER != 0;
                 if last & DIGIT == 0 && i >= 7 && matches!(b[i - 1], b'-' | b' ') && b[i - 4] == b[i - 1] {
                     let d = |j: usize| b[j].is_ascii_digit();
                     seen.ssn |= d(i - 2) && d(i - 3) && d(i - 5) && d(i - 6) && d(i - 7);
@@ -835,16 +838,83 @@ fn is_nanp(candidate: &str) -> bool {
 
 /// IBAN lengths per country (ISO 13616 registry, SWIFT).
 const IBAN_LENGTHS: &[(&[u8; 2], usize)] = &[
-    (b"AD", 24), (b"AE", 23), (b"AL", 28), (b"AT", 20), (b"AZ", 28), (b"BA", 20), (b"BE", 16), (b"BG", 22),
-    (b"BH", 22), (b"BR", 29), (b"BY", 28), (b"CH", 21), (b"CR", 22), (b"CY", 28), (b"CZ", 24), (b"DE", 22),
-    (b"DK", 18), (b"DO", 28), (b"EE", 20), (b"EG", 29), (b"ES", 24), (b"FI", 18), (b"FO", 18), (b"FR", 27),
-    (b"GB", 22), (b"GE", 22), (b"GI", 23), (b"GL", 18), (b"GR", 27), (b"GT", 28), (b"HR", 21), (b"HU", 28),
-    (b"IE", 22), (b"IL", 23), (b"IQ", 23), (b"IS", 26), (b"IT", 27), (b"JO", 30), (b"KW", 30), (b"KZ", 20),
-    (b"LB", 28), (b"LC", 32), (b"LI", 21), (b"LT", 20), (b"LU", 20), (b"LV", 21), (b"MC", 27), (b"MD", 24),
-    (b"ME", 22), (b"MK", 19), (b"MR", 27), (b"MT", 31), (b"MU", 30), (b"NL", 18), (b"NO", 15), (b"PK", 24),
-    (b"PL", 28), (b"PS", 29), (b"PT", 25), (b"QA", 29), (b"RO", 24), (b"RS", 22), (b"SA", 24), (b"SC", 31),
-    (b"SE", 24), (b"SI", 19), (b"SK", 24), (b"SM", 27), (b"ST", 25), (b"SV", 28), (b"TL", 23), (b"TN", 24),
-    (b"TR", 26), (b"UA", 29), (b"VA", 22), (b"VG", 24), (b"XK", 20),
+    (b"AD", 24),
+    (b"AE", 23),
+    (b"AL", 28),
+    (b"AT", 20),
+    (b"AZ", 28),
+    (b"BA", 20),
+    (b"BE", 16),
+    (b"BG", 22),
+    (b"BH", 22),
+    (b"BR", 29),
+    (b"BY", 28),
+    (b"CH", 21),
+    (b"CR", 22),
+    (b"CY", 28),
+    (b"CZ", 24),
+    (b"DE", 22),
+    (b"DK", 18),
+    (b"DO", 28),
+    (b"EE", 20),
+    (b"EG", 29),
+    (b"ES", 24),
+    (b"FI", 18),
+    (b"FO", 18),
+    (b"FR", 27),
+    (b"GB", 22),
+    (b"GE", 22),
+    (b"GI", 23),
+    (b"GL", 18),
+    (b"GR", 27),
+    (b"GT", 28),
+    (b"HR", 21),
+    (b"HU", 28),
+    (b"IE", 22),
+    (b"IL", 23),
+    (b"IQ", 23),
+    (b"IS", 26),
+    (b"IT", 27),
+    (b"JO", 30),
+    (b"KW", 30),
+    (b"KZ", 20),
+    (b"LB", 28),
+    (b"LC", 32),
+    (b"LI", 21),
+    (b"LT", 20),
+    (b"LU", 20),
+    (b"LV", 21),
+    (b"MC", 27),
+    (b"MD", 24),
+    (b"ME", 22),
+    (b"MK", 19),
+    (b"MR", 27),
+    (b"MT", 31),
+    (b"MU", 30),
+    (b"NL", 18),
+    (b"NO", 15),
+    (b"PK", 24),
+    (b"PL", 28),
+    (b"PS", 29),
+    (b"PT", 25),
+    (b"QA", 29),
+    (b"RO", 24),
+    (b"RS", 22),
+    (b"SA", 24),
+    (b"SC", 31),
+    (b"SE", 24),
+    (b"SI", 19),
+    (b"SK", 24),
+    (b"SM", 27),
+    (b"ST", 25),
+    (b"SV", 28),
+    (b"TL", 23),
+    (b"TN", 24),
+    (b"TR", 26),
+    (b"UA", 29),
+    (b"VA", 22),
+    (b"VG", 24),
+    (b"XK", 20),
 ];
 
 /// ISO 13616: the country's length and the mod-97 check.
@@ -974,7 +1044,10 @@ mod tests {
         assert_eq!(redact("pay 1BvBMSEYstWetqTFn5Au4m4GFg7xJaNVN2 now"), "pay [REDACTED:bitcoin_address] now");
         assert_eq!(redact("pay 1BvBMSEYstWetqTFn5Au4m4GFg7xJaNVN3 now"), "pay 1BvBMSEYstWetqTFn5Au4m4GFg7xJaNVN3 now");
         assert_eq!(redact("to bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq"), "to [REDACTED:bitcoin_address]");
-        assert_eq!(redact("to bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdp"), "to bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdp");
+        assert_eq!(
+            redact("to bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdp"),
+            "to bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdp"
+        );
         assert_eq!(
             redact("eth 0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed"),
             "eth [REDACTED:ethereum_address]",

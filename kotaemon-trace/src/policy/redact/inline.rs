@@ -26,24 +26,69 @@ macro_rules! keywords {
 /// (`messagebird_access_key=…`, `SUMO_ACCESS_ID=…`): the value is taken when it looks random (see
 /// [`is_random_credential`]). `(word, kind)`. From the keyword-gated rules of gitleaks and detect-secrets.
 pub(crate) static KEYWORDS: &[(&str, &str, &str)] = keywords![
-    ("messagebird", "messagebird_token"), ("sumo", "sumologic_key"), ("sumologic", "sumologic_key"),
-    ("jfrog", "jfrog_token"), ("artifactory", "jfrog_token"), ("bintray", "jfrog_token"),
-    ("telegram", "telegram_bot_token"), ("discord", "discord_token"), ("heroku", "heroku_key"),
-    ("hubspot", "hubspot_key"), ("datadog", "datadog_key"), ("dd", "datadog_key"), ("mailchimp", "mailchimp_key"),
-    ("twitch", "twitch_token"), ("twitter", "twitter_token"), ("okta", "okta_token"), ("snyk", "snyk_token"),
-    ("sonar", "sonar_token"), ("sonarqube", "sonar_token"), ("etsy", "etsy_key"), ("finnhub", "finnhub_key"),
-    ("flickr", "flickr_key"), ("gitter", "gitter_token"), ("kraken", "kraken_key"), ("kucoin", "kucoin_key"),
-    ("launchdarkly", "launchdarkly_key"), ("mattermost", "mattermost_token"), ("netlify", "netlify_token"),
-    ("nytimes", "nytimes_key"), ("plaid", "plaid_key"), ("rapidapi", "rapidapi_key"), ("sendbird", "sendbird_token"),
-    ("squarespace", "squarespace_key"), ("travis", "travisci_token"), ("yandex", "yandex_key"),
-    ("zendesk", "zendesk_key"), ("asana", "asana_token"), ("bitbucket", "bitbucket_secret"),
-    ("bittrex", "bittrex_key"), ("codecov", "codecov_token"), ("cohere", "cohere_key"), ("coinbase", "coinbase_key"),
-    ("confluent", "confluent_key"), ("contentful", "contentful_token"), ("fastly", "fastly_key"),
-    ("freshbooks", "freshbooks_token"), ("intercom", "intercom_token"), ("linkedin", "linkedin_secret"),
-    ("beamer", "beamer_key"), ("adafruit", "adafruit_key"), ("algolia", "algolia_key"), ("dropbox", "dropbox_token"),
-    ("mistral", "mistral_key"), ("pagerduty", "pagerduty_key"), ("circleci", "circleci_token"),
-    ("mapbox", "mapbox_token"), ("newrelic", "newrelic_key"), ("lob", "lob_key"), ("mailgun", "mailgun_key"),
-    ("twilio", "twilio_key"), ("sentry", "sentry_token"), ("shippo", "shippo_token"), ("easypost", "easypost_key"),
+    ("messagebird", "messagebird_token"),
+    ("sumo", "sumologic_key"),
+    ("sumologic", "sumologic_key"),
+    ("jfrog", "jfrog_token"),
+    ("artifactory", "jfrog_token"),
+    ("bintray", "jfrog_token"),
+    ("telegram", "telegram_bot_token"),
+    ("discord", "discord_token"),
+    ("heroku", "heroku_key"),
+    ("hubspot", "hubspot_key"),
+    ("datadog", "datadog_key"),
+    ("dd", "datadog_key"),
+    ("mailchimp", "mailchimp_key"),
+    ("twitch", "twitch_token"),
+    ("twitter", "twitter_token"),
+    ("okta", "okta_token"),
+    ("snyk", "snyk_token"),
+    ("sonar", "sonar_token"),
+    ("sonarqube", "sonar_token"),
+    ("etsy", "etsy_key"),
+    ("finnhub", "finnhub_key"),
+    ("flickr", "flickr_key"),
+    ("gitter", "gitter_token"),
+    ("kraken", "kraken_key"),
+    ("kucoin", "kucoin_key"),
+    ("launchdarkly", "launchdarkly_key"),
+    ("mattermost", "mattermost_token"),
+    ("netlify", "netlify_token"),
+    ("nytimes", "nytimes_key"),
+    ("plaid", "plaid_key"),
+    ("rapidapi", "rapidapi_key"),
+    ("sendbird", "sendbird_token"),
+    ("squarespace", "squarespace_key"),
+    ("travis", "travisci_token"),
+    ("yandex", "yandex_key"),
+    ("zendesk", "zendesk_key"),
+    ("asana", "asana_token"),
+    ("bitbucket", "bitbucket_secret"),
+    ("bittrex", "bittrex_key"),
+    ("codecov", "codecov_token"),
+    ("cohere", "cohere_key"),
+    ("coinbase", "coinbase_key"),
+    ("confluent", "confluent_key"),
+    ("contentful", "contentful_token"),
+    ("fastly", "fastly_key"),
+    ("freshbooks", "freshbooks_token"),
+    ("intercom", "intercom_token"),
+    ("linkedin", "linkedin_secret"),
+    ("beamer", "beamer_key"),
+    ("adafruit", "adafruit_key"),
+    ("algolia", "algolia_key"),
+    ("dropbox", "dropbox_token"),
+    ("mistral", "mistral_key"),
+    ("pagerduty", "pagerduty_key"),
+    ("circleci", "circleci_token"),
+    ("mapbox", "mapbox_token"),
+    ("newrelic", "newrelic_key"),
+    ("lob", "lob_key"),
+    ("mailgun", "mailgun_key"),
+    ("twilio", "twilio_key"),
+    ("sentry", "sentry_token"),
+    ("shippo", "shippo_token"),
+    ("easypost", "easypost_key"),
 ];
 
 /// Adds the byte range and kind of every secret value named inline; `add` refuses overlaps with earlier
@@ -155,10 +200,7 @@ fn is_code_reference(value: &str, pair: &Pair) -> bool {
     let called = path_len > 0
         && content.as_bytes()[0].is_ascii_alphabetic()
         && matches!(content.as_bytes().get(path_len), Some(b'(' | b'['));
-    called
-        || content.starts_with("process.env.")
-        || content.starts_with("os.environ")
-        || content.starts_with("env.")
+    called || content.starts_with("process.env.") || content.starts_with("os.environ") || content.starts_with("env.")
 }
 
 fn is_name_byte(c: u8) -> bool {
@@ -244,7 +286,7 @@ fn value_after(value: &str, sep: usize) -> Option<Pair> {
                         || (!c.is_ascii() && !c.is_alphanumeric())
                         || matches!(c, '"' | '\'' | ',' | ';' | '&' | '#' | ')' | ']' | '}' | '>') =>
                     {
-                        break
+                        break;
                     }
                     _ => {}
                 }
@@ -280,9 +322,21 @@ pub(crate) fn is_placeholder(text: &str) -> bool {
     t.is_empty()
         || t.starts_with("[REDACTED")
         || t.bytes().all(|b| matches!(b, b'*' | b'x' | b'X' | b'.' | b'-' | b'#' | b'<' | b'>' | b'_'))
-        || ["none", "null", "nil", "undefined", "true", "false", "<redacted>", "redacted", "hidden", "masked", "changeme"]
-            .iter()
-            .any(|p| t.eq_ignore_ascii_case(p))
+        || [
+            "none",
+            "null",
+            "nil",
+            "undefined",
+            "true",
+            "false",
+            "<redacted>",
+            "redacted",
+            "hidden",
+            "masked",
+            "changeme",
+        ]
+        .iter()
+        .any(|p| t.eq_ignore_ascii_case(p))
         || (t.starts_with("${") && t.ends_with('}'))
         || (t.starts_with("{{") && t.ends_with("}}"))
         || (t.starts_with('<') && t.ends_with('>'))

@@ -558,8 +558,7 @@ impl KeyCache {
 impl Redactor {
     /// The redactor `config` describes.
     pub(crate) fn from_config(config: &RedactionConfig) -> Result<Redactor, RedactionError> {
-        let mut builder =
-            Redactor::builder().capture_arguments(config.capture_arguments).redact_ip(config.redact_ip);
+        let mut builder = Redactor::builder().capture_arguments(config.capture_arguments).redact_ip(config.redact_ip);
         for pattern in &config.secret_key_patterns {
             builder = builder.secret_key_pattern(pattern)?;
         }
