@@ -773,8 +773,9 @@ impl std::fmt::Debug for Catalogue {
 /// The body of a token: what follows its longest anchor-like prefix (up to the first `_`, `-` or `.`
 /// within the first 16 characters), or the whole token.
 fn body(token: &str) -> &str {
-    let head = &token[..token.len().min(16)];
-    match head.rfind(['_', '-', '.']) {
+    let head = &token.as_bytes()[..token.len().min(16)];
+    // The separators are ASCII, so the byte after one starts a character.
+    match head.iter().rposition(|b| matches!(b, b'_' | b'-' | b'.')) {
         Some(i) if i + 1 < token.len() => &token[i + 1..],
         _ => token,
     }

@@ -785,6 +785,34 @@ mod tests {
         assert!(matches!(default.redact_cached("input.value", "order 90320 shipped"), Cow::Borrowed(_)));
     }
 
+    /// Arbitrary text built from the characters every detector reacts to (anchors, separators, quotes,
+    /// brackets, digits, multi-byte characters): no panic, and a borrowed result is the input.
+    #[test]
+    fn arbitrary_text_never_panics() {
+        let pieces = [
+            "ghp_", "xoxb-", "sk-", "AKIA", "MT", ":A", "Q~", "AccountKey=", "sig=", "kind: Secret\n", "data:\n  ",
+            "<add key=\"password\" value=\"", "curl -u ", "contribsys.com ", "password=", "token: ", "${", "}", "{{",
+            "\"", "'", "(", ")", "[", "<", ">", "=", ":", "::", ".", "-", "_", " ", "\n", "0x", "bc1", "1", "3", "9",
+            "a1B2c3D4e5F6g7H8", "4111 1111 1111 1111", "536-22-8945", "AB 12 34 56 C", "192.168.1.1", "fe80::1",
+            "值", "。", "é", "\u{2003}", "@", "://", "Bearer ", "eyJ",
+        ];
+        let r = Redactor::default();
+        let mut state = 0x2545_F491_4F6C_DD1Du64;
+        for _ in 0..3000 {
+            let mut text = String::new();
+            for _ in 0..(state % 24) {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                text.push_str(pieces[(state % pieces.len() as u64) as usize]);
+            }
+            if let Cow::Borrowed(same) = r.redact("note", &text) {
+                assert_eq!(same, text);
+            }
+            let _ = r.redact("password_note", &text);
+        }
+    }
+
     #[test]
     fn clean_input_is_borrowed_and_markers_never_echo() {
         let r = Redactor::default();
