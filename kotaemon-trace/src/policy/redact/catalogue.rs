@@ -787,7 +787,7 @@ pub(crate) fn looks_random(body: &str) -> bool {
     let b = body.as_bytes();
     let classes = [u8::is_ascii_uppercase, u8::is_ascii_lowercase, u8::is_ascii_digit]
         .iter()
-        .filter(|f| b.iter().any(|c| f(c)))
+        .filter(|f| b.iter().any(**f))
         .count();
     let mut run = 1;
     for w in b.windows(2) {
@@ -940,7 +940,7 @@ pub(crate) mod tests {
     pub(crate) fn example(rule: &Rule, g: &mut Gen) -> String {
         let mut token = g.expand(rule.sample);
         if rule.check == Check::GithubCrc {
-            let check = base62_6(crc32(token[4..].as_bytes()));
+            let check = base62_6(crc32(&token.as_bytes()[4..]));
             token.push_str(std::str::from_utf8(&check).unwrap());
         }
         if rule.check == Check::DiscordId {
@@ -1039,14 +1039,14 @@ pub(crate) mod tests {
 
     #[test]
     fn github_checksum() {
-        let token = example(&RULES.iter().find(|r| r.name == "github_token").unwrap(), &mut Gen(3));
+        let token = example(RULES.iter().find(|r| r.name == "github_token").unwrap(), &mut Gen(3));
         assert!(github_checksum_ok(&token), "{token}");
         let mut broken = token.clone().into_bytes();
         broken[10] = if broken[10] == b'a' { b'b' } else { b'a' };
         assert!(!github_checksum_ok(std::str::from_utf8(&broken).unwrap()));
         // A checksum makes even a low-variety body a token.
         let low = "ghp_aaaabbbbccccddddeeeeffffgggghh";
-        let full = format!("{low}{}", std::str::from_utf8(&base62_6(crc32(low[4..].as_bytes()))).unwrap());
+        let full = format!("{low}{}", std::str::from_utf8(&base62_6(crc32(&low.as_bytes()[4..]))).unwrap());
         assert!(!looks_random(&low[4..]));
         assert!(github_checksum_ok(&full));
     }

@@ -273,11 +273,9 @@ impl Detectors {
                             seen.ipv6 |= colons >= 2;
                         }
                     }
-                    b'.' => {
-                        if last & DIGIT != 0 && rest.first().is_some_and(u8::is_ascii_digit) {
-                            dots = dots.saturating_add(1);
-                            seen.ipv4 |= dots >= 3;
-                        }
+                    b'.' if last & DIGIT != 0 && rest.first().is_some_and(u8::is_ascii_digit) => {
+                        dots = dots.saturating_add(1);
+                        seen.ipv4 |= dots >= 3;
                     }
                     b'e' => seen.jwt |= rest.starts_with(b"yJ"),
                     b'b' | b'B' => {
@@ -786,7 +784,7 @@ fn luhn(digits: impl DoubleEndedIterator<Item = u8>) -> bool {
         }
         sum += v;
     }
-    sum % 10 == 0
+    sum.is_multiple_of(10)
 }
 
 /// How much of a digit run is a card number: the whole run, or the run without trailing groups that
