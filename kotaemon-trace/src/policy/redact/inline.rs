@@ -101,6 +101,13 @@ pub(crate) fn find(value: &str, mut add: impl FnMut(Range<usize>, Kind)) {
         if sep < skip_to || !matches!(b[sep], b'=' | b':') {
             continue;
         }
+        // `==`, `!=`, `<=`, `>=` and `=>`: comparisons and arrows in code, not an assignment.
+        if b[sep] == b'='
+            && (b.get(sep + 1).is_some_and(|c| matches!(c, b'=' | b'>'))
+                || sep.checked_sub(1).is_some_and(|p| matches!(b[p], b'=' | b'!' | b'<' | b'>')))
+        {
+            continue;
+        }
         let Some(name) = name_before(b, sep) else { continue };
         let (strong, weak) = with_judgement(&value[name], |strong, words| (strong, weak_name(words)));
         if !strong && weak.is_none() {
@@ -109,6 +116,10 @@ pub(crate) fn find(value: &str, mut add: impl FnMut(Range<usize>, Kind)) {
         let Some(pair) = value_after(value, sep) else { continue };
         let content = &value[pair.content.clone()];
         if is_placeholder(content) || is_code_reference(value, &pair) {
+            continue;
+        }
+        // A nested mapping or list (`secrets: {token: …}`): its own pairs are judged one by one.
+        if !pair.quoted && (content.starts_with('{') || content.starts_with('[')) {
             continue;
         }
         if let Some(kind) = weak {

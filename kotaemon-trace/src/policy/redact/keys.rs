@@ -108,6 +108,23 @@ const METADATA_AFTER: &[&str] = &[
     "source",
     "status",
     "valid",
+    // Where a secret is, or what describes it, not the secret: `token_url`, `password_file`,
+    // `secret_name`, `password_hint`.
+    "url",
+    "uri",
+    "endpoint",
+    "path",
+    "file",
+    "name",
+    "hint",
+    "prompt",
+    "label",
+    "description",
+    "field",
+    "env",
+    "format",
+    "ref",
+    "reference",
 ];
 
 /// Words that make the key a yes/no predicate about the secret.
@@ -312,6 +329,11 @@ mod tests {
             "max_tokens",
             "auth_type",
             "pinned",
+            "oauth.token_url",
+            "auth_endpoint",
+            "password_file",
+            "secret_name",
+            "password_hint",
         ] {
             assert!(!is_secret_key(key), "{key} should not be secret");
         }
