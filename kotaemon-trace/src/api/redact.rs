@@ -11,7 +11,8 @@
 //!   stays, so you can see that a value existed. Keys are split into words at `.`, `_`, `-` and camelCase,
 //!   so `author`, `authority`, `tokenizer` and `passage` are not secrets, nor are counts and predicates
 //!   about a secret: `llm.token_count.prompt`, `gen_ai.usage.input_tokens`, `password_length`,
-//!   `auth.has_token`, nor names of where a secret is (`token_url`, `password_file`, `secret_name`). Booleans are never masked.
+//!   `auth.has_token`, nor names of where a secret is (`token_url`, `password_file`, `secret_name`).
+//!   Booleans are never masked.
 //! - **Secrets named inline**: the same key rules applied to names inside a value — `password=hunter2`,
 //!   `?api_key=…&`, `"token": "…"`, Python `{'secret': '…'}`, YAML `password: s3cret`, TOML, `.env`,
 //!   `--password=…` flags, connection strings (`Password=…;`, `AccountKey=…`), a Rust `Debug` argument such
