@@ -296,3 +296,32 @@ fn only_metrics_is_served() {
     guard.shutdown().unwrap();
     assert!(std::net::TcpStream::connect(address).is_err(), "the endpoint stops with the pipeline");
 }
+
+#[trace_with_otel(name = "red.notify")]
+fn notify(note: &str) -> usize {
+    note.len()
+}
+
+#[test]
+fn redactions_are_counted_by_kind_on_the_export_thread() {
+    let (_one, guard) = pipeline(Sampler::AlwaysOn, 2000);
+    let before = scrape(&guard);
+    let count = |scrape: &Scrape, kind: &str| {
+        let samples = find(scrape, "kotaemon_trace_redactions_total", &[("kind", kind)]);
+        samples.first().map_or(0.0, |_| counter(scrape, "kotaemon_trace_redactions_total", &[("kind", kind)]))
+    };
+    for _ in 0..3 {
+        notify("mail alice@example.com or bob@example.org");
+        notify("token xoxb-123456789012-1234567890123-AbCdEfGhIjKlMnOpQrStUvWx");
+    }
+    notify("nothing to hide here");
+    guard.force_flush().unwrap();
+    let after = scrape(&guard);
+    assert_eq!(count(&after, "email") - count(&before, "email"), 6.0, "two per call, three calls");
+    assert_eq!(count(&after, "slack_token") - count(&before, "slack_token"), 3.0);
+    assert!(
+        find(&after, "kotaemon_trace_redactions_total", &[]).iter().all(|s| s.labels.get("kind").is_some()),
+        "every series names its kind"
+    );
+    guard.shutdown().unwrap();
+}

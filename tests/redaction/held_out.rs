@@ -106,7 +106,9 @@ fn unseen_lookalikes_are_kept() {
         "epoch 1764050412345".into(),
         "call duration 1234567 µs".into(),
         "pi is 3.14159265358979".into(),
-        "IP 192.168.100.200 port 8443".into(),
+        // Not personal: loopback, and version numbers and OIDs with four dotted parts or more.
+        "IP 127.0.0.1 port 8443".into(),
+        "build v4.10.200.3 released".into(),
         "invoice INV-2026-000123".into(),
         "see RFC 7519 section 4.1".into(),
         "Please send your token budget report".into(),
@@ -136,6 +138,16 @@ fn unseen_lookalikes_are_kept() {
         .collect();
     println!("held-out benign: {}/{} kept", benign.len() - changed.len(), benign.len());
     assert!(changed.is_empty(), "changed:\n{}", changed.join("\n"));
+}
+
+#[test]
+fn ip_addresses_are_personal_data_unless_the_operator_keeps_them() {
+    let value = "IP 192.168.100.200 port 8443, peer 2001:db8:85a3::8a2e:370:7334";
+    assert_eq!(
+        Redactor::default().redact("note", value),
+        "IP [REDACTED:ip_address] port 8443, peer [REDACTED:ip_address]"
+    );
+    assert_eq!(Redactor::builder().redact_ip(false).build().redact("note", value), value);
 }
 
 #[test]

@@ -5,4 +5,6 @@
 mod allocations;
 mod corpus;
 mod end_to_end;
+mod generated;
 mod held_out;
+mod outside;

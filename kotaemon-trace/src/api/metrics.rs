@@ -20,6 +20,10 @@
 //! ok or error); past the cap, calls are folded into one series labelled `otel_metric_overflow="true"`,
 //! the cap is reported once on stderr and counted in `kotaemon_trace_metrics_overflow_total`.
 //!
+//! **Redactions** are counted per rule on the export thread: `kotaemon_trace_redactions_total{kind}`
+//! (OTLP: `kotaemon_trace.redactions` with attribute `kind`), where `kind` is the rule's name as in the
+//! marker `[REDACTED:<kind>]`: bounded by the built-in catalogue and the configured value rules.
+//!
 //! **Errors** are calls that returned `Err` under the `err` option, or panicked; a cancelled future is
 //! not an error.
 //!

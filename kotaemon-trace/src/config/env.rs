@@ -509,6 +509,7 @@ fn redaction<F: Fn(&str) -> Option<String>>(env: &mut Env<F>) -> RedactionConfig
     let mut r = RedactionConfig {
         enabled: env.bool("KOTAEMON_TRACE_REDACT", true),
         capture_arguments: env.bool("KOTAEMON_TRACE_CAPTURE_ARGS", true),
+        redact_ip: env.bool("KOTAEMON_TRACE_REDACT_IP", true),
         ..RedactionConfig::default()
     };
     const KEYS: &str = "KOTAEMON_TRACE_REDACT_KEYS";

@@ -91,6 +91,7 @@ const KEYS: &[Key] = &[
     key("redaction.values", "KOTAEMON_TRACE_REDACT_VALUES", Shape::Table(";")),
     key("redaction.allow_keys", "KOTAEMON_TRACE_REDACT_ALLOW_KEYS", Shape::List(",")),
     key("redaction.capture_arguments", "KOTAEMON_TRACE_CAPTURE_ARGS", Shape::Bool),
+    key("redaction.redact_ip", "KOTAEMON_TRACE_REDACT_IP", Shape::Bool),
     key("content.capture", "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", Shape::Bool),
     key("content.max_chars", "KOTAEMON_TRACE_CONTENT_MAX_CHARS", Shape::Whole),
     key("logs.exporter", "OTEL_LOGS_EXPORTER", Shape::Text),

@@ -222,6 +222,9 @@ pub struct RedactionConfig {
     pub allow_keys: Vec<String>,
     /// Whether arguments are recorded at all (`KOTAEMON_TRACE_CAPTURE_ARGS`, default `true`).
     pub capture_arguments: bool,
+    /// Whether IPv4 and IPv6 addresses in values are redacted (`KOTAEMON_TRACE_REDACT_IP`, default `true`).
+    /// Off keeps client addresses, for operators who need them and may store them.
+    pub redact_ip: bool,
     /// The pseudonym key (`KOTAEMON_TRACE_REDACTION_KEY`, at least 16 bytes); a random per-process key
     /// when unset. Never printed.
     pub pseudonym_key: Option<String>,
@@ -235,6 +238,7 @@ impl Default for RedactionConfig {
             value_patterns: Vec::new(),
             allow_keys: Vec::new(),
             capture_arguments: true,
+            redact_ip: true,
             pseudonym_key: None,
         }
     }
@@ -248,6 +252,7 @@ impl fmt::Debug for RedactionConfig {
             .field("value_patterns", &self.value_patterns)
             .field("allow_keys", &self.allow_keys)
             .field("capture_arguments", &self.capture_arguments)
+            .field("redact_ip", &self.redact_ip)
             .field("pseudonym_key", &self.pseudonym_key.as_ref().map(|_| "(hidden)"))
             .finish()
     }

@@ -115,6 +115,9 @@ const ROWS: &[Row] = &[
         None => "off".into(),
     }),
     row("redaction", &["KOTAEMON_TRACE_REDACT"], |c| if c.redaction.enabled { "on" } else { "OFF" }.into()),
+    row("IP addresses", &["KOTAEMON_TRACE_REDACT_IP"], |c| {
+        if c.redaction.redact_ip { "redacted" } else { "kept" }.into()
+    }),
     row("pseudonym key", &["KOTAEMON_TRACE_REDACTION_KEY"], |c| {
         if c.redaction.pseudonym_key.is_some() { "set (hidden)" } else { "random per process" }.into()
     }),

@@ -45,6 +45,9 @@ impl Finisher {
         let refused = refuse_oversized(span);
         if let Some(redactor) = &self.redactor {
             redactor.redact_span(span, &mut self.keys);
+            for (rule, n) in self.keys.redactions.take() {
+                crate::export::metrics::record_redactions(rule, n);
+            }
         }
         let mut limited = Limited {
             values_truncated: refused,

@@ -37,6 +37,19 @@ fn set_enabled(on: bool, max_series: usize, owner: u64) {
     ENABLED.store(on, Ordering::Relaxed);
 }
 
+/// Redactions per rule name (`kotaemon_trace_redactions_total{kind}`), counted on the export thread. The
+/// names come from the redaction catalogue and the configured value rules: a bounded set.
+static REDACTIONS: Mutex<Vec<(String, u64)>> = Mutex::new(Vec::new());
+
+/// Adds `n` redactions by `rule`.
+pub(crate) fn record_redactions(rule: &str, n: u64) {
+    let mut counts = REDACTIONS.lock().unwrap_or_else(|e| e.into_inner());
+    match counts.iter_mut().find(|(name, _)| name == rule) {
+        Some((_, total)) => *total += n,
+        None => counts.push((rule.to_owned(), n)),
+    }
+}
+
 /// Call sites that have recorded at least once, for the exporters to read.
 static SITES: Mutex<Vec<&'static Callsite>> = Mutex::new(Vec::new());
 /// Where call sites past the cap record.
@@ -174,6 +187,8 @@ pub(crate) struct Snapshot {
     pub(crate) gen_ai: Vec<(GenAiKey, GenAiValues)>,
     pub(crate) overflowed: u64,
     pub(crate) spans_dropped: u64,
+    /// Redactions per rule name, sorted by name.
+    pub(crate) redactions: Vec<(String, u64)>,
 }
 
 /// One RED series; `span_name` empty for the overflow series.
@@ -244,7 +259,9 @@ pub(crate) fn snapshot(spans_dropped: u64) -> Snapshot {
         })
         .collect();
     gen_ai.sort_by(|a, b| a.0.cmp(&b.0));
-    Snapshot { spans, gen_ai, overflowed: OVERFLOWED.load(Ordering::Relaxed), spans_dropped }
+    let mut redactions = REDACTIONS.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    redactions.sort();
+    Snapshot { spans, gen_ai, overflowed: OVERFLOWED.load(Ordering::Relaxed), spans_dropped, redactions }
 }
 
 /// The running exporters of one pipeline; [`Exporters::shutdown`] pushes once more and stops them.

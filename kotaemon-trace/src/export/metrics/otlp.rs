@@ -164,6 +164,25 @@ pub(crate) fn request(snapshot: &Snapshot, service: &str, started: SystemTime) -
         histogram("gen_ai.client.token.usage", "{token}", tokens),
         counter("kotaemon_trace.spans.dropped", snapshot.spans_dropped),
         counter("kotaemon_trace.metrics.overflow", snapshot.overflowed),
+        Metric {
+            name: "kotaemon_trace.redactions".to_owned(),
+            data: Some(metric::Data::Sum(Sum {
+                data_points: snapshot
+                    .redactions
+                    .iter()
+                    .map(|(kind, n)| NumberDataPoint {
+                        attributes: vec![text("service.name", service), text("kind", kind)],
+                        start_time_unix_nano: start,
+                        time_unix_nano: now,
+                        value: Some(number_data_point::Value::AsInt(*n as i64)),
+                        ..Default::default()
+                    })
+                    .collect(),
+                aggregation_temporality: AggregationTemporality::Cumulative as i32,
+                is_monotonic: true,
+            })),
+            ..Default::default()
+        },
     ];
     ExportMetricsServiceRequest {
         resource_metrics: vec![ResourceMetrics {

@@ -69,6 +69,15 @@ pub(crate) fn render(snapshot: &Snapshot, service: &str) -> String {
     out.push_str("# TYPE kotaemon_trace_metrics_overflow_total counter\n");
     let _ =
         writeln!(out, "kotaemon_trace_metrics_overflow_total{{service_name=\"{service}\"}} {}", snapshot.overflowed);
+    out.push_str("# HELP kotaemon_trace_redactions_total Values redacted before export, by rule.\n");
+    out.push_str("# TYPE kotaemon_trace_redactions_total counter\n");
+    for (kind, n) in &snapshot.redactions {
+        let _ = writeln!(
+            out,
+            "kotaemon_trace_redactions_total{{service_name=\"{service}\",kind=\"{}\"}} {n}",
+            escape(kind)
+        );
+    }
     out
 }
 

@@ -7,24 +7,36 @@
 //! card numbers must pass Luhn and start with a real issuer prefix, IBANs must pass mod-97, phone numbers
 //! need an international `+CC`, a Chinese mobile prefix, or the North American `(NXX) NXX-XXXX` form.
 
+use super::catalogue::{self, Catalogue};
 use regex::Regex;
 use std::borrow::Cow;
 use std::ops::Range;
 
-/// What a detector found; the name appears in the marker `[REDACTED:<kind>]` and in the audit attribute.
+/// What a detector found; the name appears in the marker `[REDACTED:<kind>]`, in the audit attribute and
+/// as the `kind` label of `kotaemon_trace_redactions_total`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub(crate) enum Kind {
     PrivateKey,
     UrlCredentials,
     Jwt,
     Bearer,
-    ApiKey,
+    /// A provider token of the catalogue (index into [`catalogue::RULES`]).
+    Token(u16),
+    /// A random-looking value named by a provider's keyword (index into [`super::inline::KEYWORDS`]).
+    Keyword(u16),
     /// A value named by a secret key inside the text: `password=…`, `"token": "…"`, `Authorization: Token …`.
     Key,
+    /// `curl -u user:password`.
+    Credentials,
     Email,
     CreditCard,
     Iban,
     Phone,
+    Ssn,
+    Nino,
+    IpAddress,
+    BitcoinAddress,
+    EthereumAddress,
 }
 
 impl Kind {
@@ -34,12 +46,19 @@ impl Kind {
             Kind::UrlCredentials => "url_credentials",
             Kind::Jwt => "jwt",
             Kind::Bearer => "bearer",
-            Kind::ApiKey => "api_key",
+            Kind::Token(i) => catalogue::RULES[usize::from(i)].name,
+            Kind::Keyword(i) => super::inline::KEYWORDS[usize::from(i)].1,
             Kind::Key => "key",
+            Kind::Credentials => "credentials",
             Kind::Email => "email",
             Kind::CreditCard => "credit_card",
             Kind::Iban => "iban",
             Kind::Phone => "phone",
+            Kind::Ssn => "us_ssn",
+            Kind::Nino => "uk_nino",
+            Kind::IpAddress => "ip_address",
+            Kind::BitcoinAddress => "bitcoin_address",
+            Kind::EthereumAddress => "ethereum_address",
         }
     }
 
@@ -49,12 +68,19 @@ impl Kind {
             Kind::UrlCredentials => "[REDACTED:url_credentials]",
             Kind::Jwt => "[REDACTED:jwt]",
             Kind::Bearer => "[REDACTED:bearer]",
-            Kind::ApiKey => "[REDACTED:api_key]",
+            Kind::Token(i) => catalogue::RULES[usize::from(i)].marker,
+            Kind::Keyword(i) => super::inline::KEYWORDS[usize::from(i)].2,
             Kind::Key => "[REDACTED:key]",
+            Kind::Credentials => "[REDACTED:credentials]",
             Kind::Email => "[REDACTED:email]",
             Kind::CreditCard => "[REDACTED:credit_card]",
             Kind::Iban => "[REDACTED:iban]",
             Kind::Phone => "[REDACTED:phone]",
+            Kind::Ssn => "[REDACTED:us_ssn]",
+            Kind::Nino => "[REDACTED:uk_nino]",
+            Kind::IpAddress => "[REDACTED:ip_address]",
+            Kind::BitcoinAddress => "[REDACTED:bitcoin_address]",
+            Kind::EthereumAddress => "[REDACTED:ethereum_address]",
         }
     }
 }
@@ -80,9 +106,17 @@ struct Seen {
     iban: bool,
     /// `=` or `:`: secrets named inline.
     pair: bool,
+    /// Three dots between digits in one run: IPv4.
+    ipv4: bool,
+    /// Two colons in one run of hex digits and colons: IPv6.
+    ipv6: bool,
+    /// Two capitals, a space, digits: UK NINOs written in groups.
+    nino: bool,
+    /// `ddd-dd-d` (or with spaces): US SSNs.
+    ssn: bool,
 }
 
-/// Shortest provider key the `api_key` pattern accepts, as one run of key characters (`xoxb-` + 10).
+/// Shortest run of key characters every catalogue token has (`xoxb-` + 10).
 const KEY_RUN: usize = 15;
 
 /// Byte classes for [`Detectors::scan`].
@@ -90,7 +124,7 @@ const KEY_CHAR: u8 = 1; // [A-Za-z0-9_+/-]: provider keys
 const DIGIT: u8 = 2;
 const DIGIT_GAP: u8 = 4; // what may separate the digits of a phone or card number: ` -.()+`
 const UPPER: u8 = 8;
-const MARKER: u8 = 16; // may start a marker: `@ = : e b B -`
+const MARKER: u8 = 16; // may start a marker: `@ = : e b B - .`
 
 const CLASS: [u8; 256] = {
     let mut table = [0u8; 256];
@@ -110,7 +144,7 @@ const CLASS: [u8; 256] = {
         if b.is_ascii_uppercase() {
             class |= UPPER;
         }
-        if matches!(b, b'@' | b'=' | b':' | b'e' | b'b' | b'B' | b'-') {
+        if matches!(b, b'@' | b'=' | b':' | b'e' | b'b' | b'B' | b'-' | b'.') {
             class |= MARKER;
         }
         table[c] = class;
@@ -120,11 +154,17 @@ const CLASS: [u8; 256] = {
 };
 
 pub(crate) struct Detectors {
+    catalogue: Catalogue,
     private_key: Regex,
     url_credentials: Regex,
     jwt: Regex,
     bearer: Regex,
-    api_key: Regex,
+    ssn: Regex,
+    nino: Regex,
+    ipv4: Regex,
+    ipv6: Regex,
+    bitcoin: Regex,
+    ethereum: Regex,
     email: Regex,
     card: Regex,
     iban: Regex,
@@ -146,32 +186,25 @@ fn re(pattern: &str) -> Regex {
 impl Detectors {
     pub(crate) fn new() -> Self {
         Detectors {
+            catalogue: Catalogue::new(),
             private_key: re(
                 r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----(?s:.*?)(?:-----END [A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----|\z)",
             ),
             // user:password@ after a scheme; the user and password go, scheme and host stay.
             // The password may itself hold an unescaped `@`: the user info ends at the authority's last `@`.
-            url_credentials: re(r"(?i)(?-u:\b)[a-z][a-z0-9+.\-]*://([^\s/?#@:]*:[^\s/?#]+)@"),
+            url_credentials: re(r"(?i)(?-u:\b)[a-z][a-z0-9+.\-]*://([^\s/?#@:\x22'<>;]*:[^\s/?#\x22'<>]+)@"),
             // Header `{"…` (eyJ), two more base64url segments; confirmed by `is_jwt`.
             jwt: re(r"(?-u:\b)eyJ[A-Za-z0-9_\-]{4,}\.[A-Za-z0-9_\-]{2,}\.[A-Za-z0-9_\-]*"),
             bearer: re(r"(?i)(?-u:\b)(?:bearer|basic)\s+([A-Za-z0-9._~+/\-]{8,}=*)"),
-            api_key: re(concat!(
-                r"(?-u:\b)(?:sk-(?:proj-|ant-(?:api\d+-|admin\d+-)?|svcacct-|admin-)?[A-Za-z0-9_\-]{20,}",
-                r"|(?:sk|rk|pk)_(?:live|test)_[A-Za-z0-9]{16,}",
-                r"|(?:AKIA|ASIA)[A-Z0-9]{16}",
-                r"|AIza[0-9A-Za-z_\-]{35}",
-                r"|gh[pousr]_[A-Za-z0-9]{30,}",
-                r"|github_pat_[A-Za-z0-9_]{22,}",
-                r"|xox[abposr]-[A-Za-z0-9\-]{10,}",
-                r"|glpat-[A-Za-z0-9_\-]{20,}",
-                r"|hf_[A-Za-z0-9]{30,}",
-                r"|npm_[A-Za-z0-9]{36}",
-                r"|SG\.[A-Za-z0-9_\-]{16,}\.[A-Za-z0-9_\-]{16,}",
-                r"|whsec_[A-Za-z0-9+/=]{24,}",
-                r"|LTAI[A-Za-z0-9]{12,24}(?-u:\b)", // Alibaba Cloud AccessKey ID
-                r"|AKID[A-Za-z0-9]{32}(?-u:\b)",    // Tencent Cloud SecretId
-                r"|hooks\.slack\.com/services/[A-Za-z0-9]+/[A-Za-z0-9]+/[A-Za-z0-9]{16,})"
-            )),
+            ssn: re(r"(?-u:\b)(?:\d{3}-\d{2}-\d{4}|\d{3} \d{2} \d{4})(?-u:\b)"),
+            nino: re(r"(?-u:\b)[A-CEGHJ-PR-TW-Z][A-CEGHJ-NPR-TW-Z] ?\d{2} ?\d{2} ?\d{2} ?[A-D](?-u:\b)"),
+            ipv4: re(r"(?-u:\b)(?:\d{1,3}\.){3}\d{1,3}(?-u:\b)"),
+            ipv6: re(r"(?i)(?-u:\b)(?:[0-9a-f]{0,4}:){2,7}[0-9a-f]{0,4}(?:(?:\d{1,3}\.){3}\d{1,3})?"),
+            // Base58Check (P2PKH `1…`, P2SH `3…`) and Bech32/Bech32m (`bc1…`), confirmed by their checksums.
+            bitcoin: re(
+                r"(?-u:\b)(?:[13][1-9A-HJ-NP-Za-km-z]{25,34}|bc1[02-9ac-hj-np-z]{11,71}|BC1[02-9AC-HJ-NP-Z]{11,71})(?-u:\b)",
+            ),
+            ethereum: re(r"(?-u:\b)0x[0-9a-fA-F]{40}(?-u:\b)"),
             email: re(
                 r"(?i)(?-u:\b)[a-z0-9][a-z0-9._%+\-]*@[a-z0-9](?:[a-z0-9\-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9\-]*[a-z0-9])?)*\.[a-z]{2,24}(?-u:\b)",
             ),
@@ -196,8 +229,12 @@ impl Detectors {
         let (mut digits, mut gap, mut run) = (0usize, 0usize, 0usize);
         // The classes of the two bytes before this one, for IBANs (two capitals, then digits).
         let (mut before, mut last) = (0u8, 0u8);
+        // Dots between digits and colons next to hex digits, in the whole value: IP addresses. Counted on
+        // the rare path of `.` and `:` only, so prose pays nothing for them.
+        let (mut dots, mut colons) = (0u8, 0u8);
         for (i, &c) in b.iter().enumerate() {
             let class = CLASS[c as usize];
+
             if class & KEY_CHAR != 0 {
                 run += 1;
                 seen.long_run |= run >= KEY_RUN;
@@ -210,6 +247,12 @@ impl Detectors {
                 seen.digits |= digits >= 7;
                 seen.iban |=
                     last & DIGIT != 0 && before & UPPER != 0 && i >= 3 && CLASS[b[i - 3] as usize] & UPPER != 0;
+                seen.nino |=
+                    last == DIGIT_GAP && before & UPPER != 0 && i >= 3 && CLASS[b[i - 3] as usize] & UPPER != 0;
+                if last & DIGIT == 0 && i >= 7 && matches!(b[i - 1], b'-' | b' ') && b[i - 4] == b[i - 1] {
+                    let d = |j: usize| b[j].is_ascii_digit();
+                    seen.ssn |= d(i - 2) && d(i - 3) && d(i - 5) && d(i - 6) && d(i - 7);
+                }
             } else if class & DIGIT_GAP != 0 && digits > 0 && gap < 2 {
                 gap += 1;
             } else {
@@ -224,6 +267,15 @@ impl Detectors {
                     b':' => {
                         seen.pair = true;
                         seen.scheme |= rest.starts_with(b"//");
+                        let hex = |x: Option<&u8>| x.is_some_and(|x| x.is_ascii_hexdigit() || *x == b':');
+                        if hex(i.checked_sub(1).map(|j| &b[j])) || hex(rest.first()) {
+                            colons = colons.saturating_add(1);
+                            seen.ipv6 |= colons >= 2;
+                        }
+                    }
+                    b'.' if last & DIGIT != 0 && rest.first().is_some_and(u8::is_ascii_digit) => {
+                        dots = dots.saturating_add(1);
+                        seen.ipv4 |= dots >= 3;
                     }
                     b'e' => seen.jwt |= rest.starts_with(b"yJ"),
                     b'b' | b'B' => {
@@ -244,7 +296,7 @@ impl Detectors {
     }
 
     /// Every secret found in `value`, as byte ranges with their kind, earliest first, not overlapping.
-    pub(crate) fn find(&self, value: &str, found: &mut Vec<(Range<usize>, Kind)>) {
+    pub(crate) fn find(&self, value: &str, found: &mut Vec<(Range<usize>, Kind)>, options: Options) {
         found.clear();
         if value.len() < 6 {
             return;
@@ -277,15 +329,27 @@ impl Detectors {
                 }
             }
         }
+        // Every catalogue token is a long run (Sidekiq's `bundle config` form, which is not, is a context rule).
         if seen.long_run {
-            for m in self.api_key.find_iter(value) {
-                if is_provider_key(m.as_str()) {
-                    out.add(m.range(), Kind::ApiKey);
-                }
-            }
+            self.catalogue.find(value, |range, rule| out.add(range, Kind::Token(rule)));
+        }
+        if seen.pair || seen.long_run {
+            super::context::find(value, |range, kind| out.add(range, kind));
         }
         if seen.pair {
-            super::inline::find(value, |range| out.add(range, Kind::Key));
+            super::inline::find(value, |range, kind| out.add(range, kind));
+        }
+        if seen.long_run {
+            for m in self.bitcoin.find_iter(value) {
+                if is_bitcoin_address(m.as_str()) {
+                    out.add(m.range(), Kind::BitcoinAddress);
+                }
+            }
+            for m in self.ethereum.find_iter(value) {
+                if is_ethereum_address(m.as_str()) {
+                    out.add(m.range(), Kind::EthereumAddress);
+                }
+            }
         }
         if seen.at {
             for m in self.email.find_iter(value) {
@@ -306,6 +370,13 @@ impl Detectors {
                 }
             }
             push_all(&self.phone_cn, value, Kind::Phone, out);
+            if seen.ssn {
+                for m in self.ssn.find_iter(value) {
+                    if is_ssn(m.as_str()) {
+                        out.add(m.range(), Kind::Ssn);
+                    }
+                }
+            }
             for m in self.phone_nanp.find_iter(value) {
                 if is_nanp(m.as_str()) {
                     out.add(m.range(), Kind::Phone);
@@ -316,6 +387,27 @@ impl Detectors {
             for m in self.iban.find_iter(value) {
                 if is_iban(m.as_str()) {
                     out.add(m.range(), Kind::Iban);
+                }
+            }
+        }
+        if seen.iban || seen.nino {
+            for m in self.nino.find_iter(value) {
+                if is_nino(m.as_str()) {
+                    out.add(m.range(), Kind::Nino);
+                }
+            }
+        }
+        if options.ip && seen.ipv4 {
+            for m in self.ipv4.find_iter(value) {
+                if is_public_ipv4(value, m.range()) {
+                    out.add(m.range(), Kind::IpAddress);
+                }
+            }
+        }
+        if options.ip && seen.ipv6 {
+            for m in self.ipv6.find_iter(value) {
+                if is_ipv6(value, m.range()) {
+                    out.add(m.range(), Kind::IpAddress);
                 }
             }
         }
@@ -338,7 +430,7 @@ fn is_jwt(candidate: &str) -> bool {
 }
 
 /// Standard or URL-safe base64, padding optional; stops at the first byte outside the alphabet.
-fn base64_decode(text: &str) -> Vec<u8> {
+pub(crate) fn base64_decode(text: &str) -> Vec<u8> {
     let mut out = Vec::with_capacity(text.len() * 3 / 4);
     let (mut acc, mut bits) = (0u32, 0u32);
     for b in text.bytes() {
@@ -358,18 +450,6 @@ fn base64_decode(text: &str) -> Vec<u8> {
         }
     }
     out
-}
-
-/// A provider key rather than an identifier that happens to start like one (`sk-learn-pipeline-v2`): the
-/// generic `sk-` form needs upper case, lower case and digits (random keys have all three), or 32+ hex
-/// digits (DashScope, DeepSeek).
-fn is_provider_key(candidate: &str) -> bool {
-    let Some(body) = candidate.strip_prefix("sk-") else { return true };
-    let b = body.as_bytes();
-    let hex = b.len() >= 32 && b.iter().all(u8::is_ascii_hexdigit);
-    hex || (b.iter().any(u8::is_ascii_digit)
-        && b.iter().any(u8::is_ascii_uppercase)
-        && b.iter().any(u8::is_ascii_lowercase))
 }
 
 /// `Bearer`/`Basic` followed by a credential, not by prose (`Bearer authentication is configured`): a
@@ -518,6 +598,180 @@ pub(crate) fn replace<'a>(value: &'a str, found: &[(Range<usize>, Kind)]) -> Cow
     Cow::Owned(out)
 }
 
+/// Per-redactor switches of the shared detectors.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Options {
+    /// IP addresses are personal data (`KOTAEMON_TRACE_REDACT_IP`, default on).
+    pub(crate) ip: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options { ip: true }
+    }
+}
+
+/// US Social Security numbers as the SSA issues them: area 001–899 except 666, group 01–99, serial
+/// 0001–9999; the numbers the SSA voided after they were printed in advertising are refused too.
+fn is_ssn(candidate: &str) -> bool {
+    let digits: Vec<u32> = candidate.bytes().filter(u8::is_ascii_digit).map(|b| u32::from(b - b'0')).collect();
+    let area = digits[0] * 100 + digits[1] * 10 + digits[2];
+    let group = digits[3] * 10 + digits[4];
+    let serial = digits[5..].iter().fold(0, |acc, d| acc * 10 + d);
+    let all_same = digits.iter().all(|d| *d == digits[0]);
+    let advertised = matches!(candidate, "078-05-1120" | "219-09-9999" | "123-45-6789");
+    area != 0 && area != 666 && area < 900 && group != 0 && serial != 0 && !all_same && !advertised
+}
+
+/// UK National Insurance numbers: the regex holds the letters HMRC never uses in the prefix; these
+/// prefixes are never allocated either.
+fn is_nino(candidate: &str) -> bool {
+    let prefix = &candidate[..2];
+    let compact: String = candidate.chars().filter(|c| *c != ' ').collect();
+    compact.len() == 9 && !matches!(prefix, "BG" | "GB" | "KN" | "NK" | "NT" | "TN" | "ZZ")
+}
+
+/// An IPv4 address: four octets 0–255 without leading zeros, not inside a longer dotted run (`1.2.3.4.5`
+/// is an OID or a version) nor after `v` (`v1.2.3.4`); loopback, unspecified and broadcast addresses say
+/// nothing about anyone and stay.
+fn is_public_ipv4(value: &str, range: Range<usize>) -> bool {
+    let b = value.as_bytes();
+    let before = range.start.checked_sub(1).map(|i| b[i]);
+    let after = b.get(range.end).copied();
+    let after2 = b.get(range.end + 1).copied();
+    if before.is_some_and(|c| c == b'.' || c == b'v' || c == b'V' || c.is_ascii_digit())
+        || (after == Some(b'.') && after2.is_some_and(|c| c.is_ascii_digit()))
+    {
+        return false;
+    }
+    let text = &value[range];
+    if text.split('.').any(|o| o.len() > 1 && o.starts_with('0')) {
+        return false;
+    }
+    match text.parse::<std::net::Ipv4Addr>() {
+        Ok(ip) => !(ip.is_loopback() || ip.is_unspecified() || ip.is_broadcast()),
+        Err(_) => false,
+    }
+}
+
+/// An IPv6 address that parses, with at least three groups or a `::` and two, and a digit (`dead::beef`
+/// is more likely a path), not loopback or unspecified.
+fn is_ipv6(value: &str, range: Range<usize>) -> bool {
+    let text = &value[range.clone()];
+    let b = value.as_bytes();
+    if b.get(range.end).is_some_and(|c| c.is_ascii_alphanumeric() || *c == b':')
+        || range.start.checked_sub(1).is_some_and(|i| b[i].is_ascii_alphanumeric() || b[i] == b':')
+    {
+        return false;
+    }
+    let groups = text.split(':').filter(|g| !g.is_empty()).count();
+    if groups < 2 || (groups < 3 && !text.contains("::")) || !text.bytes().any(|c| c.is_ascii_digit()) {
+        return false;
+    }
+    match text.parse::<std::net::Ipv6Addr>() {
+        Ok(ip) => !(ip.is_loopback() || ip.is_unspecified()),
+        Err(_) => false,
+    }
+}
+
+/// Bitcoin addresses: Base58Check (25 bytes, version 0x00 or 0x05, double-SHA-256 checksum) or
+/// Bech32/Bech32m (BIP-173/BIP-350 checksum, human part `bc`).
+pub(crate) fn is_bitcoin_address(candidate: &str) -> bool {
+    if candidate.len() > 3 && candidate[..3].eq_ignore_ascii_case("bc1") {
+        return bech32_ok(candidate);
+    }
+    let Some(bytes) = base58_decode(candidate) else { return false };
+    if bytes.len() != 25 || !matches!(bytes[0], 0x00 | 0x05) {
+        return false;
+    }
+    use sha2::Digest;
+    let once = sha2::Sha256::digest(&bytes[..21]);
+    let twice = sha2::Sha256::digest(once);
+    twice[..4] == bytes[21..]
+}
+
+fn base58_decode(text: &str) -> Option<Vec<u8>> {
+    const ALPHABET: &[u8] = b"123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz";
+    let mut out: Vec<u8> = Vec::with_capacity(32);
+    for c in text.bytes() {
+        let mut carry = ALPHABET.iter().position(|a| *a == c)? as u32;
+        for byte in out.iter_mut().rev() {
+            carry += u32::from(*byte) * 58;
+            *byte = (carry & 0xff) as u8;
+            carry >>= 8;
+        }
+        while carry > 0 {
+            out.insert(0, (carry & 0xff) as u8);
+            carry >>= 8;
+        }
+    }
+    let zeros = text.bytes().take_while(|c| *c == b'1').count();
+    let mut full = vec![0u8; zeros];
+    full.extend(out);
+    Some(full)
+}
+
+fn bech32_polymod(values: impl Iterator<Item = u8>) -> u32 {
+    const GEN: [u32; 5] = [0x3b6a_57b2, 0x2650_8e6d, 0x1ea1_19fa, 0x3d42_33dd, 0x2a14_62b3];
+    let mut chk = 1u32;
+    for v in values {
+        let top = chk >> 25;
+        chk = (chk & 0x01ff_ffff) << 5 ^ u32::from(v);
+        for (i, g) in GEN.iter().enumerate() {
+            if (top >> i) & 1 == 1 {
+                chk ^= g;
+            }
+        }
+    }
+    chk
+}
+
+/// BIP-173 (Bech32, constant 1) or BIP-350 (Bech32m, constant 0x2bc830a3), one case only.
+fn bech32_ok(candidate: &str) -> bool {
+    const CHARSET: &[u8] = b"qpzry9x8gf2tvdw0s3jn54khce6mua7l";
+    let lower = candidate.to_ascii_lowercase();
+    let Some((hrp, data)) = lower.rsplit_once('1') else { return false };
+    let mut values = Vec::with_capacity(data.len());
+    for c in data.bytes() {
+        let Some(v) = CHARSET.iter().position(|x| *x == c) else { return false };
+        values.push(v as u8);
+    }
+    let expanded = hrp.bytes().map(|c| c >> 5).chain([0]).chain(hrp.bytes().map(|c| c & 31)).chain(values);
+    matches!(bech32_polymod(expanded), 1 | 0x2bc8_30a3)
+}
+
+/// `0x` and 40 hex digits. All one case carries no checksum and is taken as an address; mixed case must
+/// pass EIP-55 (each letter upper case where the Keccak-256 of the lower-case address has a nibble ≥ 8).
+pub(crate) fn is_ethereum_address(candidate: &str) -> bool {
+    let hex = &candidate[2..];
+    let has_upper = hex.bytes().any(|c| c.is_ascii_uppercase());
+    let has_lower = hex.bytes().any(|c| c.is_ascii_lowercase());
+    if !(has_upper && has_lower) {
+        return looks_like_address_not_filler(hex);
+    }
+    eip55_ok(hex)
+}
+
+fn looks_like_address_not_filler(hex: &str) -> bool {
+    // `0x000…0` and `0xffff…` are sentinels, not someone's account.
+    let distinct = hex.bytes().collect::<std::collections::BTreeSet<u8>>().len();
+    distinct >= 6
+}
+
+pub(crate) fn eip55_ok(hex: &str) -> bool {
+    use sha3::Digest;
+    let lower = hex.to_ascii_lowercase();
+    let hash = sha3::Keccak256::digest(lower.as_bytes());
+    hex.bytes().enumerate().all(|(i, c)| {
+        let nibble = (hash[i / 2] >> (if i % 2 == 0 { 4 } else { 0 })) & 0x0f;
+        match c {
+            b'a'..=b'f' => nibble < 8,
+            b'A'..=b'F' => nibble >= 8,
+            _ => true,
+        }
+    })
+}
+
 fn luhn(digits: impl DoubleEndedIterator<Item = u8>) -> bool {
     let mut sum = 0u32;
     for (i, d) in digits.rev().enumerate() {
@@ -580,11 +834,94 @@ fn is_nanp(candidate: &str) -> bool {
     ok(area) && ok(exchange) && digits.count() == 6
 }
 
-/// ISO 13616 mod-97 check.
+/// IBAN lengths per country (ISO 13616 registry, SWIFT).
+const IBAN_LENGTHS: &[(&[u8; 2], usize)] = &[
+    (b"AD", 24),
+    (b"AE", 23),
+    (b"AL", 28),
+    (b"AT", 20),
+    (b"AZ", 28),
+    (b"BA", 20),
+    (b"BE", 16),
+    (b"BG", 22),
+    (b"BH", 22),
+    (b"BR", 29),
+    (b"BY", 28),
+    (b"CH", 21),
+    (b"CR", 22),
+    (b"CY", 28),
+    (b"CZ", 24),
+    (b"DE", 22),
+    (b"DK", 18),
+    (b"DO", 28),
+    (b"EE", 20),
+    (b"EG", 29),
+    (b"ES", 24),
+    (b"FI", 18),
+    (b"FO", 18),
+    (b"FR", 27),
+    (b"GB", 22),
+    (b"GE", 22),
+    (b"GI", 23),
+    (b"GL", 18),
+    (b"GR", 27),
+    (b"GT", 28),
+    (b"HR", 21),
+    (b"HU", 28),
+    (b"IE", 22),
+    (b"IL", 23),
+    (b"IQ", 23),
+    (b"IS", 26),
+    (b"IT", 27),
+    (b"JO", 30),
+    (b"KW", 30),
+    (b"KZ", 20),
+    (b"LB", 28),
+    (b"LC", 32),
+    (b"LI", 21),
+    (b"LT", 20),
+    (b"LU", 20),
+    (b"LV", 21),
+    (b"MC", 27),
+    (b"MD", 24),
+    (b"ME", 22),
+    (b"MK", 19),
+    (b"MR", 27),
+    (b"MT", 31),
+    (b"MU", 30),
+    (b"NL", 18),
+    (b"NO", 15),
+    (b"PK", 24),
+    (b"PL", 28),
+    (b"PS", 29),
+    (b"PT", 25),
+    (b"QA", 29),
+    (b"RO", 24),
+    (b"RS", 22),
+    (b"SA", 24),
+    (b"SC", 31),
+    (b"SE", 24),
+    (b"SI", 19),
+    (b"SK", 24),
+    (b"SM", 27),
+    (b"ST", 25),
+    (b"SV", 28),
+    (b"TL", 23),
+    (b"TN", 24),
+    (b"TR", 26),
+    (b"UA", 29),
+    (b"VA", 22),
+    (b"VG", 24),
+    (b"XK", 20),
+];
+
+/// ISO 13616: the country's length and the mod-97 check.
 fn is_iban(candidate: &str) -> bool {
     let compact = || candidate.bytes().filter(|b| *b != b' ');
-    if !(15..=34).contains(&compact().count()) {
-        return false;
+    let country = [candidate.as_bytes()[0], candidate.as_bytes()[1]];
+    match IBAN_LENGTHS.iter().find(|(c, _)| **c == country) {
+        Some((_, len)) if compact().count() == *len => {}
+        _ => return false,
     }
     let rearranged = compact().skip(4).chain(compact().take(4));
     let mut remainder = 0u32;
@@ -606,7 +943,7 @@ mod tests {
     fn redact(value: &str) -> String {
         let d = Detectors::new();
         let mut found = Vec::new();
-        d.find(value, &mut found);
+        d.find(value, &mut found, Options::default());
         replace(value, &found).into_owned()
     }
 
@@ -631,9 +968,6 @@ mod tests {
         assert!(is_jwt("eyJhbGciOiJIUzI1NiJ9.e30.ZRrHA1JJJW8opsbCGfG"), "header names alg; payload is an empty object");
         assert!(is_jwt("eyJhbGciOiJub25lIn0.eyJzdWIiOiIxIn0."), "unsigned");
         assert!(!is_jwt("eyJhbGciOi.json.bak"), "a truncated header is not a token");
-        assert!(is_provider_key("sk-proj-AbCdEfGh1234567890IjKlMnOp"));
-        assert!(is_provider_key("sk-4f3c2b1a0e9d8c7b6a5f4e3d2c1b0a99"), "32 hex digits");
-        assert!(!is_provider_key("sk-learn-pipeline-config-v2-final"));
         assert!(decodes_to_user_password("YWxhZGRpbjpvcGVuc2VzYW1l"), "aladdin:opensesame");
         assert!(!decodes_to_user_password("authentication"));
         assert!(is_credential("Bearer abcdef0123", "abcdef0123"));
@@ -655,7 +989,7 @@ mod tests {
         assert_eq!(redact("call +1 415 555 0100 today"), "call [REDACTED:phone] today");
         assert_eq!(redact("手机 13912345678 联系"), "手机 [REDACTED:phone] 联系");
         assert_eq!(redact("IBAN GB82WEST12345698765432."), "IBAN [REDACTED:iban].");
-        assert_eq!(redact("key AKIAIOSFODNN7EXAMPLE used"), "key [REDACTED:api_key] used");
+        assert_eq!(redact("key AKIAIOSFODNN7EXAMPLE used"), "key [REDACTED:aws_access_key] used");
         assert_eq!(redact("邮箱alice@example.com。"), "邮箱[REDACTED:email]。", "glued to CJK text");
         assert_eq!(redact("卡号4111111111111111"), "卡号[REDACTED:credit_card]");
         assert_eq!(redact("redis://:pw0rd@cache:6379"), "redis://[REDACTED:url_credentials]@cache:6379");
@@ -676,13 +1010,54 @@ mod tests {
             "550e8400-e29b-41d4-a716-446655440000",
             "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
             "ISBN 978-0-306-40615-7",
-            "10.0.0.1:8080",
+            "127.0.0.1:8080",
+            "OID 1.3.6.1.4.1.311",
+            "version v10.2.3.4",
             "user@localhost",
             "price 1,299.00 and 2,599.00",
             "the ratio is 0.123456789",
         ] {
             assert_eq!(redact(benign), benign);
         }
+    }
+
+    #[test]
+    fn personal_data_by_validation() {
+        assert_eq!(redact("client 203.0.113.7 connected"), "client [REDACTED:ip_address] connected");
+        assert_eq!(redact("from 2001:db8::8a2e:370:7334 ok"), "from [REDACTED:ip_address] ok");
+        assert_eq!(redact("at 10:14:00 and std::io::Read"), "at 10:14:00 and std::io::Read");
+        let d = Detectors::new();
+        let mut found = Vec::new();
+        d.find("client 203.0.113.7 connected", &mut found, Options { ip: false });
+        assert!(found.is_empty(), "IP addresses kept when switched off");
+        assert_eq!(redact("SSN 536-22-8945 on file"), "SSN [REDACTED:us_ssn] on file");
+        for not_ssn in ["SSN 000-22-8945", "SSN 666-22-8945", "SSN 936-22-8945", "SSN 536-00-8945", "SSN 536-22-0000"] {
+            assert_eq!(redact(not_ssn), not_ssn);
+        }
+        assert_eq!(redact("NI number HJ 12 34 56 C"), "NI number [REDACTED:uk_nino]");
+        assert_eq!(redact("NI number QQ 12 34 56 C"), "NI number QQ 12 34 56 C", "HMRC's specimen prefix");
+        assert_eq!(redact("NI AB123456D."), "NI [REDACTED:uk_nino].");
+        assert_eq!(redact("NI GB123456A"), "NI GB123456A", "GB is never allocated");
+        assert_eq!(redact("NI DA123456A"), "NI DA123456A", "D is not a first letter");
+        assert_eq!(redact("pay 1BvBMSEYstWetqTFn5Au4m4GFg7xJaNVN2 now"), "pay [REDACTED:bitcoin_address] now");
+        assert_eq!(redact("pay 1BvBMSEYstWetqTFn5Au4m4GFg7xJaNVN3 now"), "pay 1BvBMSEYstWetqTFn5Au4m4GFg7xJaNVN3 now");
+        assert_eq!(redact("to bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq"), "to [REDACTED:bitcoin_address]");
+        assert_eq!(
+            redact("to bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdp"),
+            "to bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdp"
+        );
+        assert_eq!(
+            redact("eth 0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed"),
+            "eth [REDACTED:ethereum_address]",
+            "EIP-55 checksum"
+        );
+        assert_eq!(
+            redact("eth 0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAeD"),
+            "eth 0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAeD",
+            "a broken checksum"
+        );
+        assert!(is_iban("DE89 3704 0044 0532 0130 00"));
+        assert!(!is_iban("DE89 3704 0044 0532 0130 0"), "German IBANs have 22 characters");
     }
 }
 
@@ -727,7 +1102,7 @@ mod findings_tests {
         let mut found = Vec::new();
         for unit in ["password= token=\"x ", "a@b.co x@y.org ", "4111 1111 1111 1111 +1 415 555 0100 "] {
             let text = unit.repeat(4096 / unit.len());
-            detectors.find(&text, &mut found);
+            detectors.find(&text, &mut found, Options::default());
             assert!(!found.is_empty(), "{unit}");
             assert!(found.windows(2).all(|w| w[0].0.end <= w[1].0.start), "{unit}: sorted and disjoint");
         }

@@ -59,6 +59,7 @@ const SECRET_PAIRS: &[(&str, &str)] = &[
     ("private", "key"),
     ("secret", "key"),
     ("access", "key"),
+    ("account", "key"),
     ("signing", "key"),
     ("encryption", "key"),
     ("session", "id"),
@@ -107,6 +108,23 @@ const METADATA_AFTER: &[&str] = &[
     "source",
     "status",
     "valid",
+    // Where a secret is, or what describes it, not the secret: `token_url`, `password_file`,
+    // `secret_name`, `password_hint`.
+    "url",
+    "uri",
+    "endpoint",
+    "path",
+    "file",
+    "name",
+    "hint",
+    "prompt",
+    "label",
+    "description",
+    "field",
+    "env",
+    "format",
+    "ref",
+    "reference",
 ];
 
 /// Words that make the key a yes/no predicate about the secret.
@@ -167,6 +185,37 @@ pub(crate) fn is_secret_key(key: &str) -> bool {
             Err(_) => classify(key, &mut Vec::new()),
         })
         .unwrap_or_else(|_| classify(key, &mut Vec::new()))
+}
+
+/// `f` given whether `key` names a secret (as [`is_secret_key`]) and the words of `key`: one split for
+/// callers that judge the words further. Allocation-free after a thread's first keys.
+pub(crate) fn with_judgement<R>(key: &str, f: impl FnOnce(bool, &[String]) -> R) -> R {
+    // As `classify`, keeping the words of the whole key; a key without `.` is split once.
+    let run = |buf: &mut Vec<String>| {
+        let last_segment = key.rsplit('.').next().unwrap_or(key);
+        let predicate = |buf: &[String]| buf.len() > 1 && PREDICATE_BEFORE.contains(&buf[0].as_str());
+        let n = words(key, buf);
+        let is_predicate = if last_segment.len() == key.len() {
+            predicate(&buf[..n])
+        } else {
+            let m = words(last_segment, buf);
+            let p = predicate(&buf[..m]);
+            words(key, buf);
+            p
+        };
+        (!is_predicate && is_secret_words(&buf[..n]), n)
+    };
+    WORDS.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut buf) => {
+            let (secret, n) = run(&mut buf);
+            f(secret, &buf[..n])
+        }
+        Err(_) => {
+            let mut own = Vec::new();
+            let (secret, n) = run(&mut own);
+            f(secret, &own[..n])
+        }
+    })
 }
 
 fn classify(key: &str, words_buf: &mut Vec<String>) -> bool {
@@ -280,6 +329,11 @@ mod tests {
             "max_tokens",
             "auth_type",
             "pinned",
+            "oauth.token_url",
+            "auth_endpoint",
+            "password_file",
+            "secret_name",
+            "password_hint",
         ] {
             assert!(!is_secret_key(key), "{key} should not be secret");
         }

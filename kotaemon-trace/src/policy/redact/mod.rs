@@ -4,6 +4,8 @@ use crate::base::error::InitError;
 use crate::base::ports::TextPolicy;
 use crate::config::RedactionConfig;
 
+mod catalogue;
+mod context;
 mod detect;
 mod inline;
 mod keys;
@@ -141,6 +143,7 @@ pub struct Redactor {
     allow_exact: Vec<String>,
     allow_prefixes: Vec<String>,
     capture_arguments: bool,
+    options: detect::Options,
     key: PseudonymKey,
     /// Which build this is, for the per-thread cache of key decisions ([`Redactor::redact_cached`]).
     #[cfg_attr(not(feature = "otlp-logs"), allow(dead_code))]
@@ -226,6 +229,13 @@ impl RedactorBuilder {
         self
     }
 
+    /// Whether IP addresses are redacted (default `true`; `KOTAEMON_TRACE_REDACT_IP`). Off keeps client
+    /// addresses for operators who need them and may store them.
+    pub fn redact_ip(mut self, redact: bool) -> Self {
+        self.redactor.options.ip = redact;
+        self
+    }
+
     /// The key of the pseudonym hash; use the same key in every service so pseudonyms join across them.
     pub fn pseudonym_key(mut self, key: &[u8]) -> Self {
         self.redactor.key = PseudonymKey(Arc::from(key));
@@ -265,6 +275,7 @@ impl Redactor {
                 allow_exact,
                 allow_prefixes,
                 capture_arguments: true,
+                options: detect::Options::default(),
                 key: random_key(),
                 id: 0,
             },
@@ -364,7 +375,7 @@ impl Redactor {
     /// The value detectors and custom value rules only.
     fn apply_value<'a>(&self, value: &'a str, found: &mut Vec<(Range<usize>, Kind)>) -> Outcome<'a> {
         let mut outcome = Outcome { value: Cow::Borrowed(value), rules: Vec::new(), custom: Vec::new() };
-        self.detectors.find(value, found);
+        self.detectors.find(value, found, self.options);
         let mut redacted = detect::replace(value, found);
         outcome.rules.extend(found.iter().map(|(_, kind)| kind.name()));
         for rule in &self.values {
@@ -398,6 +409,12 @@ impl Redactor {
             }
         }
         if !audit.is_empty() {
+            for entry in &audit {
+                // Entries are `key:rule`; rule names hold no `:`.
+                if let Some((_, rule)) = entry.rsplit_once(':') {
+                    cache.redactions.add(rule);
+                }
+            }
             audit.sort();
             audit.dedup();
             let list: Vec<StringValue> = audit.into_iter().map(StringValue::from).collect();
@@ -484,6 +501,27 @@ fn note(audit: &mut Vec<String>, key: &str, rules: &[&str], custom: &[String]) {
 #[derive(Debug, Default)]
 pub(crate) struct KeyCache {
     decisions: HashMap<String, KeyDecision, foldhash::fast::RandomState>,
+    /// Redactions per rule since the export thread last took them (for `kotaemon_trace_redactions_total`).
+    pub(crate) redactions: RedactionCounts,
+}
+
+/// Redactions counted per rule name. Few distinct names (the catalogue's and the configured rules'), so a
+/// list searched in order.
+#[derive(Debug, Default)]
+pub(crate) struct RedactionCounts(Vec<(String, u64)>);
+
+impl RedactionCounts {
+    fn add(&mut self, rule: &str) {
+        match self.0.iter_mut().find(|(name, _)| name == rule) {
+            Some((_, n)) => *n += 1,
+            None => self.0.push((rule.to_owned(), 1)),
+        }
+    }
+
+    /// The counts so far, leaving zeros (the names stay, so the next span allocates nothing).
+    pub(crate) fn take(&mut self) -> impl Iterator<Item = (&str, u64)> {
+        self.0.iter_mut().filter(|(_, n)| *n > 0).map(|(name, n)| (name.as_str(), std::mem::take(n)))
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -520,7 +558,7 @@ impl KeyCache {
 impl Redactor {
     /// The redactor `config` describes.
     pub(crate) fn from_config(config: &RedactionConfig) -> Result<Redactor, RedactionError> {
-        let mut builder = Redactor::builder().capture_arguments(config.capture_arguments);
+        let mut builder = Redactor::builder().capture_arguments(config.capture_arguments).redact_ip(config.redact_ip);
         for pattern in &config.secret_key_patterns {
             builder = builder.secret_key_pattern(pattern)?;
         }
@@ -747,6 +785,82 @@ mod tests {
         assert!(matches!(default.redact_cached("input.value", "order 90320 shipped"), Cow::Borrowed(_)));
     }
 
+    /// Arbitrary text built from the characters every detector reacts to (anchors, separators, quotes,
+    /// brackets, digits, multi-byte characters): no panic, and a borrowed result is the input.
+    #[test]
+    fn arbitrary_text_never_panics() {
+        let pieces = [
+            "ghp_",
+            "xoxb-",
+            "sk-",
+            "AKIA",
+            "MT",
+            ":A",
+            "Q~",
+            "AccountKey=",
+            "sig=",
+            "kind: Secret\n",
+            "data:\n  ",
+            "<add key=\"password\" value=\"",
+            "curl -u ",
+            "contribsys.com ",
+            "password=",
+            "token: ",
+            "${",
+            "}",
+            "{{",
+            "\"",
+            "'",
+            "(",
+            ")",
+            "[",
+            "<",
+            ">",
+            "=",
+            ":",
+            "::",
+            ".",
+            "-",
+            "_",
+            " ",
+            "\n",
+            "0x",
+            "bc1",
+            "1",
+            "3",
+            "9",
+            "a1B2c3D4e5F6g7H8",
+            "4111 1111 1111 1111",
+            "536-22-8945",
+            "AB 12 34 56 C",
+            "192.168.1.1",
+            "fe80::1",
+            "值",
+            "。",
+            "é",
+            "\u{2003}",
+            "@",
+            "://",
+            "Bearer ",
+            "eyJ",
+        ];
+        let r = Redactor::default();
+        let mut state = 0x2545_F491_4F6C_DD1Du64;
+        for _ in 0..3000 {
+            let mut text = String::new();
+            for _ in 0..(state % 24) {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                text.push_str(pieces[(state % pieces.len() as u64) as usize]);
+            }
+            if let Cow::Borrowed(same) = r.redact("note", &text) {
+                assert_eq!(same, text);
+            }
+            let _ = r.redact("password_note", &text);
+        }
+    }
+
     #[test]
     fn clean_input_is_borrowed_and_markers_never_echo() {
         let r = Redactor::default();
@@ -754,6 +868,6 @@ mod tests {
             assert!(matches!(r.redact("note", clean), Cow::Borrowed(_)), "{clean}");
         }
         let out = r.redact("note", "sk-proj-AbCdEfGhIjKlMnOpQrStUvWxYz012345 and 4111 1111 1111 1111");
-        assert_eq!(out, "[REDACTED:api_key] and [REDACTED:credit_card]");
+        assert_eq!(out, "[REDACTED:openai_api_key] and [REDACTED:credit_card]");
     }
 }
