@@ -423,7 +423,7 @@ pub struct OtlpConfig {
     pub timeout: Duration,
     /// Request compression.
     pub compression: Compression,
-    /// Certificates for an `https://` endpoint over gRPC (`OTEL_EXPORTER_OTLP_CERTIFICATE`, …).
+    /// Certificates for an `https://` endpoint (`OTEL_EXPORTER_OTLP_CERTIFICATE`, …), either protocol.
     pub tls: OtlpTls,
 }
 
