@@ -8,11 +8,13 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+/// Each request's path and body, in arrival order.
+type Requests = Mutex<Vec<(String, Vec<u8>)>>;
+
 /// A running receiver; stops (and joins its thread) on drop.
 pub struct Receiver {
     addr: SocketAddr,
-    /// Each request's path and body.
-    requests: Arc<Mutex<Vec<(String, Vec<u8>)>>>,
+    requests: Arc<Requests>,
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
 }
@@ -82,7 +84,7 @@ impl Drop for Receiver {
 
 /// Serves HTTP/1.1 requests on one connection: reads each body, answers 200 with an empty
 /// `ExportTraceServiceResponse` (an empty protobuf message).
-fn serve(stream: TcpStream, requests: &Mutex<Vec<(String, Vec<u8>)>>) {
+fn serve(stream: TcpStream, requests: &Requests) {
     let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
     let mut writer = match stream.try_clone() {
         Ok(w) => w,
