@@ -444,3 +444,42 @@ fn tls_files_over_http_protobuf_are_read_from_the_environment() {
         "{text}"
     );
 }
+
+#[test]
+fn otlp_logs_use_the_same_tls_settings() {
+    use kotaemon_trace::logs::OtlpLogs;
+    use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
+    use tracing_subscriber::layer::SubscriberExt as _;
+
+    let _one = exclusive();
+    let pki = Pki::generate("logs-mtls");
+    let receiver = Receiver::start();
+    let proxy = TlsProxy::start(&pki, receiver.addr(), true);
+    let send = |tls: OtlpTls| {
+        let config = Config::builder()
+            .protocol(Protocol::HttpProtobuf)
+            .otlp_endpoint(proxy.endpoint())
+            .otlp_timeout(Duration::from_secs(3))
+            .otlp_tls(tls)
+            .otlp_logs(None)
+            .build();
+        let logs = OtlpLogs::from_config(&config).expect("the TLS files are usable").expect("logs asked for");
+        let subscriber = tracing_subscriber::registry().with(logs.layer());
+        tracing::subscriber::with_default(subscriber, || tracing::info!("written over TLS"));
+        let _ = logs.shutdown();
+    };
+
+    send(ca_of(&pki));
+    assert!(receiver.bodies_to("/v1/logs").is_empty(), "the endpoint requires a client certificate");
+    send(mutual(&pki));
+    let bodies = receiver.bodies_to("/v1/logs");
+    let bodies: Vec<String> = bodies
+        .iter()
+        .flat_map(|b| ExportLogsServiceRequest::decode(b.as_slice()).expect("an OTLP logs request").resource_logs)
+        .flat_map(|r| r.scope_logs)
+        .flat_map(|s| s.log_records)
+        .map(|r| format!("{:?}", r.body))
+        .collect();
+    assert_eq!(bodies.len(), 1, "one record crossed the TLS hop");
+    assert!(bodies[0].contains("written over TLS"), "{bodies:?}");
+}
