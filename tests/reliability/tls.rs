@@ -483,3 +483,27 @@ fn otlp_logs_use_the_same_tls_settings() {
     assert_eq!(bodies.len(), 1, "one record crossed the TLS hop");
     assert!(bodies[0].contains("written over TLS"), "{bodies:?}");
 }
+
+#[test]
+fn the_metrics_push_uses_its_own_tls_files_when_given() {
+    let _one = exclusive();
+    let pki = Pki::generate("metrics-own");
+    let other = Pki::generate("metrics-other");
+    let receiver = Receiver::start();
+    let proxy = TlsProxy::start(&pki, receiver.addr(), false);
+    // Traces trust the wrong CA; the metrics push (OTEL_EXPORTER_OTLP_METRICS_CERTIFICATE) the right one.
+    let mut metrics = MetricsConfig::default();
+    metrics.otlp = true;
+    metrics.otlp_tls = Some(ca_of(&pki));
+    let config = Config::builder()
+        .protocol(Protocol::HttpProtobuf)
+        .otlp_endpoint(proxy.endpoint())
+        .otlp_timeout(Duration::from_secs(3))
+        .otlp_tls(ca_of(&other))
+        .metrics(metrics)
+        .build();
+    assert!(export_span(config.clone()).is_err(), "the traces' CA is not the collector's");
+    assert!(span_names(&receiver).is_empty());
+    assert!(metric_names(&receiver).iter().any(|n| n == "traces.span.metrics.calls"), "metrics went through");
+    push_metrics_once(&config).expect("the metrics' own CA");
+}

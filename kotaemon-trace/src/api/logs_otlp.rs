@@ -100,6 +100,9 @@ impl OnOwnRuntime {
             .map_err(InitError::Io)?;
         let mut otlp = config.otlp.clone();
         otlp.endpoint = signal_url(&config.otlp, config.logs_endpoint.as_deref(), "/v1/logs");
+        if let Some(tls) = &config.logs_tls {
+            otlp.tls = tls.clone();
+        }
         let _entered = runtime.enter();
         // The same transport module as traces and the metrics push: TLS files, compression, headers and
         // timeout apply alike. The client is this runtime's own: a connection pool lives on the runtime

@@ -9,7 +9,7 @@
 //! `Config`.
 
 use crate::base::error::InitError;
-use crate::config::{Compression, OtlpConfig, Protocol};
+use crate::config::{Compression, OtlpConfig, OtlpTls, Protocol};
 use std::path::Path;
 
 /// The transport of one signal to one endpoint. Cheap to clone: the client and the channel are handles
@@ -43,12 +43,18 @@ impl Transport {
         })
     }
 
-    /// The same transport for another endpoint of the same collector settings (metrics, logs): the
-    /// reqwest client is reused as is (it is not bound to a host); a gRPC channel is bound to its
-    /// endpoint, so another endpoint gets its own.
-    pub(crate) fn for_endpoint(&self, endpoint: &str) -> Result<Transport, InitError> {
+    /// The transport of another signal of the same collector settings (metrics, logs) to `endpoint`
+    /// with `tls` (`None`: this one's files). With the same files the reqwest client is reused as is (it
+    /// is not bound to a host) and so is a gRPC channel to the same endpoint; otherwise a new one is
+    /// built, on the runtime current here.
+    pub(crate) fn for_signal(&self, endpoint: &str, tls: Option<&OtlpTls>) -> Result<Transport, InitError> {
         let mut config = self.config.clone();
         config.endpoint = endpoint.to_owned();
+        if let Some(tls) = tls.filter(|tls| **tls != self.config.tls) {
+            config.tls = tls.clone();
+            return Transport::new(&config);
+        }
+        check_tls_applies(&config)?;
         #[cfg(feature = "otlp-grpc")]
         let grpc = match (&self.grpc, config.protocol) {
             (Some(channel), _) if endpoint == self.config.endpoint => Some(channel.clone()),

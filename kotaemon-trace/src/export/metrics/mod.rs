@@ -254,6 +254,9 @@ pub(crate) fn push_once(config: &crate::config::Config) -> Result<(), String> {
     let mut target = config.otlp.clone();
     target.endpoint =
         crate::export::transport::signal_url(&config.otlp, config.metrics.otlp_endpoint.as_deref(), "/v1/metrics");
+    if let Some(tls) = &config.metrics.otlp_tls {
+        target.tls = tls.clone();
+    }
     let transport = {
         let _entered = runtime.enter();
         crate::export::transport::Transport::new(&target).map_err(|e| e.to_string())?
@@ -356,13 +359,16 @@ impl Exporters {
             let (runtime, transport) = match shared {
                 Some(shared) => {
                     let _entered = shared.runtime.enter();
-                    let transport = shared.transport.for_endpoint(&url)?;
+                    let transport = shared.transport.for_signal(&url, settings.otlp_tls.as_ref())?;
                     (Driving::Shared(shared.runtime), transport)
                 }
                 None => {
                     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
                     let mut otlp = config.otlp.clone();
                     otlp.endpoint = url;
+                    if let Some(tls) = &settings.otlp_tls {
+                        otlp.tls = tls.clone();
+                    }
                     let transport = {
                         let _entered = runtime.enter();
                         Transport::new(&otlp)?
