@@ -341,11 +341,22 @@ fn http_protobuf_over_tls_with_a_custom_ca_carries_traces_and_metrics() {
     let proxy = TlsProxy::start(&pki, receiver.addr(), false);
 
     let config = config(&proxy, Protocol::HttpProtobuf, ca_of(&pki));
-    export_span(config.clone()).expect("the collector's certificate is trusted through the configured CA");
+    let guard = init_with(config.clone()).expect("init");
+    opentelemetry::global::tracer("tls").start("over-tls").end();
+    guard.force_flush().expect("the collector's certificate is trusted through the configured CA");
+    // The connection goes back to the client's pool just after the response; the metrics push at
+    // shutdown then finds it idle there.
+    std::thread::sleep(Duration::from_millis(300));
+    guard.shutdown().expect("shutdown");
     assert_eq!(span_names(&receiver), ["over-tls"], "the span crossed the TLS hop");
     assert!(
         metric_names(&receiver).iter().any(|n| n == "traces.span.metrics.calls"),
         "the metrics push at shutdown went through the same TLS transport"
+    );
+    assert_eq!(
+        proxy.handshakes_ok.load(Ordering::Relaxed),
+        1,
+        "traces and the metrics push share one client: one connection, one handshake"
     );
     push_metrics_once(&config).expect("a metrics push on its own transport");
 
