@@ -1,7 +1,8 @@
 //! OTLP over TLS with a custom CA and client certificates, against a loopback TLS endpoint whose
 //! certificates the test generates (rcgen). The endpoint terminates TLS and forwards to a plain backend: the
 //! loopback OTLP/HTTP receiver (traces and metrics over `http/protobuf` are decoded there), or the real
-//! Jaeger for gRPC when one runs. A span or a metrics push that arrives has crossed the TLS hop.
+//! Jaeger for gRPC when one runs. A span or a metrics push that arrives has crossed the TLS hop. The
+//! transport the signals share is checked here too: one client, the same compression.
 
 use crate::exclusive;
 use kotaemon_trace::__hooks::fuzz::config_from_lookup;
@@ -517,4 +518,25 @@ fn the_metrics_push_uses_its_own_tls_files_when_given() {
     assert!(span_names(&receiver).is_empty());
     assert!(metric_names(&receiver).iter().any(|n| n == "traces.span.metrics.calls"), "metrics went through");
     push_metrics_once(&config).expect("the metrics' own CA");
+}
+
+#[test]
+fn gzip_applies_to_the_metrics_push_as_to_traces() {
+    let _one = exclusive();
+    let receiver = Receiver::start();
+    let mut metrics = MetricsConfig::default();
+    metrics.otlp = true;
+    let config = Config::builder()
+        .protocol(Protocol::HttpProtobuf)
+        .otlp_endpoint(receiver.endpoint())
+        .compression(kotaemon_trace::config::Compression::Gzip)
+        .metrics(metrics)
+        .build();
+    export_span(config.clone()).expect("a plain loopback receiver");
+    push_metrics_once(&config).expect("a plain loopback receiver");
+    let gzip = |body: &Vec<u8>| body.starts_with(&[0x1f, 0x8b]);
+    let (traces, metrics) = (receiver.bodies_to("/v1/traces"), receiver.bodies_to("/v1/metrics"));
+    assert!(!traces.is_empty() && traces.iter().all(gzip), "traces are gzipped");
+    assert_eq!(metrics.len(), 2, "at shutdown and the single push");
+    assert!(metrics.iter().all(gzip), "and so is the metrics push");
 }
