@@ -934,7 +934,8 @@ impl ConfigBuilder {
     ///
     /// ```
     /// use kotaemon_trace::config::{Config, MetricsConfig};
-    /// let metrics = MetricsConfig { prometheus: Some("127.0.0.1:9464".into()), ..MetricsConfig::default() };
+    /// let mut metrics = MetricsConfig::default();
+    /// metrics.prometheus = Some("127.0.0.1:9464".into());
     /// assert!(Config::builder().metrics(metrics).build().metrics().enabled());
     /// ```
     pub fn metrics(mut self, metrics: MetricsConfig) -> Self {

@@ -13,10 +13,12 @@ use std::path::{Path, PathBuf};
 /// ```
 /// use kotaemon_trace::config::{Config, OtlpTls, Protocol};
 ///
+/// let mut tls = OtlpTls::default();
+/// tls.certificate = Some("/etc/ssl/collector-ca.pem".into());
 /// let config = Config::builder()
 ///     .protocol(Protocol::Grpc)
 ///     .otlp_endpoint("https://collector.internal:4317")
-///     .otlp_tls(OtlpTls { certificate: Some("/etc/ssl/collector-ca.pem".into()), ..OtlpTls::default() })
+///     .otlp_tls(tls)
 ///     .build();
 /// assert!(config.otlp().tls.certificate.is_some());
 /// ```
