@@ -231,6 +231,12 @@ pub mod __private {
 #[cfg(feature = "internal-hooks")]
 #[doc(hidden)]
 pub mod __hooks {
+    /// Pushes the current metrics once, the way the running OTLP metrics exporter does (same transport,
+    /// same request); `Err` is the text the exporter would report. For the TLS tests.
+    #[cfg(any(feature = "otlp-grpc", feature = "otlp-http"))]
+    pub fn push_metrics_once(config: &crate::config::Config) -> Result<(), String> {
+        crate::export::metrics::push_once(config)
+    }
     /// The sampler `init` would install for `sampler`, for the decision-cost benchmark.
     pub fn sampler_for_bench(sampler: &crate::config::Sampler) -> impl opentelemetry_sdk::trace::ShouldSample {
         crate::policy::sampling::ProductSampler::new(sampler, false).0

@@ -8,10 +8,13 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+/// Each request's path and body, in arrival order.
+type Requests = Mutex<Vec<(String, Vec<u8>)>>;
+
 /// A running receiver; stops (and joins its thread) on drop.
 pub struct Receiver {
     addr: SocketAddr,
-    bodies: Arc<Mutex<Vec<Vec<u8>>>>,
+    requests: Arc<Requests>,
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
 }
@@ -30,23 +33,23 @@ impl Receiver {
     fn start_on(listener: TcpListener) -> Receiver {
         let addr = listener.local_addr().expect("local addr");
         listener.set_nonblocking(true).expect("nonblocking");
-        let bodies = Arc::new(Mutex::new(Vec::new()));
+        let requests = Arc::new(Mutex::new(Vec::new()));
         let stop = Arc::new(AtomicBool::new(false));
         let thread = {
-            let (bodies, stop) = (bodies.clone(), stop.clone());
+            let (requests, stop) = (requests.clone(), stop.clone());
             std::thread::spawn(move || {
                 while !stop.load(Ordering::Relaxed) {
                     match listener.accept() {
                         Ok((stream, _)) => {
-                            let bodies = bodies.clone();
-                            std::thread::spawn(move || serve(stream, &bodies));
+                            let requests = requests.clone();
+                            std::thread::spawn(move || serve(stream, &requests));
                         }
                         Err(_) => std::thread::sleep(Duration::from_millis(5)),
                     }
                 }
             })
         };
-        Receiver { addr, bodies, stop, thread: Some(thread) }
+        Receiver { addr, requests, stop, thread: Some(thread) }
     }
 
     /// The base endpoint, e.g. `http://127.0.0.1:40123`.
@@ -61,7 +64,12 @@ impl Receiver {
 
     /// Every request body received so far (OTLP protobuf, uncompressed unless asked otherwise).
     pub fn bodies(&self) -> Vec<Vec<u8>> {
-        self.bodies.lock().unwrap().clone()
+        self.requests.lock().unwrap().iter().map(|(_, body)| body.clone()).collect()
+    }
+
+    /// The bodies of the requests to `path` (e.g. `/v1/metrics`).
+    pub fn bodies_to(&self, path: &str) -> Vec<Vec<u8>> {
+        self.requests.lock().unwrap().iter().filter(|(p, _)| p == path).map(|(_, body)| body.clone()).collect()
     }
 }
 
@@ -76,7 +84,7 @@ impl Drop for Receiver {
 
 /// Serves HTTP/1.1 requests on one connection: reads each body, answers 200 with an empty
 /// `ExportTraceServiceResponse` (an empty protobuf message).
-fn serve(stream: TcpStream, bodies: &Mutex<Vec<Vec<u8>>>) {
+fn serve(stream: TcpStream, requests: &Requests) {
     let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
     let mut writer = match stream.try_clone() {
         Ok(w) => w,
@@ -108,7 +116,8 @@ fn serve(stream: TcpStream, bodies: &Mutex<Vec<Vec<u8>>>) {
         if reader.read_exact(&mut body).is_err() {
             return;
         }
-        bodies.lock().unwrap().push(body);
+        let path = request_line.split_whitespace().nth(1).unwrap_or("").to_owned();
+        requests.lock().unwrap().push((path, body));
         let response = "HTTP/1.1 200 OK\r\ncontent-type: application/x-protobuf\r\ncontent-length: 0\r\n\r\n";
         if writer.write_all(response.as_bytes()).is_err() {
             return;

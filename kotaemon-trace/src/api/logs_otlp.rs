@@ -8,11 +8,12 @@
 
 use crate::base::error::{ExporterError, InitError, ShutdownError};
 use crate::config::{Config, Protocol};
+use crate::export::transport::{Transport, signal_url};
 use crate::policy::redact::Redactor;
 use opentelemetry::logs::{AnyValue, LogRecord, Logger, LoggerProvider, Severity};
 use opentelemetry::{InstrumentationScope, Key};
 use opentelemetry_otlp::{WithExportConfig, WithHttpConfig, WithTonicConfig};
-use opentelemetry_sdk::error::OTelSdkResult;
+use opentelemetry_sdk::error::{OTelSdkError, OTelSdkResult};
 use opentelemetry_sdk::logs::{BatchLogProcessor, LogBatch, LogExporter, SdkLogRecord, SdkLogger, SdkLoggerProvider};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -86,6 +87,7 @@ impl OtlpLogs {
 struct OnOwnRuntime {
     exporter: opentelemetry_otlp::LogExporter,
     runtime: tokio::runtime::Runtime,
+    transport: Transport,
 }
 
 impl OnOwnRuntime {
@@ -96,52 +98,61 @@ impl OnOwnRuntime {
             .enable_all()
             .build()
             .map_err(InitError::Io)?;
-        let otlp = &config.otlp;
-        let endpoint = match (&config.logs_endpoint, otlp.protocol) {
-            (Some(url), _) => url.clone(),
-            (None, Protocol::Grpc) => otlp.endpoint.clone(),
-            (None, Protocol::HttpProtobuf) => match otlp.endpoint.strip_suffix("/v1/traces") {
-                Some(base) => format!("{base}/v1/logs"),
-                None => otlp.endpoint.clone(),
-            },
-        };
+        let mut otlp = config.otlp.clone();
+        otlp.endpoint = signal_url(&config.otlp, config.logs_endpoint.as_deref(), "/v1/logs");
+        if let Some(tls) = &config.logs_tls {
+            otlp.tls = tls.clone();
+        }
         let _entered = runtime.enter();
+        // The same transport module as traces and the metrics push: TLS files, compression, headers and
+        // timeout apply alike. The client is this runtime's own: a connection pool lives on the runtime
+        // that made it, and the logs outlive no trace pipeline.
+        let transport = Transport::new(&otlp)?;
         let built = match otlp.protocol {
             Protocol::Grpc => {
-                let mut headers = http::HeaderMap::new();
-                for (name, value) in &otlp.headers {
-                    if let (Ok(k), Ok(v)) =
-                        (http::HeaderName::from_bytes(name.as_bytes()), http::HeaderValue::from_str(value))
-                    {
-                        headers.insert(k, v);
-                    }
-                }
-                opentelemetry_otlp::LogExporter::builder()
+                let mut builder = opentelemetry_otlp::LogExporter::builder()
                     .with_tonic()
-                    .with_endpoint(endpoint)
+                    .with_endpoint(otlp.endpoint.clone())
                     .with_timeout(otlp.timeout)
-                    .with_metadata(opentelemetry_otlp::tonic_types::metadata::MetadataMap::from_headers(headers))
-                    .build()
+                    .with_metadata(crate::export::transport::metadata(&otlp)?);
+                if let Some(channel) = transport.grpc() {
+                    builder = builder.with_channel(channel.clone());
+                }
+                if transport.gzip() {
+                    builder = builder.with_compression(opentelemetry_otlp::Compression::Gzip);
+                }
+                builder.build()
             }
-            Protocol::HttpProtobuf => opentelemetry_otlp::LogExporter::builder()
-                .with_http()
-                .with_endpoint(endpoint)
-                .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
-                .with_timeout(otlp.timeout)
-                .with_headers(otlp.headers.iter().cloned().collect())
-                .build(),
+            Protocol::HttpProtobuf => {
+                let mut builder = opentelemetry_otlp::LogExporter::builder()
+                    .with_http()
+                    .with_endpoint(otlp.endpoint.clone())
+                    .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
+                    .with_timeout(otlp.timeout)
+                    .with_headers(otlp.headers.iter().cloned().collect());
+                if let Some(client) = transport.http() {
+                    builder = builder.with_http_client(client.clone());
+                }
+                if transport.gzip() {
+                    builder = builder.with_compression(opentelemetry_otlp::Compression::Gzip);
+                }
+                builder.build()
+            }
         };
         let secrets = crate::export::secret::Secrets::of_otlp(&config.otlp);
         let exporter =
             built.map_err(|e| InitError::Exporter(ExporterError::scrubbed(&e, &|text| secrets.scrub(text))))?;
         drop(_entered);
-        Ok(OnOwnRuntime { exporter, runtime })
+        Ok(OnOwnRuntime { exporter, runtime, transport })
     }
 }
 
 impl LogExporter for OnOwnRuntime {
     async fn export(&self, batch: LogBatch<'_>) -> OTelSdkResult {
-        self.runtime.block_on(self.exporter.export(batch))
+        self.runtime.block_on(self.exporter.export(batch)).map_err(|e| match e {
+            OTelSdkError::InternalFailure(why) => OTelSdkError::InternalFailure(self.transport.explain(&why)),
+            other => other,
+        })
     }
 
     fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {

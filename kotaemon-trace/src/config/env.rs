@@ -33,7 +33,11 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
     }
 
     fn problem(&mut self, variable: &str, value: &str, accepted: &str, fallback: impl Into<String>) {
-        self.problems.push(ConfigProblem::new(variable, value, accepted, fallback));
+        // A generic variable read for several signals (the TLS files) is reported once.
+        let problem = ConfigProblem::new(variable, value, accepted, fallback);
+        if !self.problems.contains(&problem) {
+            self.problems.push(problem);
+        }
     }
 
     fn bool(&mut self, name: &'static str, default: bool) -> bool {
@@ -144,6 +148,14 @@ fn from_bounded_lookup(get: impl Fn(&str) -> Option<String>) -> Config {
         ..Config::default()
     };
     otlp(&mut env, &mut config);
+    // The metrics push and the logs have TLS files of their own only when a signal-specific variable
+    // makes them differ from the traces' (the spec's `…_METRICS_…`/`…_LOGS_…`, and `…_TRACES_…`, which
+    // the other signals must not inherit); else they share the traces' transport.
+    let traces_endpoint = config.otlp.endpoint.clone();
+    let metrics_endpoint = config.metrics.otlp_endpoint.clone().unwrap_or_else(|| traces_endpoint.clone());
+    config.metrics.otlp_tls = signal_tls(&mut env, &METRICS_TLS, &metrics_endpoint);
+    let logs_endpoint = config.logs_endpoint.clone().unwrap_or(traces_endpoint);
+    config.logs_tls = signal_tls(&mut env, &LOGS_TLS, &logs_endpoint);
     config.problems = env.problems;
     config
 }
@@ -179,6 +191,8 @@ fn metrics<F: Fn(&str) -> Option<String>>(env: &mut Env<F>) -> MetricsConfig {
         prometheus: prometheus.then(|| format!("{host}:{port}")),
         export_interval: env.millis(&["OTEL_METRIC_EXPORT_INTERVAL"], d.export_interval),
         max_series: env.count(&["KOTAEMON_TRACE_METRICS_MAX_SERIES"], d.max_series),
+        // Read after the traces' endpoint, which it is checked against (see `from_lookup`).
+        otlp_tls: None,
     }
 }
 
@@ -278,7 +292,9 @@ fn otlp<F: Fn(&str) -> Option<String>>(env: &mut Env<F>, config: &mut Config) {
             "grpc" => Protocol::Grpc,
             "http/protobuf" => Protocol::HttpProtobuf,
             _ => {
-                env.problem(name, &v, "grpc or http/protobuf", "http/protobuf");
+                // http/json is refused rather than half-supported: the metrics push and the tests speak
+                // protobuf, and every collector that takes JSON takes protobuf on the same port.
+                env.problem(name, &v, "grpc or http/protobuf (http/json is not supported)", "http/protobuf");
                 Protocol::default()
             }
         },
@@ -308,7 +324,7 @@ fn otlp<F: Fn(&str) -> Option<String>>(env: &mut Env<F>, config: &mut Config) {
         }
     }
     otlp.timeout = env.millis(TIMEOUT, otlp.timeout);
-    otlp.tls = tls(env, protocol, &otlp.endpoint);
+    otlp.tls = tls(env, &TRACES_TLS, &otlp.endpoint);
     otlp.compression = match env.first(COMPRESSION) {
         None => Compression::None,
         Some((name, v)) => match v.to_ascii_lowercase().as_str() {
@@ -322,9 +338,45 @@ fn otlp<F: Fn(&str) -> Option<String>>(env: &mut Env<F>, config: &mut Config) {
     };
 }
 
+/// The variables of one signal's TLS files, each in precedence order (signal-specific, then generic).
+pub(super) struct TlsVariables {
+    pub(super) certificate: [&'static str; 2],
+    pub(super) client_certificate: [&'static str; 2],
+    pub(super) client_key: [&'static str; 2],
+}
+
+pub(super) const TRACES_TLS: TlsVariables = TlsVariables {
+    certificate: ["OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE", "OTEL_EXPORTER_OTLP_CERTIFICATE"],
+    client_certificate: ["OTEL_EXPORTER_OTLP_TRACES_CLIENT_CERTIFICATE", "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE"],
+    client_key: ["OTEL_EXPORTER_OTLP_TRACES_CLIENT_KEY", "OTEL_EXPORTER_OTLP_CLIENT_KEY"],
+};
+pub(super) const METRICS_TLS: TlsVariables = TlsVariables {
+    certificate: ["OTEL_EXPORTER_OTLP_METRICS_CERTIFICATE", "OTEL_EXPORTER_OTLP_CERTIFICATE"],
+    client_certificate: ["OTEL_EXPORTER_OTLP_METRICS_CLIENT_CERTIFICATE", "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE"],
+    client_key: ["OTEL_EXPORTER_OTLP_METRICS_CLIENT_KEY", "OTEL_EXPORTER_OTLP_CLIENT_KEY"],
+};
+pub(super) const LOGS_TLS: TlsVariables = TlsVariables {
+    certificate: ["OTEL_EXPORTER_OTLP_LOGS_CERTIFICATE", "OTEL_EXPORTER_OTLP_CERTIFICATE"],
+    client_certificate: ["OTEL_EXPORTER_OTLP_LOGS_CLIENT_CERTIFICATE", "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE"],
+    client_key: ["OTEL_EXPORTER_OTLP_LOGS_CLIENT_KEY", "OTEL_EXPORTER_OTLP_CLIENT_KEY"],
+};
+
+/// The TLS files of the metrics push or the logs when they differ from the traces' (see the caller).
+fn signal_tls<F: Fn(&str) -> Option<String>>(
+    env: &mut Env<F>,
+    variables: &TlsVariables,
+    endpoint: &str,
+) -> Option<super::OtlpTls> {
+    let specific = [variables, &TRACES_TLS]
+        .iter()
+        .flat_map(|v| [v.certificate[0], v.client_certificate[0], v.client_key[0]])
+        .any(|name| env.var(name).is_some());
+    specific.then(|| tls(env, variables, endpoint))
+}
+
 /// The TLS files: each must be a readable PEM file (else a problem naming the variable and the path); a
-/// client certificate needs its key and the reverse; they apply to `https://` over gRPC only.
-fn tls<F: Fn(&str) -> Option<String>>(env: &mut Env<F>, protocol: Protocol, endpoint: &str) -> super::OtlpTls {
+/// client certificate needs its key and the reverse; they apply to an `https://` endpoint (either protocol).
+fn tls<F: Fn(&str) -> Option<String>>(env: &mut Env<F>, variables: &TlsVariables, endpoint: &str) -> super::OtlpTls {
     let mut file = |names: &[&'static str]| -> Option<(&'static str, std::path::PathBuf)> {
         let (name, path) = env.first(names)?;
         match super::read_pem(std::path::Path::new(&path)) {
@@ -335,10 +387,9 @@ fn tls<F: Fn(&str) -> Option<String>>(env: &mut Env<F>, protocol: Protocol, endp
             }
         }
     };
-    let certificate = file(&["OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE", "OTEL_EXPORTER_OTLP_CERTIFICATE"]);
-    let mut client_certificate =
-        file(&["OTEL_EXPORTER_OTLP_TRACES_CLIENT_CERTIFICATE", "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE"]);
-    let mut client_key = file(&["OTEL_EXPORTER_OTLP_TRACES_CLIENT_KEY", "OTEL_EXPORTER_OTLP_CLIENT_KEY"]);
+    let certificate = file(&variables.certificate);
+    let mut client_certificate = file(&variables.client_certificate);
+    let mut client_key = file(&variables.client_key);
     match (&client_certificate, &client_key) {
         (Some((name, path)), None) => {
             let path = path.display().to_string();
@@ -362,18 +413,15 @@ fn tls<F: Fn(&str) -> Option<String>>(env: &mut Env<F>, protocol: Protocol, endp
         }
         _ => {}
     }
+    let set = certificate.as_ref().or(client_certificate.as_ref()).or(client_key.as_ref()).map(|(name, _)| *name);
     let tls = super::OtlpTls {
         certificate: certificate.map(|(_, p)| p),
         client_certificate: client_certificate.map(|(_, p)| p),
         client_key: client_key.map(|(_, p)| p),
     };
-    if tls.is_set() && (protocol != Protocol::Grpc || !endpoint.starts_with("https://")) {
-        let why = if protocol != Protocol::Grpc {
-            "OTEL_EXPORTER_OTLP_PROTOCOL=grpc (TLS files are not used over http/protobuf yet)"
-        } else {
-            "an https:// endpoint"
-        };
-        env.problem("OTEL_EXPORTER_OTLP_CERTIFICATE", endpoint, why, "the certificates are ignored");
+    if tls.is_set() && !endpoint.starts_with("https://") {
+        let name = set.unwrap_or(variables.certificate[1]);
+        env.problem(name, endpoint, "an https:// endpoint", "the certificates are ignored");
         return super::OtlpTls::default();
     }
     tls
@@ -934,5 +982,61 @@ mod tests {
             .propagators([Propagator::TraceContext])
             .build();
         assert_eq!(from_env, built);
+    }
+
+    #[test]
+    fn metrics_and_logs_take_their_own_tls_files_only_when_a_signal_specific_variable_is_set() {
+        let dir = std::env::temp_dir().join(format!("kotaemon-env-tls-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let pem = |name: &str| {
+            let path = dir.join(name);
+            std::fs::write(&path, "-----BEGIN CERTIFICATE-----\nAA==\n-----END CERTIFICATE-----\n").unwrap();
+            path.display().to_string()
+        };
+        let (generic, metrics_ca, traces_ca) = (pem("generic.pem"), pem("metrics.pem"), pem("traces.pem"));
+        let https = ("OTEL_EXPORTER_OTLP_ENDPOINT", "https://collector:4318");
+
+        // The generic files: one transport for all three signals.
+        let c = config(&[https, ("OTEL_EXPORTER_OTLP_CERTIFICATE", &generic)]);
+        assert_eq!(c.otlp().tls.certificate.as_deref(), Some(std::path::Path::new(&generic)));
+        assert_eq!((&c.metrics().otlp_tls, &c.logs_tls), (&None, &None));
+
+        // A metrics file replaces the generic one for metrics only.
+        let c = config(&[
+            https,
+            ("OTEL_EXPORTER_OTLP_CERTIFICATE", &generic),
+            ("OTEL_EXPORTER_OTLP_METRICS_CERTIFICATE", &metrics_ca),
+        ]);
+        let metrics = c.metrics().otlp_tls.clone().expect("metrics have their own files");
+        assert_eq!(metrics.certificate.as_deref(), Some(std::path::Path::new(&metrics_ca)));
+        assert_eq!(c.logs_tls, None);
+
+        // A traces file is not the other signals': they read the generic variables (here: none, the
+        // system's roots).
+        let c = config(&[https, ("OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE", &traces_ca)]);
+        assert_eq!(c.otlp().tls.certificate.as_deref(), Some(std::path::Path::new(&traces_ca)));
+        assert_eq!(c.metrics().otlp_tls, Some(super::super::OtlpTls::default()));
+        assert_eq!(c.logs_tls, Some(super::super::OtlpTls::default()));
+
+        // A generic file that cannot be read is reported once, not once per signal.
+        let c = config(&[
+            https,
+            ("OTEL_EXPORTER_OTLP_CERTIFICATE", "/nonexistent/ca.pem"),
+            ("OTEL_EXPORTER_OTLP_LOGS_CLIENT_KEY", &generic),
+            ("OTEL_EXPORTER_OTLP_LOGS_CLIENT_CERTIFICATE", &generic),
+        ]);
+        let named: Vec<&str> = c.problems().iter().map(|p| p.variable()).collect();
+        assert_eq!(named, ["OTEL_EXPORTER_OTLP_CERTIFICATE"], "{:?}", c.problems());
+        assert!(c.logs_tls.as_ref().is_some_and(|t| t.client_key.is_some()));
+
+        // Files with a plain http:// metrics endpoint are ignored, and said so under the variable set.
+        let c = config(&[
+            https,
+            ("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT", "http://prometheus:9090/api/v1/otlp/v1/metrics"),
+            ("OTEL_EXPORTER_OTLP_METRICS_CERTIFICATE", &metrics_ca),
+        ]);
+        assert_eq!(c.problems()[0].variable(), "OTEL_EXPORTER_OTLP_METRICS_CERTIFICATE");
+        assert_eq!(c.metrics().otlp_tls, Some(super::super::OtlpTls::default()));
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

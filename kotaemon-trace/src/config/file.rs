@@ -481,7 +481,7 @@ mod tests {
         let error = check("[exporter]\nprotocol = \"grcp\"\n").unwrap_err();
         assert_eq!(
             error.to_string(),
-            "kotaemon-trace.toml:2:12: exporter.protocol: \"grcp\" is not valid: expected grpc or http/protobuf"
+            "kotaemon-trace.toml:2:12: exporter.protocol: \"grcp\" is not valid: expected grpc or http/protobuf (http/json is not supported)"
         );
         let error = check("propagators = [\"tracecontext\", 3]").unwrap_err();
         assert!(error.problem().contains("array of strings"), "{error}");

@@ -302,6 +302,9 @@ pub struct MetricsConfig {
     pub prometheus: Option<String>,
     /// `OTEL_METRIC_EXPORT_INTERVAL` (default 60 000 ms).
     pub export_interval: Duration,
+    /// TLS files of the OTLP push when they differ from the traces' (`OTEL_EXPORTER_OTLP_METRICS_CERTIFICATE`,
+    /// `…_METRICS_CLIENT_CERTIFICATE`, `…_METRICS_CLIENT_KEY`); `None`: the traces' files and client.
+    pub otlp_tls: Option<OtlpTls>,
     /// Distinct label sets per metric before new ones are folded into one overflow series and counted
     /// (`KOTAEMON_TRACE_METRICS_MAX_SERIES`, default 2000).
     pub max_series: usize,
@@ -314,6 +317,7 @@ impl Default for MetricsConfig {
             otlp_endpoint: None,
             prometheus: None,
             export_interval: Duration::from_secs(60),
+            otlp_tls: None,
             max_series: 2000,
         }
     }
@@ -464,7 +468,7 @@ pub struct OtlpConfig {
     pub timeout: Duration,
     /// Request compression.
     pub compression: Compression,
-    /// Certificates for an `https://` endpoint over gRPC (`OTEL_EXPORTER_OTLP_CERTIFICATE`, …).
+    /// Certificates for an `https://` endpoint (`OTEL_EXPORTER_OTLP_CERTIFICATE`, …), either protocol.
     pub tls: OtlpTls,
 }
 
@@ -549,6 +553,8 @@ pub struct Config {
     pub(crate) logs_otlp: bool,
     /// `OTEL_EXPORTER_OTLP_LOGS_ENDPOINT`.
     pub(crate) logs_endpoint: Option<String>,
+    /// `OTEL_EXPORTER_OTLP_LOGS_CERTIFICATE`, …: the logs' TLS files when they differ from the traces'.
+    pub(crate) logs_tls: Option<OtlpTls>,
     pub(crate) jaeger_query_url: Option<String>,
     pub(crate) custom_exporter: Option<Arc<dyn DynExporter>>,
     pub(crate) problems: Vec<ConfigProblem>,
@@ -575,6 +581,7 @@ impl Default for Config {
             metrics: MetricsConfig::default(),
             logs_otlp: false,
             logs_endpoint: None,
+            logs_tls: None,
             jaeger_query_url: None,
             custom_exporter: None,
             problems: Vec::new(),
@@ -602,6 +609,7 @@ impl PartialEq for Config {
             && self.metrics == other.metrics
             && self.logs_otlp == other.logs_otlp
             && self.logs_endpoint == other.logs_endpoint
+            && self.logs_tls == other.logs_tls
             && self.jaeger_query_url == other.jaeger_query_url
             && match (&self.custom_exporter, &other.custom_exporter) {
                 (None, None) => true,
@@ -631,6 +639,7 @@ impl fmt::Debug for Config {
             .field("metrics", &self.metrics)
             .field("logs_otlp", &self.logs_otlp)
             .field("logs_endpoint", &self.logs_endpoint)
+            .field("logs_tls", &self.logs_tls)
             .field("jaeger_query_url", &self.jaeger_query_url)
             .field("custom_exporter", &self.custom_exporter.is_some())
             .field("problems", &self.problems)
@@ -966,7 +975,8 @@ impl ConfigBuilder {
     ///
     /// ```
     /// use kotaemon_trace::config::{Config, MetricsConfig};
-    /// let metrics = MetricsConfig { prometheus: Some("127.0.0.1:9464".into()), ..MetricsConfig::default() };
+    /// let mut metrics = MetricsConfig::default();
+    /// metrics.prometheus = Some("127.0.0.1:9464".into());
     /// assert!(Config::builder().metrics(metrics).build().metrics().enabled());
     /// ```
     pub fn metrics(mut self, metrics: MetricsConfig) -> Self {
@@ -984,6 +994,13 @@ impl ConfigBuilder {
     pub fn otlp_logs(mut self, endpoint: Option<String>) -> Self {
         self.config.logs_otlp = true;
         self.config.logs_endpoint = endpoint;
+        self
+    }
+
+    /// TLS files for the OTLP logs when they differ from the traces' (`OTEL_EXPORTER_OTLP_LOGS_CERTIFICATE`,
+    /// `…_LOGS_CLIENT_CERTIFICATE`, `…_LOGS_CLIENT_KEY`); without this call the logs use the traces' files.
+    pub fn otlp_logs_tls(mut self, tls: OtlpTls) -> Self {
+        self.config.logs_tls = Some(tls);
         self
     }
 

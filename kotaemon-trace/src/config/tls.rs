@@ -5,17 +5,20 @@ use std::path::{Path, PathBuf};
 /// Certificate files for OTLP over TLS: `OTEL_EXPORTER_OTLP_[TRACES_]CERTIFICATE`,
 /// `OTEL_EXPORTER_OTLP_[TRACES_]CLIENT_CERTIFICATE` and `OTEL_EXPORTER_OTLP_[TRACES_]CLIENT_KEY`.
 ///
-/// They apply to an `https://` endpoint over gRPC (`OTEL_EXPORTER_OTLP_PROTOCOL=grpc`). A configured CA
-/// replaces the system's roots; without one the system's roots are used. Only the paths are kept here: the files are read when the exporter is built,
+/// They apply to an `https://` endpoint over either protocol (`grpc`, `http/protobuf`), for traces, the
+/// metrics push and OTLP logs alike. A configured CA replaces the system's roots; without one the
+/// system's roots are used. Only the paths are kept here: the files are read when the exporter is built,
 /// so the client key never sits in a `Config` (and never in its `Debug`).
 ///
 /// ```
 /// use kotaemon_trace::config::{Config, OtlpTls, Protocol};
 ///
+/// let mut tls = OtlpTls::default();
+/// tls.certificate = Some("/etc/ssl/collector-ca.pem".into());
 /// let config = Config::builder()
 ///     .protocol(Protocol::Grpc)
 ///     .otlp_endpoint("https://collector.internal:4317")
-///     .otlp_tls(OtlpTls { certificate: Some("/etc/ssl/collector-ca.pem".into()), ..OtlpTls::default() })
+///     .otlp_tls(tls)
 ///     .build();
 /// assert!(config.otlp().tls.certificate.is_some());
 /// ```

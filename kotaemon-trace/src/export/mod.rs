@@ -16,6 +16,8 @@ pub(crate) mod queue;
 pub(crate) mod record;
 #[cfg(feature = "sdk")]
 pub(crate) mod secret;
+#[cfg(any(feature = "otlp-grpc", feature = "otlp-http"))]
+pub(crate) mod transport;
 
 #[cfg(feature = "sdk")]
 use crate::config::Config;

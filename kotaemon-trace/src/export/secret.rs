@@ -85,7 +85,12 @@ mod tests {
         for protocol in [crate::config::Protocol::HttpProtobuf, crate::config::Protocol::Grpc] {
             let config = Config::builder().protocol(protocol).otlp_header("x-api-key", "hdr-s3cr3t-value").build();
             let driver = crate::export::processor::Driver::with_io().unwrap();
-            let exporter = crate::export::otlp::build(&config.otlp, driver.runtime()).unwrap();
+            let transport = {
+                let _entered = driver.runtime().enter();
+                crate::export::transport::Transport::new(&config.otlp).unwrap()
+            };
+            assert!(!format!("{transport:?}").contains("hdr-s3cr3t-value"), "{transport:?}");
+            let exporter = crate::export::otlp::build(&transport, driver.runtime()).unwrap();
             if protocol == crate::config::Protocol::HttpProtobuf {
                 assert!(
                     format!("{exporter:?}").contains("hdr-s3cr3t-value"),

@@ -39,7 +39,7 @@ pub(crate) fn start(config: Config) -> Result<TraceGuard, InitError> {
     }
     crate::base::panics::install_hook();
     crate::base::clock::warm_up();
-    let (exporter, driver) = exporter(&config)?;
+    let (exporter, driver, shared) = exporter(&config)?;
     let stats = Arc::new(Stats::default());
     let redactor = Arc::new(Redactor::from_config(&config.redaction)?);
     let finisher = Finisher {
@@ -54,7 +54,7 @@ pub(crate) fn start(config: Config) -> Result<TraceGuard, InitError> {
     let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
     let metrics = {
         let stats = stats.clone();
-        crate::export::metrics::Exporters::start(&config, id, move || stats.dropped.load(Ordering::Relaxed))?
+        crate::export::metrics::Exporters::start(&config, id, move || stats.dropped.load(Ordering::Relaxed), shared)?
     };
     let tail = config.tail.clone().map(|t| Arc::new(TailSampler::new(t)));
     let (sampler, remote_strategy) = ProductSampler::new(&config.sampler, tail.is_some());
@@ -121,16 +121,28 @@ pub(crate) fn start(config: Config) -> Result<TraceGuard, InitError> {
     }))
 }
 
-fn exporter(config: &Config) -> Result<(Arc<dyn DynExporter>, Driver), InitError> {
+/// The traces' OTLP transport and the runtime driving it, for the metrics push to reuse.
+#[cfg(any(feature = "otlp-grpc", feature = "otlp-http"))]
+type Shared = Option<crate::export::metrics::SharedTransport>;
+#[cfg(not(any(feature = "otlp-grpc", feature = "otlp-http")))]
+type Shared = Option<std::convert::Infallible>;
+
+fn exporter(config: &Config) -> Result<(Arc<dyn DynExporter>, Driver, Shared), InitError> {
     if let Some(custom) = &config.custom_exporter {
-        return Ok((custom.clone(), Driver::current_thread()?));
+        return Ok((custom.clone(), Driver::current_thread()?, None));
     }
     Ok(match config.exporter {
         #[cfg(any(feature = "otlp-grpc", feature = "otlp-http"))]
         ExporterKind::Otlp => {
             let driver = Driver::with_io()?;
-            let otlp = export::otlp::build(&config.otlp, driver.runtime())?;
-            (ports::boxed(otlp), driver)
+            let transport = {
+                let _entered = driver.runtime().enter();
+                export::transport::Transport::new(&config.otlp)?
+            };
+            let otlp = export::otlp::build(&transport, driver.runtime())?;
+            let shared =
+                crate::export::metrics::SharedTransport { transport, runtime: driver.runtime().handle().clone() };
+            (ports::boxed(otlp), driver, Some(shared))
         }
         #[cfg(not(any(feature = "otlp-grpc", feature = "otlp-http")))]
         ExporterKind::Otlp => {
@@ -140,8 +152,8 @@ fn exporter(config: &Config) -> Result<(Arc<dyn DynExporter>, Driver), InitError
                 "console or none (this build has no OTLP exporter: enable the `otlp-grpc` or `otlp-http` cargo feature)",
             ));
         }
-        ExporterKind::Console => (ports::boxed(ConsoleExporter::default()), Driver::current_thread()?),
-        ExporterKind::None => (ports::boxed(export::DiscardExporter), Driver::current_thread()?),
+        ExporterKind::Console => (ports::boxed(ConsoleExporter::default()), Driver::current_thread()?, None),
+        ExporterKind::None => (ports::boxed(export::DiscardExporter), Driver::current_thread()?, None),
     })
 }
 

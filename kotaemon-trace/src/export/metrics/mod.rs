@@ -264,6 +264,39 @@ pub(crate) fn snapshot(spans_dropped: u64) -> Snapshot {
     Snapshot { spans, gen_ai, overflowed: OVERFLOWED.load(Ordering::Relaxed), spans_dropped, redactions }
 }
 
+/// One push of the current series on a transport of its own (see `__hooks::push_metrics_once`).
+#[cfg(all(feature = "internal-hooks", any(feature = "otlp-grpc", feature = "otlp-http")))]
+pub(crate) fn push_once(config: &crate::config::Config) -> Result<(), String> {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
+    let mut target = config.otlp.clone();
+    target.endpoint =
+        crate::export::transport::signal_url(&config.otlp, config.metrics.otlp_endpoint.as_deref(), "/v1/metrics");
+    if let Some(tls) = &config.metrics.otlp_tls {
+        target.tls = tls.clone();
+    }
+    let transport = {
+        let _entered = runtime.enter();
+        crate::export::transport::Transport::new(&target).map_err(|e| e.to_string())?
+    };
+    let request = otlp::request(&snapshot(0), &config.service_name(), std::time::SystemTime::now());
+    runtime.block_on(otlp::push(&transport, request))
+}
+
+/// The traces' OTLP transport and the runtime driving it: the metrics push goes through the same
+/// client (TLS, compression, headers, connection pool).
+#[cfg(any(feature = "otlp-grpc", feature = "otlp-http"))]
+pub(crate) struct SharedTransport {
+    pub(crate) transport: crate::export::transport::Transport,
+    pub(crate) runtime: tokio::runtime::Handle,
+}
+
+/// What drives the metrics push: the traces' runtime, or one of its own.
+#[cfg(any(feature = "otlp-grpc", feature = "otlp-http"))]
+enum Driving {
+    Shared(tokio::runtime::Handle),
+    Own(tokio::runtime::Runtime),
+}
+
 /// The running exporters of one pipeline; [`Exporters::shutdown`] pushes once more and stops them.
 #[cfg(feature = "sdk")]
 pub(crate) struct Exporters {
@@ -281,6 +314,8 @@ impl Exporters {
         config: &crate::config::Config,
         owner: u64,
         dropped: impl Fn() -> u64 + Send + Sync + 'static,
+        #[cfg(any(feature = "otlp-grpc", feature = "otlp-http"))] shared: Option<SharedTransport>,
+        #[cfg(not(any(feature = "otlp-grpc", feature = "otlp-http")))] shared: Option<std::convert::Infallible>,
     ) -> Result<Exporters, crate::base::error::InitError> {
         let settings = &config.metrics;
         // A new pipeline replaces the old one's decision, as it replaces its tracer.
@@ -331,21 +366,47 @@ impl Exporters {
             ));
         }
         #[cfg(not(any(feature = "otlp-grpc", feature = "otlp-http")))]
-        let pusher = None;
+        let (pusher, _) = (None, shared);
         #[cfg(any(feature = "otlp-grpc", feature = "otlp-http"))]
         let pusher = if settings.otlp {
-            let target = otlp::Target::new(&config.otlp, settings.otlp_endpoint.as_deref());
+            use crate::export::transport::{Transport, signal_url};
+            let url = signal_url(&config.otlp, settings.otlp_endpoint.as_deref(), "/v1/metrics");
+            // With traces over OTLP, their transport (one client, one connection pool) and the runtime
+            // driving it; else a transport of our own on a small runtime of our own.
+            let (runtime, transport) = match shared {
+                Some(shared) => {
+                    let _entered = shared.runtime.enter();
+                    let transport = shared.transport.for_signal(&url, settings.otlp_tls.as_ref())?;
+                    (Driving::Shared(shared.runtime), transport)
+                }
+                None => {
+                    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+                    let mut otlp = config.otlp.clone();
+                    otlp.endpoint = url;
+                    if let Some(tls) = &settings.otlp_tls {
+                        otlp.tls = tls.clone();
+                    }
+                    let transport = {
+                        let _entered = runtime.enter();
+                        Transport::new(&otlp)?
+                    };
+                    (Driving::Own(runtime), transport)
+                }
+            };
             let interval = settings.export_interval;
             let (stop, stopped) = std::sync::mpsc::channel::<()>();
             let thread = std::thread::Builder::new().name("kotaemon-trace-metrics-push".into()).spawn(move || {
-                let Ok(runtime) = tokio::runtime::Builder::new_current_thread().enable_all().build() else { return };
                 let started = std::time::SystemTime::now();
                 let mut failing = false;
                 loop {
                     let last =
                         !matches!(stopped.recv_timeout(interval), Err(std::sync::mpsc::RecvTimeoutError::Timeout));
                     let request = otlp::request(&snapshot(dropped()), &service, started);
-                    match runtime.block_on(otlp::push(&target, request)) {
+                    let pushed = match &runtime {
+                        Driving::Shared(handle) => handle.block_on(otlp::push(&transport, request)),
+                        Driving::Own(runtime) => runtime.block_on(otlp::push(&transport, request)),
+                    };
+                    match pushed {
                         Ok(()) => failing = false,
                         Err(why) if !failing => {
                             eprintln!(

@@ -9,7 +9,8 @@
 
 use super::{GenAiKey, Snapshot, SpanSeries};
 use crate::base::histogram::{GEN_AI_SECONDS_BOUNDS, GEN_AI_TOKEN_BOUNDS, HistogramSnapshot, SPAN_MS_BOUNDS};
-use crate::config::{OtlpConfig, Protocol};
+use crate::config::Protocol;
+use crate::export::transport::Transport;
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 #[cfg(feature = "otlp-grpc")]
 use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_client::MetricsServiceClient;
@@ -19,30 +20,7 @@ use opentelemetry_proto::tonic::metrics::v1::{
     metric, number_data_point,
 };
 use opentelemetry_proto::tonic::resource::v1::Resource;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
-
-/// Where metrics go: the metrics endpoint when given, else the traces endpoint's collector.
-#[derive(Clone, Debug)]
-pub(crate) struct Target {
-    pub(crate) url: String,
-    pub(crate) protocol: Protocol,
-    pub(crate) headers: Vec<(String, String)>,
-    pub(crate) timeout: Duration,
-}
-
-impl Target {
-    pub(crate) fn new(traces: &OtlpConfig, metrics_endpoint: Option<&str>) -> Target {
-        let url = match (metrics_endpoint, traces.protocol) {
-            (Some(url), _) => url.to_owned(),
-            (None, Protocol::Grpc) => traces.endpoint.clone(),
-            (None, Protocol::HttpProtobuf) => match traces.endpoint.strip_suffix("/v1/traces") {
-                Some(base) => format!("{base}/v1/metrics"),
-                None => traces.endpoint.clone(),
-            },
-        };
-        Target { url, protocol: traces.protocol, headers: traces.headers.clone(), timeout: traces.timeout }
-    }
-}
+use std::time::{SystemTime, UNIX_EPOCH};
 
 fn nanos(time: SystemTime) -> u64 {
     time.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64)
@@ -201,23 +179,32 @@ pub(crate) fn request(snapshot: &Snapshot, service: &str, started: SystemTime) -
     }
 }
 
-/// Sends one request; the error says what failed, for the once-per-failure-streak report.
-pub(crate) async fn push(target: &Target, request: ExportMetricsServiceRequest) -> Result<(), String> {
-    match target.protocol {
+/// Sends one request through the shared transport; the error says what failed (and, for `https://`,
+/// what TLS trusted), for the once-per-failure-streak report.
+pub(crate) async fn push(transport: &Transport, request: ExportMetricsServiceRequest) -> Result<(), String> {
+    let url = &transport.config.endpoint;
+    let failed = |why: String| transport.explain(&format!("{url}: {why}"));
+    match transport.config.protocol {
         #[cfg(not(feature = "otlp-http"))]
         Protocol::HttpProtobuf => Err("http/protobuf needs the `otlp-http` cargo feature".to_owned()),
         #[cfg(feature = "otlp-http")]
         Protocol::HttpProtobuf => {
             use prost::Message as _;
-            let client = reqwest::Client::builder().timeout(target.timeout).build().map_err(|e| e.to_string())?;
-            let mut call =
-                client.post(&target.url).header("content-type", "application/x-protobuf").body(request.encode_to_vec());
-            for (name, value) in &target.headers {
+            let client = transport.http().ok_or_else(|| failed("no HTTP client".into()))?;
+            let mut body = request.encode_to_vec();
+            let mut call = client.post(url).header("content-type", "application/x-protobuf");
+            if transport.gzip() {
+                use std::io::Write as _;
+                let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+                body = encoder.write_all(&body).and_then(|()| encoder.finish()).map_err(|e| failed(e.to_string()))?;
+                call = call.header("content-encoding", "gzip");
+            }
+            for (name, value) in &transport.config.headers {
                 call = call.header(name.as_str(), value.as_str());
             }
-            let response = call.send().await.map_err(|e| format!("{}: {e}", target.url))?;
+            let response = call.body(body).send().await.map_err(|e| failed(chain(&e)))?;
             if !response.status().is_success() {
-                return Err(format!("{} answered {}", target.url, response.status()));
+                return Err(failed(format!("answered {}", response.status())));
             }
             Ok(())
         }
@@ -225,25 +212,37 @@ pub(crate) async fn push(target: &Target, request: ExportMetricsServiceRequest) 
         Protocol::Grpc => Err("grpc needs the `otlp-grpc` cargo feature".to_owned()),
         #[cfg(feature = "otlp-grpc")]
         Protocol::Grpc => {
-            let endpoint = tonic::transport::Endpoint::from_shared(target.url.clone())
-                .map_err(|e| format!("{}: {e}", target.url))?
-                .timeout(target.timeout)
-                .connect_timeout(target.timeout);
-            let channel = endpoint.connect().await.map_err(|e| format!("{}: {e}", target.url))?;
+            let channel = transport.grpc().ok_or_else(|| failed("no gRPC channel".into()))?;
+            let metadata = crate::export::transport::metadata(&transport.config).map_err(|e| failed(e.to_string()))?;
             let mut call = tonic::Request::new(request);
-            for (name, value) in &target.headers {
-                if let (Ok(key), Ok(value)) = (
-                    tonic::metadata::MetadataKey::from_bytes(name.to_ascii_lowercase().as_bytes()),
-                    tonic::metadata::MetadataValue::try_from(value.as_str()),
-                ) {
-                    call.metadata_mut().insert(key, value);
-                }
+            *call.metadata_mut() = metadata;
+            let mut client = MetricsServiceClient::new(channel.clone());
+            if transport.gzip() {
+                client = client.send_compressed(tonic::codec::CompressionEncoding::Gzip);
             }
-            MetricsServiceClient::new(channel)
-                .export(call)
-                .await
-                .map_err(|e| format!("{}: {}", target.url, e.message()))?;
+            use std::error::Error as _;
+            // The status' own text repeats its source: its message and then the causes say it once.
+            client.export(call).await.map_err(|e| failed(with_causes(e.message().to_owned(), e.source())))?;
             Ok(())
         }
     }
+}
+
+/// An error with its causes: reqwest and tonic put the TLS reason (unknown issuer, …) in the sources.
+#[cfg(feature = "otlp-http")]
+fn chain(error: &dyn std::error::Error) -> String {
+    with_causes(error.to_string(), error.source())
+}
+
+/// `text`, then each cause not already in it.
+fn with_causes(mut text: String, mut source: Option<&(dyn std::error::Error + 'static)>) -> String {
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
 }
