@@ -1,7 +1,7 @@
 //! With the feature off, annotated functions run and no span is made even with a pipeline installed.
 
-use kotaemon_trace::init_with;
 use kotaemon_trace::config::Config;
+use kotaemon_trace::init_with;
 use kotaemon_trace_feature_off::{generate, Retriever};
 use opentelemetry_sdk::trace::InMemorySpanExporter;
 

@@ -6,8 +6,8 @@
 //! message nor hang the abort.
 #![forbid(unsafe_code)]
 
-use kotaemon_trace::{init_with, trace_with_otel};
 use kotaemon_trace::config::Config;
+use kotaemon_trace::{init_with, trace_with_otel};
 use opentelemetry_sdk::trace::InMemorySpanExporter;
 use std::process::{Command, ExitCode};
 
