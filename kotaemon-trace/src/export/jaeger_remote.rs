@@ -211,7 +211,12 @@ async fn fetch(poll: &Poll, source: &Source) -> Result<Strategy, String> {
             from_response(response.into())
         }
         Source::Http(endpoint) => {
-            let client = reqwest::Client::builder().timeout(timeout).build().map_err(|e| e.to_string())?;
+            let builder = reqwest::Client::builder().timeout(timeout);
+            // With OTLP/HTTP in the build, reqwest's rustls has no crypto provider of its own: hand it the
+            // transport's TLS (system roots), which also lets an https:// sampling endpoint work.
+            #[cfg(feature = "otlp-http")]
+            let builder = builder.tls_backend_preconfigured(crate::export::transport::system_tls()?);
+            let client = builder.build().map_err(|e| e.to_string())?;
             let separator = if endpoint.contains('?') { '&' } else { '?' };
             let url = format!("{endpoint}{separator}service={}", query_escape(&poll.service));
             let response =

@@ -209,6 +209,14 @@ fn rustls_config(config: &OtlpConfig) -> Result<rustls::ClientConfig, InitError>
     Ok(tls)
 }
 
+/// TLS for HTTP clients outside OTLP (the Jaeger strategy poller): the system's roots, no client
+/// certificate. reqwest's rustls backend is built without a default crypto provider (`ring` is given here,
+/// as for OTLP), so every reqwest client of this crate must be handed its TLS configuration.
+#[cfg(feature = "otlp-http")]
+pub(crate) fn system_tls() -> Result<rustls::ClientConfig, String> {
+    rustls_config(&OtlpConfig::default()).map_err(|e| e.to_string())
+}
+
 /// The HTTP client: TLS from the configuration, the export timeout. Headers and compression are set
 /// per request (the exporters add them), so one client serves every endpoint of the collector.
 #[cfg(feature = "otlp-http")]
