@@ -593,6 +593,18 @@ impl TextPolicy for Redactor {
     }
 }
 
+/// For the finders' tests: `value` with every range a finder reports replaced by `~`.
+#[cfg(test)]
+fn masked_by(value: &str, find: impl FnOnce(&str, &mut dyn FnMut(Range<usize>, Kind))) -> String {
+    let mut found: Vec<Range<usize>> = Vec::new();
+    find(value, &mut |r, _| found.push(r));
+    let mut out = value.to_owned();
+    for r in found.iter().rev() {
+        out.replace_range(r.clone(), "~");
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
