@@ -212,7 +212,7 @@ fn rustls_config(config: &OtlpConfig) -> Result<rustls::ClientConfig, InitError>
 /// TLS for HTTP clients outside OTLP (the Jaeger strategy poller): the system's roots, no client
 /// certificate. reqwest's rustls backend is built without a default crypto provider (`ring` is given here,
 /// as for OTLP), so every reqwest client of this crate must be handed its TLS configuration.
-#[cfg(feature = "otlp-http")]
+#[cfg(all(feature = "otlp-http", feature = "jaeger-remote"))]
 pub(crate) fn system_tls() -> Result<rustls::ClientConfig, String> {
     rustls_config(&OtlpConfig::default()).map_err(|e| e.to_string())
 }
