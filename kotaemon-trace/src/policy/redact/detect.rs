@@ -316,11 +316,7 @@ impl Detectors {
             }
         }
         if seen.jwt {
-            for m in self.jwt.find_iter(value) {
-                if is_jwt(m.as_str()) {
-                    out.add(m.range(), Kind::Jwt);
-                }
-            }
+            push_where(&self.jwt, value, Kind::Jwt, out, |range| is_jwt(&value[range]));
         }
         if seen.bearer {
             for c in self.bearer.captures_iter(value) {
@@ -340,23 +336,11 @@ impl Detectors {
             super::inline::find(value, |range, kind| out.add(range, kind));
         }
         if seen.long_run {
-            for m in self.bitcoin.find_iter(value) {
-                if is_bitcoin_address(m.as_str()) {
-                    out.add(m.range(), Kind::BitcoinAddress);
-                }
-            }
-            for m in self.ethereum.find_iter(value) {
-                if is_ethereum_address(m.as_str()) {
-                    out.add(m.range(), Kind::EthereumAddress);
-                }
-            }
+            push_where(&self.bitcoin, value, Kind::BitcoinAddress, out, |range| is_bitcoin_address(&value[range]));
+            push_where(&self.ethereum, value, Kind::EthereumAddress, out, |range| is_ethereum_address(&value[range]));
         }
         if seen.at {
-            for m in self.email.find_iter(value) {
-                if !is_host_login(value, m.range()) {
-                    out.add(m.range(), Kind::Email);
-                }
-            }
+            push_where(&self.email, value, Kind::Email, out, |range| !is_host_login(value, range));
         }
         if seen.digits {
             for m in self.card.find_iter(value) {
@@ -371,45 +355,21 @@ impl Detectors {
             }
             push_all(&self.phone_cn, value, Kind::Phone, out);
             if seen.ssn {
-                for m in self.ssn.find_iter(value) {
-                    if is_ssn(m.as_str()) {
-                        out.add(m.range(), Kind::Ssn);
-                    }
-                }
+                push_where(&self.ssn, value, Kind::Ssn, out, |range| is_ssn(&value[range]));
             }
-            for m in self.phone_nanp.find_iter(value) {
-                if is_nanp(m.as_str()) {
-                    out.add(m.range(), Kind::Phone);
-                }
-            }
+            push_where(&self.phone_nanp, value, Kind::Phone, out, |range| is_nanp(&value[range]));
         }
         if seen.iban {
-            for m in self.iban.find_iter(value) {
-                if is_iban(m.as_str()) {
-                    out.add(m.range(), Kind::Iban);
-                }
-            }
+            push_where(&self.iban, value, Kind::Iban, out, |range| is_iban(&value[range]));
         }
         if seen.iban || seen.nino {
-            for m in self.nino.find_iter(value) {
-                if is_nino(m.as_str()) {
-                    out.add(m.range(), Kind::Nino);
-                }
-            }
+            push_where(&self.nino, value, Kind::Nino, out, |range| is_nino(&value[range]));
         }
         if options.ip && seen.ipv4 {
-            for m in self.ipv4.find_iter(value) {
-                if is_public_ipv4(value, m.range()) {
-                    out.add(m.range(), Kind::IpAddress);
-                }
-            }
+            push_where(&self.ipv4, value, Kind::IpAddress, out, |range| is_public_ipv4(value, range));
         }
         if options.ip && seen.ipv6 {
-            for m in self.ipv6.find_iter(value) {
-                if is_ipv6(value, m.range()) {
-                    out.add(m.range(), Kind::IpAddress);
-                }
-            }
+            push_where(&self.ipv6, value, Kind::IpAddress, out, |range| is_ipv6(value, range));
         }
         out.commit();
     }
@@ -525,8 +485,15 @@ fn international_phone_len(candidate: &str) -> Option<usize> {
 }
 
 fn push_all(re: &Regex, value: &str, kind: Kind, out: &mut Findings<'_>) {
+    push_where(re, value, kind, out, |_| true);
+}
+
+/// Every match of `re` in `value` that `keep` confirms (a checksum, a range, its surroundings).
+fn push_where(re: &Regex, value: &str, kind: Kind, out: &mut Findings<'_>, keep: impl Fn(Range<usize>) -> bool) {
     for m in re.find_iter(value) {
-        out.add(m.range(), kind);
+        if keep(m.range()) {
+            out.add(m.range(), kind);
+        }
     }
 }
 
