@@ -35,15 +35,21 @@ pub fn mask_headers<'a>(names: impl IntoIterator<Item = &'a str>) -> String {
 }
 
 /// The text of a headers variable (`name=secret,other=secret2`) with the values hidden:
-/// `name=***,other=***`. An entry without `=` is hidden whole (it may be a value on its own).
+/// `name=***,other=***`. An entry without `=`, or whose name is not an HTTP header name (RFC 9110 token),
+/// is hidden whole: it may be a value on its own, or a value pasted where the name belongs.
 pub(crate) fn mask_header_values(raw: &str) -> String {
     raw.split(',')
         .map(|entry| match entry.split_once('=') {
-            Some((name, _)) => format!("{}={HIDDEN}", name.trim()),
-            None => HIDDEN.to_owned(),
+            Some((name, _)) if is_header_name(name.trim()) => format!("{}={HIDDEN}", name.trim()),
+            _ => HIDDEN.to_owned(),
         })
         .collect::<Vec<_>>()
         .join(",")
+}
+
+/// RFC 9110 `token`: what an HTTP field name may be.
+fn is_header_name(name: &str) -> bool {
+    !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
 }
 
 /// The user-info of a URL (`user:password` in `https://user:password@host/`), as byte offsets.
@@ -128,6 +134,8 @@ mod tests {
     fn header_values_are_hidden_in_parsed_and_raw_form_alike() {
         assert_eq!(mask_header_values("authorization=Bearer s3cr3t, x-api-key=k3y"), "authorization=***,x-api-key=***");
         assert_eq!(mask_header_values("authorization=Bearer%20s3cr3t,broken"), "authorization=***,***");
+        // A value where the name belongs (here a URL with a token in its query) is hidden whole.
+        assert_eq!(mask_header_values("https://h/?token=s3cr3t=x,ok=y"), "***,ok=***");
         assert_eq!(mask_headers(["authorization", "x-api-key"]), mask_header_values("authorization=a,x-api-key=b"));
     }
 }
