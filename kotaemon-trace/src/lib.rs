@@ -246,19 +246,17 @@ pub mod __hooks {
     pub mod clock {
         use std::time::SystemTime;
 
-        /// A counter reading as the hot path takes it (with the check for a due reading of the clocks).
+        /// A span clock reading.
+        #[derive(Debug, Clone, Copy)]
+        pub struct Stamp(crate::base::clock::Stamp);
+
+        /// A reading as the hot path takes it (with the check for a due reading of both clocks).
         #[inline]
-        pub fn stamp() -> quanta::Instant {
-            crate::base::clock::now()
+        pub fn stamp() -> Stamp {
+            Stamp(crate::base::clock::now())
         }
 
-        /// A counter reading alone, without that check.
-        #[inline]
-        pub fn counter() -> quanta::Instant {
-            quanta::Instant::now()
-        }
-
-        /// Starts the callers' readings, as `init` does.
+        /// Sets the clock's origin, as `init` does.
         pub fn warm_up() {
             crate::base::clock::warm_up();
         }
@@ -280,8 +278,8 @@ pub mod __hooks {
             }
 
             /// A span's start and end on the wall clock.
-            pub fn span(&self, start: quanta::Instant, end: quanta::Instant) -> (SystemTime, Option<SystemTime>) {
-                self.0.span(start, Some(end))
+            pub fn span(&self, start: Stamp, end: Stamp) -> (SystemTime, Option<SystemTime>) {
+                self.0.span(start.0, Some(end.0))
             }
         }
     }

@@ -244,8 +244,8 @@ fn timed_step() {
 }
 
 #[test]
-fn timestamps_read_from_the_cpu_counter_land_on_the_wall_clock() {
-    // Annotated spans take their times from the CPU counter and are converted on the export thread; the
+fn timestamps_read_from_the_monotonic_clock_land_on_the_wall_clock() {
+    // Annotated spans take their times from the monotonic clock and are converted on the export thread; the
     // exported times must be the wall-clock times of the call (within a millisecond) and keep its length.
     use std::time::{Duration, SystemTime};
     let _one = exclusive();

@@ -87,7 +87,7 @@ pub(crate) struct Record {
     pub(crate) end: End,
 }
 
-/// When a span ended: by the counter (the usual end), or at a time the caller gave.
+/// When a span ended: by the span clock (the usual end), or at a time the caller gave.
 #[derive(Debug)]
 pub(crate) enum End {
     Stamp(Stamp),

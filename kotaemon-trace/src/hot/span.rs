@@ -106,7 +106,7 @@ pub struct ActiveSpan {
     /// False when `cx` is the caller's context carried along (an unsampled parent), not a span of ours.
     owned: bool,
     /// The span is ours (`recorder::FastSpan`): ended with `clock::END_NOW`, so the end time comes from
-    /// the counter rather than the system clock.
+    /// the span clock (monotonic) rather than the system clock.
     fast: bool,
     /// Set once the function returned: a span dropped before that was cancelled or panicked.
     completed: bool,
@@ -582,7 +582,7 @@ impl ActiveSpan {
     }
 }
 
-/// Ends the span in `cx`: ours by the counter (`fast`), the SDK's by its own clock read.
+/// Ends the span in `cx`: ours by the span clock (`fast`), the SDK's by its own clock read.
 #[inline]
 fn end_span(cx: &Context, fast: bool) {
     if fast {
