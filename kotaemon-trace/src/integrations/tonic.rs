@@ -42,9 +42,12 @@ impl ClientLayer {
     ///
     /// ```
     /// use kotaemon_trace::integrations::tonic::ClientLayer;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
     /// let channel = tonic::transport::Endpoint::from_static("http://127.0.0.1:50051").connect_lazy();
     /// let traced = tower::ServiceBuilder::new().layer(ClientLayer::new()).service(channel);
     /// # let _ = traced;
+    /// # }
     /// ```
     pub fn new() -> Self {
         ClientLayer { _private: () }
@@ -63,9 +66,12 @@ impl<S> tower_layer::Layer<S> for ClientLayer {
 ///
 /// ```
 /// use tower::Layer as _;
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
 /// let channel = tonic::transport::Endpoint::from_static("http://127.0.0.1:50051").connect_lazy();
 /// let traced = kotaemon_trace::integrations::tonic::ClientLayer::new().layer(channel);
 /// # let _ = traced;
+/// # }
 /// ```
 #[derive(Clone, Debug)]
 pub struct ClientService<S> {
