@@ -2,6 +2,8 @@
 //! a reqwest client with the middleware, a tonic server and client; spans captured through the crate's
 //! own pipeline (`kotaemon_trace::testing`).
 
+mod three_services;
+
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::get;
