@@ -1,5 +1,8 @@
 //! One request's span and RED timing, shared by the server layer, the HTTP client middleware and the
 //! gRPC client layer.
+// The server and gRPC helpers serve the tower layer; a build with only the reqwest middleware leaves them
+// unused.
+#![cfg_attr(not(feature = "tower"), allow(dead_code))]
 
 use crate::base::callsite::{Callsite, CallsiteMetrics, Sample};
 use opentelemetry::trace::{SpanBuilder, SpanKind, Status, TraceContextExt as _, Tracer as _};
@@ -14,6 +17,7 @@ pub(crate) const HTTP_ROUTE: &str = "http.route";
 pub(crate) const HTTP_RESPONSE_STATUS_CODE: &str = "http.response.status_code";
 pub(crate) const URL_PATH: &str = "url.path";
 pub(crate) const URL_SCHEME: &str = "url.scheme";
+#[cfg(feature = "reqwest")]
 pub(crate) const URL_FULL: &str = "url.full";
 pub(crate) const USER_AGENT_ORIGINAL: &str = "user_agent.original";
 pub(crate) const SERVER_ADDRESS: &str = "server.address";
@@ -214,6 +218,7 @@ pub(crate) fn grpc_attributes(service: &str, method: &str, attributes: &mut Vec<
 }
 
 /// A URL without its user info (`user:password@`), which must never be recorded.
+#[cfg(feature = "reqwest")]
 pub(crate) fn without_credentials(url: &str) -> std::borrow::Cow<'_, str> {
     let Some(scheme_end) = url.find("://") else { return url.into() };
     let rest = &url[scheme_end + 3..];
@@ -229,6 +234,7 @@ mod tests {
     use super::*;
 
     #[test]
+    #[cfg(feature = "reqwest")]
     fn url_user_info_is_replaced() {
         assert_eq!(without_credentials("https://bob:pw@host:8/a?b=1"), "https://REDACTED:REDACTED@host:8/a?b=1");
         assert_eq!(without_credentials("http://host/a@b"), "http://host/a@b");
