@@ -19,7 +19,7 @@
 //! cargo run --example three_services -- llm  --listen 127.0.0.1:50051
 //! cargo run --example three_services -- tool --listen 127.0.0.1:8081
 //! cargo run --example three_services -- api  --listen 127.0.0.1:8080 --tool http://127.0.0.1:8081 --llm http://127.0.0.1:50051
-//! curl -s localhost:8080/ask -d '{"question": "where is ORD-1042?"}'
+//! curl -s localhost:8080/ask -H 'content-type: application/json' -d '{"question": "where is ORD-1042?"}'
 //! ```
 //!
 //! The order `ORD-9999` makes the tool service fail with HTTP 500 (its database is "down"), which the API
