@@ -31,8 +31,8 @@ fn request() -> http::Request<String> {
 }
 
 /// The service every row wraps: answers at once.
-fn handler() -> impl Service<http::Request<String>, Response = http::Response<String>, Error = std::convert::Infallible> + Clone
-{
+fn handler()
+-> impl Service<http::Request<String>, Response = http::Response<String>, Error = std::convert::Infallible> + Clone {
     tower::service_fn(|_: http::Request<String>| async { Ok(http::Response::new(String::from("shipped"))) })
 }
 
@@ -115,13 +115,14 @@ fn server_layers(c: &mut Criterion) {
             b.iter(|| one(&service))
         });
         group.bench_function("tower_http/TraceLayer + parent from traceparent", |b| {
-            let layer = tower_http::trace::TraceLayer::new_for_http().make_span_with(|request: &http::Request<String>| {
-                let span = tracing::info_span!("request", method = %request.method(), uri = %request.uri());
-                let parent =
-                    opentelemetry::global::get_text_map_propagator(|p| p.extract(&Headers(request.headers())));
-                let _ = span.set_parent(parent);
-                span
-            });
+            let layer =
+                tower_http::trace::TraceLayer::new_for_http().make_span_with(|request: &http::Request<String>| {
+                    let span = tracing::info_span!("request", method = %request.method(), uri = %request.uri());
+                    let parent =
+                        opentelemetry::global::get_text_map_propagator(|p| p.extract(&Headers(request.headers())));
+                    let _ = span.set_parent(parent);
+                    span
+                });
             let service = layer.layer(handler());
             b.iter(|| one(&service))
         });

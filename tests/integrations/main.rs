@@ -38,7 +38,7 @@ async fn serve(router: Router) -> SocketAddr {
 /// received.
 async fn downstream() -> SocketAddr {
     let router = Router::new()
-        .route("/items/{id}", get(|| async { "an item" }))
+        .route("/items/{id}", get(|| async { lookup_item().await }))
         .route("/fail", get(|| async { (StatusCode::SERVICE_UNAVAILABLE, "overloaded") }))
         .route(
             "/traceparent",
@@ -47,6 +47,14 @@ async fn downstream() -> SocketAddr {
             }),
         );
     serve(router).await
+}
+
+/// What the item route runs: an annotated step, the SERVER span's child when the handler runs in its
+/// context.
+#[trace_with_otel("lookup_item")]
+async fn lookup_item() -> &'static str {
+    tokio::task::yield_now().await;
+    "an item"
 }
 
 /// A service that calls `downstream`'s `/traceparent` through the traced client and answers with what it
@@ -107,9 +115,11 @@ fn an_http_call_is_a_client_span_and_the_server_span_is_its_child() {
         assert_eq!(response.status(), 200);
         current_trace_id()
     }));
-    let spans = spans_when(trace_id, |s| s.len() >= 3);
+    let spans = spans_when(trace_id, |s| s.len() >= 4);
     let clients = kinds(&spans, SpanKind::Client);
     let servers = kinds(&spans, SpanKind::Server);
+    let step = testing::named(&spans, "lookup_item");
+    assert_eq!(step.parent_span_id, servers[0].span_context.span_id(), "the handler runs in the server span");
     assert_eq!((clients.len(), servers.len()), (1, 1), "{spans:#?}");
     let (client_span, server) = (clients[0], servers[0]);
 
@@ -257,10 +267,11 @@ fn the_debug_header_forces_a_trace_the_caller_did_not_sample() {
             .await
             .unwrap()
     });
-    let spans = spans_when(TraceId::from_hex(trace_id).unwrap(), |s| !s.is_empty());
-    assert_eq!(spans.len(), 1, "{spans:#?}");
-    assert_eq!(spans[0].name, "GET /items/{id}");
-    assert_eq!(testing::attr(&spans[0], "kotaemon.debug_forced"), Some(&true.into()));
+    let spans = spans_when(TraceId::from_hex(trace_id).unwrap(), |s| s.len() >= 2);
+    assert_eq!(spans.len(), 2, "the server span and its step: {spans:#?}");
+    let server = testing::named(&spans, "GET /items/{id}");
+    assert_eq!(testing::attr(server, "kotaemon.debug_forced"), Some(&true.into()));
+    assert_eq!(testing::named(&spans, "lookup_item").parent_span_id, server.span_context.span_id());
 }
 
 #[test]
