@@ -332,6 +332,11 @@ fn redactions_are_counted_by_kind_on_the_export_thread() {
     guard.shutdown().unwrap();
 }
 
+#[trace_with_otel("dropped.root", skip_all)]
+async fn dropped_root_calls(client: &reqwest_middleware::ClientWithMiddleware, url: &str) -> String {
+    client.get(url).send().await.unwrap().text().await.unwrap()
+}
+
 /// The integrations count each request in the RED series, under the span's name and kind, also when the
 /// sampler drops the trace: Jaeger's Monitor tab lists the server's operations.
 #[test]
@@ -343,6 +348,12 @@ fn the_server_layer_and_the_http_client_record_red_series() {
         let router = axum::Router::new()
             .route("/orders/{id}", axum::routing::get(|| async { "shipped" }))
             .route("/fail", axum::routing::get(|| async { (axum::http::StatusCode::BAD_GATEWAY, "no") }))
+            .route(
+                "/traceparent",
+                axum::routing::get(|headers: axum::http::HeaderMap| async move {
+                    headers.get("traceparent").and_then(|v| v.to_str().ok()).unwrap_or("none").to_owned()
+                }),
+            )
             .layer(ServerLayer::new());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap();
@@ -352,6 +363,13 @@ fn the_server_layer_and_the_http_client_record_red_series() {
         for path in ["/orders/1", "/orders/2", "/fail"] {
             client.get(format!("http://{address}{path}")).send().await.unwrap();
         }
+        // A root the sampler drops still has a trace, and sends it unsampled: the called service records
+        // nothing and starts no orphan trace of its own.
+        let sent = dropped_root_calls(&client, &format!("http://{address}/traceparent")).await;
+        let parts: Vec<&str> = sent.split('-').collect();
+        assert_eq!(parts.len(), 4, "{sent}");
+        assert!(parts[1].len() == 32 && parts[1] != "0".repeat(32), "a trace id: {sent}");
+        assert_eq!(parts[3], "00", "not sampled: {sent}");
     });
     // The exposition text itself: `prometheus-parse` skips a line whose label value holds braces, as a
     // route template does (Prometheus reads it).
@@ -364,7 +382,7 @@ fn the_server_layer_and_the_http_client_record_red_series() {
     let expected = [
         series("GET /orders/{id}", "SERVER", "UNSET") + "2",
         series("GET /fail", "SERVER", "ERROR") + "1",
-        series("GET", "CLIENT", "UNSET") + "2",
+        series("GET", "CLIENT", "UNSET") + "3",
         series("GET", "CLIENT", "ERROR") + "1",
     ];
     // A server span ends when its body has been sent, which may be just after the client read it.
