@@ -290,6 +290,45 @@ fn a_route_axum_does_not_match_is_named_by_its_method_only() {
     assert_eq!(server.status, Status::Unset, "a 404 is the client's error, not the server's");
 }
 
+/// A hyper server without axum: the layer over a plain tower service, served by hyper's own connection.
+#[test]
+fn a_plain_hyper_server_gets_a_server_span_named_by_its_method() {
+    let rt = runtime();
+    let address = rt.block_on(async {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("a free port");
+        let address = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            // One connection is all this test makes.
+            let (stream, _) = listener.accept().await.expect("a connection");
+            let service = tower::ServiceBuilder::new().layer(ServerLayer::new()).service(tower::service_fn(
+                |_: http::Request<hyper::body::Incoming>| async {
+                    Ok::<_, Infallible>(
+                        http::Response::builder().status(500).body(String::from("broken")).expect("a response"),
+                    )
+                },
+            ));
+            let io = hyper_util::rt::TokioIo::new(stream);
+            let hyper_service = hyper_util::service::TowerToHyperService::new(service);
+            let _ = hyper::server::conn::http1::Builder::new().serve_connection(io, hyper_service).await;
+        });
+        address
+    });
+    let client = traced_client();
+    let (trace_id, _) = rt.block_on(testing::capture_async(async {
+        assert_eq!(client.delete(format!("http://{address}/carts/3")).send().await.unwrap().status(), 500);
+        current_trace_id()
+    }));
+    let spans = spans_when(trace_id, |s| kinds(s, SpanKind::Server).len() == 1);
+    let server = kinds(&spans, SpanKind::Server)[0];
+    let client_span = kinds(&spans, SpanKind::Client)[0];
+    assert_eq!(server.name, "DELETE", "no route known: the method alone");
+    assert_eq!(server.parent_span_id, client_span.span_context.span_id());
+    assert_eq!(string_attr(server, "url.path").as_deref(), Some("/carts/3"));
+    assert_eq!(string_attr(server, "http.route"), None);
+    assert_eq!(string_attr(server, "error.type").as_deref(), Some("500"));
+    assert!(matches!(server.status, Status::Error { .. }));
+}
+
 // ---- gRPC: a hand-written service (prost messages, tonic's codec, no code generation) ----
 
 #[derive(Clone, PartialEq, prost::Message)]
