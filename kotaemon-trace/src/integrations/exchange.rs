@@ -1,6 +1,6 @@
 //! One request's span and RED timing, shared by the server layer, the HTTP client middleware and the
 //! gRPC client layer.
-// The server and gRPC helpers serve the tower layer; a build with only the reqwest middleware leaves them
+// The server and gRPC functions serve the tower layer; a build with only the reqwest middleware leaves them
 // unused.
 #![cfg_attr(not(feature = "tower"), allow(dead_code))]
 
