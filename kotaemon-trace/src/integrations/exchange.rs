@@ -73,13 +73,15 @@ pub(crate) fn grpc_status(headers: &http::HeaderMap) -> Option<i64> {
     headers.get("grpc-status").and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse().ok())
 }
 
-/// The most distinct span names timed for the RED metrics; later names share one `_OTHER` series, so a
-/// client sending random paths cannot grow memory.
+/// The most distinct span names kept per kind (for the RED metrics and our recording path, which both
+/// need a name that lives as long as the process); later names share one `_OTHER` series and take the
+/// SDK's path, so a client sending random paths cannot grow memory.
 const MAX_NAMES: usize = 512;
 
-/// The call site a span name records its RED metrics into: one, made once, per name and kind.
+/// The call site a span name records its RED metrics into: one, made once, per name and kind; `_OTHER`
+/// past [`MAX_NAMES`].
 fn callsite(name: &str, kind: &SpanKind) -> &'static Callsite {
-    type Sites = HashMap<(String, bool), &'static Callsite>;
+    type Sites = [HashMap<String, &'static Callsite>; 2];
     static SITES: RwLock<Option<Sites>> = RwLock::new(None);
     static OTHER_SERVER: Callsite = site("_OTHER", SpanKind::Server);
     static OTHER_CLIENT: Callsite = site("_OTHER", SpanKind::Client);
@@ -94,24 +96,23 @@ fn callsite(name: &str, kind: &SpanKind) -> &'static Callsite {
             sample: Sample::Default,
         }
     }
-    let server = *kind == SpanKind::Server;
-    let key = (name.to_owned(), server);
-    if let Some(found) = SITES.read().unwrap_or_else(|e| e.into_inner()).as_ref().and_then(|s| s.get(&key)) {
+    let server = usize::from(*kind == SpanKind::Server);
+    if let Some(found) = SITES.read().unwrap_or_else(|e| e.into_inner()).as_ref().and_then(|s| s[server].get(name)) {
         return found;
     }
     let mut sites = SITES.write().unwrap_or_else(|e| e.into_inner());
-    let sites = sites.get_or_insert_with(HashMap::new);
-    if let Some(found) = sites.get(&key) {
+    let sites = &mut sites.get_or_insert_with(Default::default)[server];
+    if let Some(found) = sites.get(name) {
         return found;
     }
     if sites.len() >= MAX_NAMES {
-        return if server { &OTHER_SERVER } else { &OTHER_CLIENT };
+        return if server == 1 { &OTHER_SERVER } else { &OTHER_CLIENT };
     }
     // Leaked on purpose: a call site lives as long as the process, as the macro's `static`s do, and the
     // number of them is capped above.
-    let name: &'static str = Box::leak(name.to_owned().into_boxed_str());
-    let made: &'static Callsite = Box::leak(Box::new(site(name, kind.clone())));
-    sites.insert(key, made);
+    let leaked: &'static str = Box::leak(name.to_owned().into_boxed_str());
+    let made: &'static Callsite = Box::leak(Box::new(site(leaked, kind.clone())));
+    sites.insert(name.to_owned(), made);
     made
 }
 
@@ -122,6 +123,8 @@ pub(crate) struct Exchange {
     cx: Context,
     /// Whether `cx` holds a span of ours to end.
     owned: bool,
+    /// The span is our recorder's (ended by the counter's clock), not the SDK's.
+    fast: bool,
     timer: Option<(&'static Callsite, crate::base::clock::Stamp)>,
     error: bool,
 }
@@ -135,21 +138,37 @@ impl Exchange {
         parent: &Context,
         attributes: impl FnOnce(&mut Vec<KeyValue>),
     ) -> Exchange {
-        let timer = crate::export::metrics::enabled().then(|| (callsite(&name, &kind), crate::base::clock::now()));
+        let site = callsite(&name, &kind);
+        let timer = crate::export::metrics::enabled().then(|| (site, crate::base::clock::now()));
         let started = crate::hot::state::with_installed(|installed| {
-            installed.tracer.build_with_context(SpanBuilder::from_name(name).with_kind(kind), parent)
+            // The path annotated functions take (the same sampler, limits and export queue, without the
+            // SDK span's locking and copying), when the name is one the registry keeps.
+            if let Some(recorder) = installed.recorder.as_ref().filter(|_| site.name == name) {
+                match recorder.start(site.name, kind.clone(), parent) {
+                    Some(crate::hot::recorder::Started::Recording(mut span)) => {
+                        let mut list = recorder.attribute_list(10);
+                        attributes(&mut list);
+                        span.add_attributes(list);
+                        return (parent.with_span(span), true, true);
+                    }
+                    Some(crate::hot::recorder::Started::Dropped(sc)) => {
+                        return (parent.with_remote_span_context(sc), false, false);
+                    }
+                    None => {}
+                }
+            }
+            let mut span = installed.tracer.build_with_context(SpanBuilder::from_name(name).with_kind(kind), parent);
+            use opentelemetry::trace::Span as _;
+            if span.is_recording() {
+                let mut list = Vec::with_capacity(10);
+                attributes(&mut list);
+                span.set_attributes(list);
+            }
+            (parent.with_span(span), true, false)
         });
         match started {
-            Some(mut span) => {
-                use opentelemetry::trace::Span as _;
-                if span.is_recording() {
-                    let mut list = Vec::with_capacity(10);
-                    attributes(&mut list);
-                    span.set_attributes(list);
-                }
-                Exchange { cx: parent.with_span(span), owned: true, timer, error: false }
-            }
-            None => Exchange { cx: parent.clone(), owned: false, timer, error: false },
+            Some((cx, owned, fast)) => Exchange { cx, owned, fast, timer, error: false },
+            None => Exchange { cx: parent.clone(), owned: false, fast: false, timer, error: false },
         }
     }
 
@@ -200,7 +219,11 @@ impl Exchange {
 impl Drop for Exchange {
     fn drop(&mut self) {
         if self.owned {
-            self.cx.span().end();
+            if self.fast {
+                self.cx.span().end_with_timestamp(crate::base::clock::END_NOW);
+            } else {
+                self.cx.span().end();
+            }
         }
         if let Some((site, started)) = self.timer.take() {
             let elapsed = crate::base::clock::now().saturating_duration_since(started);
