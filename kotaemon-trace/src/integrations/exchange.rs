@@ -138,6 +138,10 @@ impl Exchange {
         parent: &Context,
         attributes: impl FnOnce(&mut Vec<KeyValue>),
     ) -> Exchange {
+        if !crate::hot::state::is_installed() {
+            // No pipeline (a library's build, or before `init`): the context is only carried along.
+            return Exchange { cx: parent.clone(), owned: false, fast: false, timer: None, error: false };
+        }
         let site = callsite(&name, &kind);
         let timer = crate::export::metrics::enabled().then(|| (site, crate::base::clock::now()));
         let started = crate::hot::state::with_installed(|installed| {
