@@ -71,7 +71,7 @@ if [ -n "$heavy" ]; then
   echo "$heavy" >&2
   exit 1
 fi
-for features in enabled enabled,tracing sdk otlp-http otlp-grpc jaeger-remote prometheus,config-file testing; do
+for features in enabled enabled,tracing sdk otlp-http otlp-grpc jaeger-remote prometheus,config-file testing tower reqwest tonic sdk,tower sdk,reqwest; do
   cargo clippy -q -p kotaemon-trace --no-default-features --features "$features" -- -D warnings
 done
 step "rustdoc: no broken links or doc warnings, with and without the optional features"

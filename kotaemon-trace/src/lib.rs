@@ -25,13 +25,16 @@
 // they stay compiled (one hot path for both builds) and would otherwise warn as unused.
 #![cfg_attr(not(feature = "sdk"), allow(dead_code))]
 
-// The layers, bottom to top: base, config, policy, export, hot, api, wiring; each uses only those
-// below it (checked by tests/architecture).
+// The layers, bottom to top: base, config, policy, export, hot, api, wiring, integrations; each uses
+// only those below it (checked by tests/architecture).
 mod api;
 mod base;
 pub mod config;
 mod export;
 mod hot;
+#[cfg(any(feature = "tower", feature = "reqwest", feature = "tonic"))]
+#[cfg_attr(docsrs, doc(cfg(any(feature = "tower", feature = "reqwest", feature = "tonic"))))]
+pub mod integrations;
 mod policy;
 #[cfg(feature = "sdk")]
 mod wiring;

@@ -21,6 +21,7 @@ const LAYERS: &[(&str, &str)] = &[
     ("hot", "what runs in every annotated call: installed state, context mirror, recorder, spans"),
     ("api", "helpers over the hot path: GenAI, propagation, pseudonyms, logs"),
     ("wiring", "starting and stopping: pipeline and guard, and the in-memory pipeline of `testing`"),
+    ("integrations", "tower, reqwest and tonic instrumentation over the API"),
 ];
 
 fn runtime_src() -> PathBuf {

@@ -35,6 +35,12 @@ fn start(sampler: Sampler, max_series: usize) -> TraceGuard {
 
 /// GET /metrics from the guard's endpoint and parse it.
 fn scrape(guard: &TraceGuard) -> Scrape {
+    let body = scrape_text(guard);
+    Scrape::parse(body.lines().map(|l| Ok(l.to_owned()))).expect("valid exposition format")
+}
+
+/// GET /metrics from the guard's endpoint: the exposition text.
+fn scrape_text(guard: &TraceGuard) -> String {
     let address = guard.prometheus_address().expect("the endpoint runs");
     assert!(address.ip().is_loopback(), "binds loopback by default");
     let mut stream = std::net::TcpStream::connect(address).unwrap();
@@ -45,7 +51,7 @@ fn scrape(guard: &TraceGuard) -> Scrape {
     let (head, body) = response.split_once("\r\n\r\n").unwrap();
     assert!(head.starts_with("HTTP/1.1 200"), "{head}");
     assert!(head.contains("text/plain; version=0.0.4"), "{head}");
-    Scrape::parse(body.lines().map(|l| Ok(l.to_owned()))).expect("valid exposition format")
+    body.to_owned()
 }
 
 fn find<'a>(scrape: &'a Scrape, metric: &str, labels: &[(&str, &str)]) -> Vec<&'a Sample> {
@@ -323,5 +329,73 @@ fn redactions_are_counted_by_kind_on_the_export_thread() {
         find(&after, "kotaemon_trace_redactions_total", &[]).iter().all(|s| s.labels.get("kind").is_some()),
         "every series names its kind"
     );
+    guard.shutdown().unwrap();
+}
+
+#[trace_with_otel("dropped.root", skip_all)]
+async fn dropped_root_calls(client: &reqwest_middleware::ClientWithMiddleware, url: &str) -> String {
+    client.get(url).send().await.unwrap().text().await.unwrap()
+}
+
+/// The integrations count each request in the RED series, under the span's name and kind, also when the
+/// sampler drops the trace: Jaeger's Monitor tab lists the server's operations.
+#[test]
+fn the_server_layer_and_the_http_client_record_red_series() {
+    use kotaemon_trace::integrations::{reqwest::TracingMiddleware, tower::ServerLayer};
+    let (_one, guard) = pipeline(Sampler::ParentBased(Box::new(Sampler::AlwaysOff)), 2000);
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    runtime.block_on(async {
+        let router = axum::Router::new()
+            .route("/orders/{id}", axum::routing::get(|| async { "shipped" }))
+            .route("/fail", axum::routing::get(|| async { (axum::http::StatusCode::BAD_GATEWAY, "no") }))
+            .route(
+                "/traceparent",
+                axum::routing::get(|headers: axum::http::HeaderMap| async move {
+                    headers.get("traceparent").and_then(|v| v.to_str().ok()).unwrap_or("none").to_owned()
+                }),
+            )
+            .layer(ServerLayer::new());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, router).await });
+        let client =
+            reqwest_middleware::ClientBuilder::new(reqwest::Client::new()).with(TracingMiddleware::new()).build();
+        for path in ["/orders/1", "/orders/2", "/fail"] {
+            client.get(format!("http://{address}{path}")).send().await.unwrap();
+        }
+        // A root the sampler drops still has a trace, and sends it unsampled: the called service records
+        // nothing and starts no orphan trace of its own.
+        let sent = dropped_root_calls(&client, &format!("http://{address}/traceparent")).await;
+        let parts: Vec<&str> = sent.split('-').collect();
+        assert_eq!(parts.len(), 4, "{sent}");
+        assert!(parts[1].len() == 32 && parts[1] != "0".repeat(32), "a trace id: {sent}");
+        let flags = u8::from_str_radix(parts[3], 16).unwrap();
+        assert_eq!(flags & 1, 0, "not sampled: {sent}");
+    });
+    // The exposition text itself: `prometheus-parse` skips a line whose label value holds braces, as a
+    // route template does (Prometheus reads it).
+    let series = |name: &str, kind: &str, status: &str| {
+        format!(
+            "traces_span_metrics_calls_total{{service_name=\"metrics-test\",span_name=\"{name}\",\
+             span_kind=\"SPAN_KIND_{kind}\",status_code=\"STATUS_CODE_{status}\"}} "
+        )
+    };
+    let expected = [
+        series("GET /orders/{id}", "SERVER", "UNSET") + "2",
+        series("GET /fail", "SERVER", "ERROR") + "1",
+        series("GET", "CLIENT", "UNSET") + "3",
+        series("GET", "CLIENT", "ERROR") + "1",
+    ];
+    // A server span ends when its body has been sent, which may be just after the client read it.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let mut text = scrape_text(&guard);
+    while !expected.iter().all(|line| text.lines().any(|l| l == line)) && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        text = scrape_text(&guard);
+    }
+    for line in &expected {
+        assert!(text.lines().any(|l| l == line), "no {line:?} in\n{text}");
+    }
+    drop(runtime);
     guard.shutdown().unwrap();
 }

@@ -36,6 +36,10 @@ pub struct FeaturesGuide;
 pub struct GenAiGuide;
 
 #[cfg(doctest)]
+#[doc = include_str!("../../docs/integrations.md")]
+pub struct IntegrationsGuide;
+
+#[cfg(doctest)]
 #[doc = include_str!("../../docs/logs-and-metrics.md")]
 pub struct LogsAndMetricsGuide;
 
