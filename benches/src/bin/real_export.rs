@@ -19,6 +19,8 @@
 //! - `tree`: `--trees` roots with 10 children each; µs per tree and CPU per exported span;
 //! - `paced`: `--rate` calls per second for `--secs` seconds (batches of 100, sleeping until the next
 //!   batch is due); spans lost (made − received) and max RSS;
+//! - `--serve SECS`: the receiver alone, its endpoints printed, to profile a child run by hand
+//!   (`valgrind --tool=callgrind real_export --child ours loop grpc ENDPOINT 20000 0 0`);
 //! - `--max-rate`: paced runs of 5 s at rising rates until one loses a span; the highest without loss.
 #![forbid(unsafe_code)]
 
@@ -441,8 +443,16 @@ fn main() {
     if args.first().map(String::as_str) == Some("--child") {
         return child(&args[1..]);
     }
-    let o = options(&args);
     let receiver = kotaemon_trace_benches::receiver::Receiver::start();
+    if args.first().map(String::as_str) == Some("--serve") {
+        // For profiling a child by hand (valgrind): the receiver alone, for the given seconds.
+        println!("grpc {} http {}", receiver.grpc_endpoint(), receiver.http_endpoint());
+        let secs: u64 = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(600);
+        std::thread::sleep(Duration::from_secs(secs));
+        println!("spans received: {}", receiver.spans());
+        return;
+    }
+    let o = options(&args);
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     println!("load average at start: {}", load.trim());
     println!(
