@@ -27,8 +27,7 @@ pub struct Counts {
 
 impl Counts {
     fn add(&self, request: &ExportTraceServiceRequest) {
-        let spans: usize =
-            request.resource_spans.iter().flat_map(|r| &r.scope_spans).map(|s| s.spans.len()).sum();
+        let spans: usize = request.resource_spans.iter().flat_map(|r| &r.scope_spans).map(|s| s.spans.len()).sum();
         self.spans.fetch_add(spans as u64, Ordering::Relaxed);
         self.requests.fetch_add(1, Ordering::Relaxed);
     }

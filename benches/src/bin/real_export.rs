@@ -256,11 +256,20 @@ impl Tracer {
 
 // ---- the child: one tracer, one mode ----
 
-/// CPU time (user + system) of the whole process so far, and its max RSS in KiB.
+/// CPU time (user + system) of the whole process so far, and its peak resident memory in KiB.
+///
+/// The peak is `VmHWM` of `/proc/self/status`, not `ru_maxrss`: Linux carries `ru_maxrss` over
+/// `fork` + `exec`, so every child would report at least the parent's (the receiver's) peak.
 fn usage() -> (Duration, u64) {
     let u = nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_SELF).expect("getrusage");
     let tv = |t: nix::sys::time::TimeVal| Duration::new(t.tv_sec() as u64, t.tv_usec() as u32 * 1000);
-    (tv(u.user_time()) + tv(u.system_time()), u.max_rss() as u64)
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let hwm = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0);
+    (tv(u.user_time()) + tv(u.system_time()), hwm)
 }
 
 fn child(args: &[String]) {
@@ -425,12 +434,13 @@ fn measure(
 }
 
 fn print_row(r: &serde_json::Value) {
+    let per_call = if r["mode"] == "paced" { f64::NAN } else { r["ns_per_call"].as_f64().unwrap_or(f64::NAN) };
     println!(
         "{:<9} {:<5} {:<6} {:>12.1} {:>10.0} {:>9} {:>7.2} {:>9}",
         r["tracer"].as_str().unwrap_or(""),
         r["protocol"].as_str().unwrap_or(""),
         r["mode"].as_str().unwrap_or(""),
-        r["ns_per_call"].as_f64().unwrap_or(f64::NAN),
+        per_call,
         r["cpu_ns_per_exported_span"].as_f64().unwrap_or(f64::NAN),
         r["lost"].as_u64().unwrap_or(0),
         r["lost_pct"].as_f64().unwrap_or(f64::NAN),

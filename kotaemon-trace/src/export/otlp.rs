@@ -10,8 +10,8 @@ use crate::export::otlp_wire::{EncodedResource, encode_request};
 use crate::export::transport::Transport;
 use opentelemetry_sdk::error::{OTelSdkError, OTelSdkResult};
 use opentelemetry_sdk::trace::{SpanData, SpanExporter};
-use std::sync::{Arc, Mutex};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 
 /// The span exporter over `transport` (built inside `runtime`, whose reactor drives it).
 pub(crate) fn build(transport: &Transport, runtime: &tokio::runtime::Runtime) -> Result<Explained, InitError> {
@@ -80,7 +80,8 @@ impl Explained {
                     use std::io::Write as _;
                     let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
                     call = call.header("content-encoding", "gzip");
-                    let zipped = encoder.write_all(&body).and_then(|()| encoder.finish()).map_err(|e| failed(e.to_string()));
+                    let zipped =
+                        encoder.write_all(&body).and_then(|()| encoder.finish()).map_err(|e| failed(e.to_string()));
                     self.give_back(body);
                     zipped?
                 } else {

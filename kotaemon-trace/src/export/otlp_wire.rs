@@ -307,7 +307,8 @@ mod tests {
                 1,
             ));
             events.dropped_count = 3;
-            let linked = SpanContext::new(TraceId::from(99), SpanId::from(98), TraceFlags::SAMPLED, true, TraceState::default());
+            let linked =
+                SpanContext::new(TraceId::from(99), SpanId::from(98), TraceFlags::SAMPLED, true, TraceState::default());
             links.links.push(Link::new(linked, vec![KeyValue::new("why", "follows")], 0));
         }
         let long = "x".repeat(300);
@@ -352,8 +353,7 @@ mod tests {
             .with_schema_url("https://opentelemetry.io/schemas/1.21.0")
             .with_attributes([KeyValue::new("lib", "x")])
             .build();
-        let spans: Vec<SpanData> =
-            (0..40).map(|i| span_data(i, if i % 7 == 3 { &other } else { &ours })).collect();
+        let spans: Vec<SpanData> = (0..40).map(|i| span_data(i, if i % 7 == 3 { &other } else { &ours })).collect();
         let resource = Resource::builder()
             .with_service_name("checkout")
             .with_attributes([KeyValue::new("host.name", "a"), KeyValue::new("pid", 42_i64)])
