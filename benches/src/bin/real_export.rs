@@ -240,17 +240,23 @@ impl Tracer {
         }
     }
 
-    /// Flushes what is queued and stops: part of the measured CPU time.
-    fn shutdown(self) {
+    /// Flushes what is queued and stops: part of the measured CPU time. Ours says where its lost spans
+    /// went (dropped at the full queue, or failed in export).
+    fn shutdown(self) -> serde_json::Value {
         match self {
             Tracer::Ours(guard) => {
-                let _ = guard.shutdown();
+                let stats = guard.stats();
+                let result = guard.shutdown();
+                return serde_json::json!({
+                    "dropped": stats.spans_dropped, "failed": stats.spans_failed, "shutdown": format!("{result:?}"),
+                });
             }
             Tracer::Sdk(provider, _) | Tracer::Tracing(provider) => {
                 let _ = provider.shutdown();
             }
             Tracer::Fastrace => fastrace::flush(),
         }
+        serde_json::Value::Null
     }
 }
 
@@ -322,13 +328,14 @@ fn child(args: &[String]) {
         }
         other => panic!("mode `{other}`"),
     };
-    tracer.shutdown();
+    let ours = tracer.shutdown();
     let (cpu1, max_rss_kib) = usage();
     let report = serde_json::json!({
         "produced": produced,
         "caller_ns": caller.as_nanos() as u64,
         "cpu_ns": (cpu1 - cpu0).as_nanos() as u64,
         "max_rss_kib": max_rss_kib,
+        "ours": ours,
     });
     println!("{report}");
     // The warm-up spans were exported too; the parent counts them out.
@@ -434,6 +441,9 @@ fn measure(
 }
 
 fn print_row(r: &serde_json::Value) {
+    if !r["ours"].is_null() {
+        println!("          ours: {}", r["ours"]);
+    }
     let per_call = if r["mode"] == "paced" { f64::NAN } else { r["ns_per_call"].as_f64().unwrap_or(f64::NAN) };
     println!(
         "{:<9} {:<5} {:<6} {:>12.1} {:>10.0} {:>9} {:>7.2} {:>9}",
