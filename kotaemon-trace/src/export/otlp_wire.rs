@@ -293,9 +293,9 @@ mod tests {
         let cx = SpanContext::new(
             TraceId::from(u128::from(i) << 64 | 7),
             SpanId::from(i + 1),
-            if i % 2 == 0 { TraceFlags::SAMPLED } else { TraceFlags::default() },
+            if i.is_multiple_of(2) { TraceFlags::SAMPLED } else { TraceFlags::default() },
             false,
-            if i % 3 == 0 { TraceState::from_key_value([("k", "v")]).unwrap() } else { TraceState::default() },
+            if i.is_multiple_of(3) { TraceState::from_key_value([("k", "v")]).unwrap() } else { TraceState::default() },
         );
         let mut events = SpanEvents::default();
         let mut links = SpanLinks::default();
@@ -314,7 +314,7 @@ mod tests {
         let long = "x".repeat(300);
         SpanData {
             span_context: cx,
-            parent_span_id: if i % 2 == 0 { SpanId::INVALID } else { SpanId::from(1000 + i) },
+            parent_span_id: if i.is_multiple_of(2) { SpanId::INVALID } else { SpanId::from(1000 + i) },
             parent_span_is_remote: i % 4 == 1,
             span_kind: [SpanKind::Internal, SpanKind::Server, SpanKind::Client, SpanKind::Producer, SpanKind::Consumer]
                 [(i % 5) as usize]
