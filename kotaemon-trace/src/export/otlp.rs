@@ -107,7 +107,10 @@ impl Explained {
                 let channel = self.transport.grpc().ok_or_else(|| failed("no gRPC channel".into()))?;
                 let mut client = tonic::client::Grpc::new(channel.clone());
                 if self.transport.gzip() {
-                    client = client.send_compressed(tonic::codec::CompressionEncoding::Gzip);
+                    // A collector answers a compressed request compressed (Jaeger does): accept it too.
+                    client = client
+                        .send_compressed(tonic::codec::CompressionEncoding::Gzip)
+                        .accept_compressed(tonic::codec::CompressionEncoding::Gzip);
                 }
                 let status = |e: tonic::Status| failed(with_causes(e.message().to_owned(), e.source()));
                 client.ready().await.map_err(|e| failed(e.to_string()))?;
