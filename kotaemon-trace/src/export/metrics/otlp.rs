@@ -218,7 +218,10 @@ pub(crate) async fn push(transport: &Transport, request: ExportMetricsServiceReq
             *call.metadata_mut() = metadata;
             let mut client = MetricsServiceClient::new(channel.clone());
             if transport.gzip() {
-                client = client.send_compressed(tonic::codec::CompressionEncoding::Gzip);
+                // A collector answers a compressed request compressed: accept it too.
+                client = client
+                    .send_compressed(tonic::codec::CompressionEncoding::Gzip)
+                    .accept_compressed(tonic::codec::CompressionEncoding::Gzip);
             }
             use std::error::Error as _;
             // The status' own text repeats its source: its message and then the causes say it once.
