@@ -1,6 +1,8 @@
 //! Shared pieces of the benchmarks: the exporter that discards, and pipelines for ours and the peers
 //! built the same way (batch processor in front of the discarding exporter).
 
+pub mod receiver;
+
 use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::trace::{SdkTracerProvider, SpanData, SpanExporter};
 

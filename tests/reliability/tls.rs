@@ -540,3 +540,28 @@ fn gzip_applies_to_the_metrics_push_as_to_traces() {
     assert_eq!(metrics.len(), 2, "at shutdown and the single push");
     assert!(metrics.iter().all(gzip), "and so is the metrics push");
 }
+
+#[test]
+fn gzip_over_grpc_reaches_jaeger_with_every_span() {
+    let _one = exclusive();
+    // The OTLP request is encoded by the crate and sent through tonic's raw codec: Jaeger must accept it
+    // compressed, and decode every span of a batch larger than one HTTP/2 window.
+    let Some(jaeger) = kotaemon_trace_tests::jaeger::JaegerProcess::spawn("gzip_over_grpc", None) else { return };
+    let service = unique_service("grpc-gzip");
+    let config = Config::builder()
+        .service_name(&service)
+        .protocol(Protocol::Grpc)
+        .otlp_endpoint(jaeger.jaeger.otlp_grpc.clone())
+        .compression(kotaemon_trace::config::Compression::Gzip)
+        .build();
+    let guard = init_with(config).expect("init");
+    let tracer = opentelemetry::global::tracer("gzip");
+    for i in 0..600 {
+        let mut span = tracer.start(format!("gz-{i}"));
+        span.set_attribute(opentelemetry::KeyValue::new("prompt", "where is my order ".repeat(8)));
+        span.end();
+    }
+    guard.shutdown().expect("every span exported");
+    let traces = jaeger.jaeger.traces(&service, 1000, Duration::from_secs(20), |t| t.len() == 600);
+    assert_eq!(traces.len(), 600, "every span arrived, decoded, through gzip");
+}

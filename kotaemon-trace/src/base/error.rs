@@ -78,7 +78,7 @@ pub struct ExporterError {
 
 impl ExporterError {
     /// `error` and its sources, each passed through `scrub`.
-    #[cfg_attr(not(any(feature = "otlp-grpc", feature = "otlp-http")), allow(dead_code))]
+    #[cfg_attr(not(feature = "otlp-logs"), allow(dead_code))]
     pub(crate) fn scrubbed(error: &(dyn std::error::Error + 'static), scrub: &dyn Fn(&str) -> String) -> Self {
         ExporterError {
             message: scrub(&error.to_string()),

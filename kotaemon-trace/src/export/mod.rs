@@ -10,6 +10,8 @@ pub(crate) mod jaeger_remote;
 pub(crate) mod metrics;
 #[cfg(any(feature = "otlp-grpc", feature = "otlp-http"))]
 pub(crate) mod otlp;
+#[cfg(any(feature = "otlp-grpc", feature = "otlp-http"))]
+pub(crate) mod otlp_wire;
 #[cfg(feature = "sdk")]
 pub(crate) mod processor;
 pub(crate) mod queue;

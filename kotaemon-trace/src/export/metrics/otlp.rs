@@ -218,7 +218,10 @@ pub(crate) async fn push(transport: &Transport, request: ExportMetricsServiceReq
             *call.metadata_mut() = metadata;
             let mut client = MetricsServiceClient::new(channel.clone());
             if transport.gzip() {
-                client = client.send_compressed(tonic::codec::CompressionEncoding::Gzip);
+                // A collector answers a compressed request compressed: accept it too.
+                client = client
+                    .send_compressed(tonic::codec::CompressionEncoding::Gzip)
+                    .accept_compressed(tonic::codec::CompressionEncoding::Gzip);
             }
             use std::error::Error as _;
             // The status' own text repeats its source: its message and then the causes say it once.
@@ -230,12 +233,12 @@ pub(crate) async fn push(transport: &Transport, request: ExportMetricsServiceReq
 
 /// An error with its causes: reqwest and tonic put the TLS reason (unknown issuer, …) in the sources.
 #[cfg(feature = "otlp-http")]
-fn chain(error: &dyn std::error::Error) -> String {
+pub(crate) fn chain(error: &dyn std::error::Error) -> String {
     with_causes(error.to_string(), error.source())
 }
 
 /// `text`, then each cause not already in it.
-fn with_causes(mut text: String, mut source: Option<&(dyn std::error::Error + 'static)>) -> String {
+pub(crate) fn with_causes(mut text: String, mut source: Option<&(dyn std::error::Error + 'static)>) -> String {
     while let Some(cause) = source {
         let cause_text = cause.to_string();
         if !text.contains(&cause_text) {
