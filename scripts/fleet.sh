@@ -17,7 +17,7 @@
 #   FLEET_PORT_BASE (24000)   every listener is BASE+n, see `ports`; moving the block moves them all
 #   FLEET_DIR                 pids, logs, generated configs and data (default $KOTAEMON_TRACE_CACHE/fleet)
 #   FLEET_KAFKA_PARTITIONS (4), FLEET_TAIL_PERCENT (20), FLEET_TAIL_SLOW_MS (1000),
-#   FLEET_TAIL_DECISION_WAIT (5s), FLEET_TAIL_SENSITIVE_SPANS (regex of span names always kept)
+#   FLEET_TAIL_DECISION_WAIT (10s), FLEET_TAIL_SENSITIVE_SPANS (regex of span names always kept)
 #   FLEET_START_TIMEOUT (180) seconds to wait for each process to be ready
 #   KOTAEMON_TRACE_CACHE (~/.cache/kotaemon-trace), KAFKA_VERSION (4.3.2), CASSANDRA_VERSION (5.0.9)
 set -euo pipefail
@@ -269,7 +269,10 @@ command_of() {
 
 # The FLEET_* variables each Jaeger configuration reads.
 env_of() {
+  # Jaeger traces its own query API over OTLP to 127.0.0.1:4317 by default: that would be another Jaeger
+  # (or nothing) on this machine. Off, and aimed at the block's unused port should anything still send.
   local common="FLEET_KAFKA_BROKERS=127.0.0.1:$kafka_port FLEET_CASSANDRA_PORT=$cassandra_port"
+  common="$common OTEL_TRACES_SAMPLER=always_off OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:$((base + 9))"
   case "$1" in
     query) echo "$common FLEET_QUERY_HTTP_PORT=$query_http_port FLEET_QUERY_GRPC_PORT=$query_grpc_port" \
       "FLEET_HEALTH_PORT=$query_health_port" ;;
