@@ -470,6 +470,82 @@ fn the_fleet_stores_whole_traces_tail_sampled_across_services_and_survives_fault
     assert_eq!(kept, traces.len() as u64, "every trace the ingesters kept is stored");
     assert_eq!(kept + sampled_out, started, "started = stored + sampled out");
 
+    // --- Faults under load: a collector and an ingester killed (SIGKILL) and restarted -----------------
+    let t = Instant::now();
+    let faults = unique_service("fleet-faults");
+    let faults_load = format!("{faults}-load");
+    let (mut svc_c, url_c) = service(&rag_service, &format!("{faults}-svc"), &fleet.collector_http(1));
+    let (mut svc_d, url_d) = service(&rag_service, &format!("{faults}-svc"), &fleet.collector_http(2));
+    // 4 workers pausing 150 ms: the 120 requests of each load spread over about 10 s.
+    let mut load_c = load(&rag_load, &faults_load, &url_c, &fleet.collector_http(1), 150);
+    let mut load_d = load(&rag_load, &faults_load, &url_d, &fleet.collector_http(2), 150);
+    std::thread::sleep(Duration::from_secs(2));
+    fleet.run(&["kill", "collector1"]);
+    fleet.run(&["kill", "ingester1"]);
+    std::thread::sleep(Duration::from_secs(3));
+    fleet.run(&["start", "collector1"]);
+    fleet.run(&["start", "ingester1"]);
+    let mut lost_spans = 0u64;
+    for (load, svc) in [(&mut load_c, &mut svc_c), (&mut load_d, &mut svc_d)] {
+        let summary: Value =
+            serde_json::from_str(&load.line_starting("{", Duration::from_secs(180))).expect("the JSON summary");
+        load.wait(Duration::from_secs(60));
+        assert_eq!(summary["requests"], REQUESTS, "{summary}");
+        assert_eq!(summary["transport_errors"], 0, "the services kept answering: {summary}");
+        svc.terminate(Duration::from_secs(60));
+        for report in [load.stderr(), svc.stderr()] {
+            // "N spans were dropped because the export queue was full and M failed to export"
+            let numbers: Vec<u64> = report.split(|c: char| !c.is_ascii_digit()).filter_map(|n| n.parse().ok()).collect();
+            if report.contains("spans were dropped") {
+                lost_spans += numbers.iter().sum::<u64>();
+            }
+        }
+    }
+    let fault_traces = settled_traces(&jaeger, &faults_load, 1, Duration::from_secs(120));
+    let mut fault_stored: BTreeMap<Kind, u64> = BTreeMap::new();
+    let mut fault_partial = 0;
+    for trace in &fault_traces {
+        *fault_stored.entry(kind_of_trace(trace)).or_default() += 1;
+        if incomplete(trace, &faults_load, &format!("{faults}-svc")).is_some() {
+            fault_partial += 1;
+        }
+    }
+    eprintln!(
+        "fleet: faults: expected by kind {expected:?}, stored by kind {fault_stored:?}, {fault_partial} partial, \
+         the services counted {lost_spans} spans lost"
+    );
+    // What the services' exporters did not count as lost reached a collector, hence Kafka: an error trace
+    // missing from the store had spans lost on the way in.
+    let missing_errors = expected[&Kind::Error].saturating_sub(fault_stored.get(&Kind::Error).copied().unwrap_or(0));
+    assert!(
+        missing_errors == 0 || lost_spans > 0,
+        "{missing_errors} error traces missing after the faults, and no span counted lost by the services"
+    );
+    phase("faults: collector and ingester killed and restarted under load", t);
+
+    // After the restarts the fleet is whole again: a fresh load is stored exactly as before the faults.
+    let t = Instant::now();
+    let again = unique_service("fleet-again");
+    let again_load = format!("{again}-load");
+    let (mut svc_e, url_e) = service(&rag_service, &format!("{again}-svc"), &fleet.collector_http(1));
+    let mut load_e = load(&rag_load, &again_load, &url_e, &fleet.collector_http(2), 0);
+    let summary: Value =
+        serde_json::from_str(&load_e.line_starting("{", Duration::from_secs(180))).expect("the JSON summary");
+    assert!(load_e.wait(Duration::from_secs(30)).success(), "rag_load failed: {summary} {}", load_e.stderr());
+    assert!(svc_e.terminate(Duration::from_secs(30)).success(), "rag_service failed: {}", svc_e.stderr());
+    let half: BTreeMap<Kind, u64> = expected.iter().map(|(k, v)| (*k, v / 2)).collect();
+    let must_keep_again = REQUESTS - half[&Kind::Rest];
+    let again_traces = settled_traces(&jaeger, &again_load, must_keep_again as usize, Duration::from_secs(120));
+    let mut again_stored: BTreeMap<Kind, u64> = BTreeMap::new();
+    for trace in &again_traces {
+        *again_stored.entry(kind_of_trace(trace)).or_default() += 1;
+        assert_eq!(incomplete(trace, &again_load, &format!("{again}-svc")), None, "whole after the restarts");
+    }
+    for kind in [Kind::Error, Kind::Slow, Kind::Debug, Kind::Sensitive] {
+        assert_eq!(again_stored.get(&kind), half.get(&kind), "after the restarts: {again_stored:?}");
+    }
+    phase("after the restarts: a fresh load stored whole", t);
+
     // --- The store restarted: what was stored is still there ------------------------------------------
     let t = Instant::now();
     fleet.run(&["stop", "cassandra"]);
