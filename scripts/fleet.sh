@@ -26,8 +26,10 @@ here="$(cd "$(dirname "$0")" && pwd)"
 cache="${KOTAEMON_TRACE_CACHE:-$HOME/.cache/kotaemon-trace}"
 kafka_version="${KAFKA_VERSION:-4.3.2}"
 cassandra_version="${CASSANDRA_VERSION:-5.0.9}"
-kafka_lib="$cache/kafka-$kafka_version"
-cassandra_lib="$cache/cassandra-$cassandra_version"
+# The cache directory names the pom's content too: a changed dependency list is fetched anew.
+pom_id() { cksum "$here/fleet/$1" | cut -d' ' -f1; }
+kafka_lib="$cache/kafka-$kafka_version-$(pom_id kafka-pom.xml)"
+cassandra_lib="$cache/cassandra-$cassandra_version-$(pom_id cassandra-pom.xml)"
 dir="${FLEET_DIR:-$cache/fleet}"
 base="${FLEET_PORT_BASE:-24000}"
 timeout_s="${FLEET_START_TIMEOUT:-180}"
@@ -99,7 +101,7 @@ fetch_java() {
   command -v mvn >/dev/null || die "$name: 'mvn' is not installed; it fetches $name from Maven Central"
   say "$name $version: fetching from Maven Central into $lib"
   rm -rf "$lib.tmp"
-  if ! mvn -q -B -f "$pom" "-D$prop=$version" dependency:copy-dependencies -DincludeScope=runtime \
+  if ! mvn -q -B -Dstyle.color=never -f "$pom" "-D$prop=$version" dependency:copy-dependencies -DincludeScope=runtime \
     "-DoutputDirectory=$lib.tmp"; then
     rm -rf "$lib.tmp"
     die "$name: mvn dependency:copy-dependencies failed (see above)"
@@ -317,7 +319,14 @@ start_one() {
   pid=$!
   echo "$pid" >"$dir/$name.pid"
   for _ in $(seq 1 $((timeout_s * 2))); do
-    if ready "$name"; then say "$name: ready in $(($(now) - t0)) s (pid $pid, log $dir/$name.log)"; return 0; fi
+    if ready "$name"; then
+      say "$name: ready in $(($(now) - t0)) s (pid $pid, log $dir/$name.log)"
+      case "$name" in
+        kafka) create_topic ;;
+        ingester*) group_settled ;;
+      esac
+      return 0
+    fi
     if ! kill -0 "$pid" 2>/dev/null; then
       echo "fleet: $name exited during start; last log lines:" >&2
       tail -20 "$dir/$name.log" >&2
@@ -326,6 +335,41 @@ start_one() {
     sleep 0.5
   done
   die "$name: not ready after $timeout_s s (FLEET_START_TIMEOUT); see $dir/$name.log"
+}
+
+kafka_tool() {
+  java -Dlog4j2.configurationFile="$dir/kafka/log4j2.yaml" -cp "$kafka_lib/*" "$@" 2>/dev/null
+}
+
+# The span topic, created before any ingester or collector starts: a topic created by the first span
+# would make the ingesters' group rebalance under load, and a partition moving from one ingester to the
+# other in the middle of a trace splits that trace between two tail samplers.
+create_topic() {
+  local topic="${FLEET_KAFKA_TOPIC:-jaeger-spans}"
+  kafka_tool org.apache.kafka.tools.TopicCommand --bootstrap-server "127.0.0.1:$kafka_port" --create \
+    --if-not-exists --topic "$topic" --partitions "${FLEET_KAFKA_PARTITIONS:-4}" --replication-factor 1 \
+    >"$dir/kafka-topic.log" 2>&1 || { cat "$dir/kafka-topic.log" >&2; die "kafka: creating the topic $topic failed"; }
+  say "kafka: topic $topic with ${FLEET_KAFKA_PARTITIONS:-4} partitions"
+}
+
+# Waits until every running ingester is a member of the consumer group with partitions assigned, so that
+# no rebalance is pending when spans arrive (same reason as above).
+group_settled() {
+  local want=0 have t0 n
+  for n in ingester1 ingester2; do running "$n" && want=$((want + 1)); done
+  t0=$(now)
+  while :; do
+    have="$(kafka_tool org.apache.kafka.tools.consumer.group.ConsumerGroupCommand \
+      --bootstrap-server "127.0.0.1:$kafka_port" --describe --group jaeger-ingester --members |
+      awk '$1 == "jaeger-ingester" && $NF > 0 { n++ } END { print n + 0 }')"
+    if [ "$have" -eq "$want" ]; then
+      say "ingesters: the group has $have members with partitions ($(($(now) - t0)) s)"
+      return 0
+    fi
+    [ $(($(now) - t0)) -lt "$timeout_s" ] ||
+      die "ingesters: $have of $want ingesters hold partitions after $timeout_s s; see $dir/ingester*.log"
+    sleep 1
+  done
 }
 
 # Java servers flush on SIGTERM (Kafka's log, Cassandra's commit log): they get longer than Jaeger.
