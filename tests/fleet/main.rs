@@ -126,7 +126,9 @@ impl Fleet {
             let url = format!("http://127.0.0.1:{}/metrics", self.base + 20 + 10 * n + 1);
             let Ok(mut response) = ureq::get(&url).call() else { continue };
             let body = response.body_mut().read_to_string().unwrap_or_default();
-            for line in body.lines().filter(|l| l.starts_with("otelcol_processor_tail_sampling_global_count_traces_sampled")) {
+            for line in
+                body.lines().filter(|l| l.starts_with("otelcol_processor_tail_sampling_global_count_traces_sampled"))
+            {
                 let value: f64 = line.rsplit(' ').next().and_then(|v| v.parse().ok()).unwrap_or(0.0);
                 if line.contains("sampled=\"true\"") {
                     kept += value as u64;
@@ -368,9 +370,19 @@ fn incomplete(trace: &Value, load_service: &str, service_prefix: &str) -> Option
         return Some(format!("services {services:?}"));
     }
     let names: BTreeSet<&str> = all.iter().map(|s| s.name()).collect();
-    for step in ["POST /ask", "extract_intent", "retrieve.customer_history", "retrieve.knowledge_base", "rerank", "generate.response"] {
+    for step in [
+        "POST /ask",
+        "extract_intent",
+        "retrieve.customer_history",
+        "retrieve.knowledge_base",
+        "rerank",
+        "generate.response",
+    ] {
         // A failed tool call ends the request before the model: no generate.response then.
-        if step == "generate.response" && names.iter().any(|n| n.starts_with("call_tool.")) && kind_of_trace(trace) == Kind::Error {
+        if step == "generate.response"
+            && names.iter().any(|n| n.starts_with("call_tool."))
+            && kind_of_trace(trace) == Kind::Error
+        {
             continue;
         }
         if !names.contains(step) {
@@ -495,7 +507,8 @@ fn the_fleet_stores_whole_traces_tail_sampled_across_services_and_survives_fault
         svc.terminate(Duration::from_secs(60));
         for report in [load.stderr(), svc.stderr()] {
             // "N spans were dropped because the export queue was full and M failed to export"
-            let numbers: Vec<u64> = report.split(|c: char| !c.is_ascii_digit()).filter_map(|n| n.parse().ok()).collect();
+            let numbers: Vec<u64> =
+                report.split(|c: char| !c.is_ascii_digit()).filter_map(|n| n.parse().ok()).collect();
             if report.contains("spans were dropped") {
                 lost_spans += numbers.iter().sum::<u64>();
             }
