@@ -18,6 +18,7 @@
 #   FLEET_DIR                 pids, logs, generated configs and data (default $KOTAEMON_TRACE_CACHE/fleet)
 #   FLEET_KAFKA_PARTITIONS (4), FLEET_TAIL_PERCENT (20), FLEET_TAIL_SLOW_MS (1000),
 #   FLEET_TAIL_DECISION_WAIT (10s), FLEET_TAIL_SENSITIVE_SPANS (regex of span names always kept)
+#   FLEET_ADAPTIVE_TARGET (1 trace/s per operation), FLEET_ADAPTIVE_INTERVAL (1m), FLEET_ADAPTIVE_INITIAL (0.1)
 #   FLEET_START_TIMEOUT (180) seconds to wait for each process to be ready
 #   KOTAEMON_TRACE_CACHE (~/.cache/kotaemon-trace), KAFKA_VERSION (4.3.2), CASSANDRA_VERSION (5.0.9)
 set -euo pipefail
@@ -50,11 +51,14 @@ kafka_port=$((base + 0)) kafka_controller_port=$((base + 1))
 cassandra_port=$((base + 2)) cassandra_storage_port=$((base + 3)) cassandra_ssl_port=$((base + 4))
 cassandra_jmx_port=$((base + 5))
 query_http_port=$((base + 6)) query_grpc_port=$((base + 7)) query_health_port=$((base + 8))
-# collectorN: OTLP gRPC BASE+10N, OTLP HTTP +1, health +2, metrics +3; ingesterN: health BASE+20+10N, metrics +1.
+# collectorN: OTLP gRPC BASE+10N, OTLP HTTP +1, health +2, metrics +3, remote sampling HTTP +4 and gRPC +5;
+# ingesterN: health BASE+20+10N, metrics +1.
 otlp_grpc_port() { echo $((base + 10 * $1)); }
 otlp_http_port() { echo $((base + 10 * $1 + 1)); }
 collector_health_port() { echo $((base + 10 * $1 + 2)); }
 collector_metrics_port() { echo $((base + 10 * $1 + 3)); }
+sampling_http_port() { echo $((base + 10 * $1 + 4)); }
+sampling_grpc_port() { echo $((base + 10 * $1 + 5)); }
 ingester_health_port() { echo $((base + 20 + 10 * $1)); }
 ingester_metrics_port() { echo $((base + 20 + 10 * $1 + 1)); }
 
@@ -75,6 +79,8 @@ ports() {
     echo "collector${n}_otlp_http=$(otlp_http_port $n)"
     echo "collector${n}_health=$(collector_health_port $n)"
     echo "collector${n}_metrics=$(collector_metrics_port $n)"
+    echo "collector${n}_sampling_http=$(sampling_http_port $n)"
+    echo "collector${n}_sampling_grpc=$(sampling_grpc_port $n)"
     echo "ingester${n}_health=$(ingester_health_port $n)"
     echo "ingester${n}_metrics=$(ingester_metrics_port $n)"
   done
@@ -87,7 +93,8 @@ ports_of() {
     cassandra) echo "$cassandra_port $cassandra_storage_port $cassandra_jmx_port" ;;
     query) echo "$query_http_port $query_grpc_port $query_health_port" ;;
     collector*) local n="${1#collector}"
-      echo "$(otlp_grpc_port "$n") $(otlp_http_port "$n") $(collector_health_port "$n") $(collector_metrics_port "$n")" ;;
+      echo "$(otlp_grpc_port "$n") $(otlp_http_port "$n") $(collector_health_port "$n") $(collector_metrics_port "$n")" \
+        "$(sampling_http_port "$n") $(sampling_grpc_port "$n")" ;;
     ingester*) local n="${1#ingester}"; echo "$(ingester_health_port "$n") $(ingester_metrics_port "$n")" ;;
   esac
 }
@@ -280,7 +287,8 @@ env_of() {
       "FLEET_HEALTH_PORT=$query_health_port" ;;
     collector*) local n="${1#collector}"
       echo "$common FLEET_OTLP_GRPC_PORT=$(otlp_grpc_port "$n") FLEET_OTLP_HTTP_PORT=$(otlp_http_port "$n")" \
-        "FLEET_HEALTH_PORT=$(collector_health_port "$n") FLEET_METRICS_PORT=$(collector_metrics_port "$n")" ;;
+        "FLEET_HEALTH_PORT=$(collector_health_port "$n") FLEET_METRICS_PORT=$(collector_metrics_port "$n")" \
+        "FLEET_SAMPLING_HTTP_PORT=$(sampling_http_port "$n") FLEET_SAMPLING_GRPC_PORT=$(sampling_grpc_port "$n")" ;;
     ingester*) local n="${1#ingester}"
       echo "$common FLEET_HEALTH_PORT=$(ingester_health_port "$n") FLEET_METRICS_PORT=$(ingester_metrics_port "$n")" ;;
   esac
