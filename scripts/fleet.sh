@@ -300,6 +300,7 @@ start_one() {
   need_build "$name"
   if running "$name"; then
     if ready "$name"; then say "$name: already running (pid $(pid_of "$name"))"; return 0; fi
+    die "$name: running (pid $(pid_of "$name")) but not ready; see $dir/$name.log, or \`scripts/fleet.sh stop $name\`"
   else
     for p in $(ports_of "$name"); do
       port_taken "$p" && die "$name: port $p is taken by another process; free it or move the block with FLEET_PORT_BASE (now $base)"
