@@ -78,10 +78,6 @@ impl Fleet {
             .env("FLEET_TAIL_PERCENT", PERCENT.to_string())
             .env("FLEET_TAIL_SLOW_MS", SLOW_MS.to_string())
             .env("FLEET_START_TIMEOUT", "240")
-            // Adaptive sampling recomputed every few seconds, so that the test sees it move.
-            .env("FLEET_ADAPTIVE_INTERVAL", "5s")
-            .env("FLEET_ADAPTIVE_DELAY", "5s")
-            .env("FLEET_ADAPTIVE_FOLLOWER_REFRESH", "5s")
             .output()
             .expect("run scripts/fleet.sh");
         let text = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
@@ -622,78 +618,6 @@ fn the_fleet_stores_whole_traces_tail_sampled_across_services_and_survives_fault
         assert_eq!(again_stored.get(&kind), half.get(&kind), "after the restarts: {again_stored:?}");
     }
     phase("after the restarts: a fresh load stored whole", t);
-
-    // --- Adaptive sampling: the collectors compute a probability for the operation, the service follows --
-    let t = Instant::now();
-    let adaptive = unique_service("fleet-adaptive");
-    let adaptive_load = format!("{adaptive}-load");
-    let (mut svc_f, url_f) = service(&rag_service, &format!("{adaptive}-svc"), &fleet.collector_http(1));
-    let sampling = format!("http://127.0.0.1:{}/sampling", fleet.base + 14);
-    let mut command = Command::new(&rag_load);
-    command
-        .args(["--url", &url_f, "--requests", "1500", "--concurrency", "2", "--pause-ms", "60", "--debug-every", "0"])
-        .arg("--json")
-        .env_clear()
-        .env("OTEL_SERVICE_NAME", &adaptive_load)
-        .env("OTEL_EXPORTER_OTLP_ENDPOINT", fleet.collector_http(1))
-        .env("OTEL_BSP_SCHEDULE_DELAY", "200")
-        .env("OTEL_TRACES_SAMPLER", "jaeger_remote")
-        .env("OTEL_TRACES_SAMPLER_ARG", format!("endpoint={sampling},pollingIntervalMs=1000,initialSamplingRate=1"));
-    let load_f = Process::spawn("rag_load", command);
-    // The leader computes the probabilities, every collector serves them (the other after its next
-    // refresh); before that the answer is a default of 0.1 and no operation.
-    let served_rate = || -> Option<f64> {
-        let answer: Value = ureq::get(&format!("{sampling}?service={adaptive_load}"))
-            .call()
-            .ok()
-            .and_then(|mut r| r.body_mut().read_to_string().ok())
-            .and_then(|b| serde_json::from_str(&b).ok())?;
-        answer["operationSampling"]["perOperationStrategies"]
-            .as_array()?
-            .iter()
-            .find(|o| o["operation"] == "POST /ask")?["probabilisticSampling"]["samplingRate"]
-            .as_f64()
-    };
-    let deadline = Instant::now() + Duration::from_secs(150);
-    let mut served: Vec<f64> = Vec::new();
-    while served.is_empty() {
-        assert!(Instant::now() < deadline, "no per-operation probability for POST /ask within 150 s");
-        served.extend(served_rate());
-        std::thread::sleep(Duration::from_secs(1));
-    }
-    eprintln!("fleet: adaptive: collector 1 serves POST /ask at {served:?} after {:.0} s", t.elapsed().as_secs_f64());
-    // The service polls every second: from 2 s on, the roots it keeps carry a served probability. Every
-    // value served while they start is recorded (the leader recomputes every 5 s).
-    std::thread::sleep(Duration::from_secs(2));
-    let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_micros();
-    for _ in 0..20 {
-        served.extend(served_rate());
-        std::thread::sleep(Duration::from_secs(1));
-    }
-    let until = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_micros();
-    // Past the tail decision (10 s) and storage.
-    std::thread::sleep(Duration::from_secs(15));
-    let traces = jaeger
-        .get(&format!("/api/traces?service={adaptive_load}&limit=2000&lookback=1h"))
-        .ok()
-        .and_then(|v| v["data"].as_array().cloned())
-        .unwrap_or_default();
-    let followed: Vec<f64> = traces
-        .iter()
-        .flat_map(|t| spans(t).into_iter().filter(|s| s.parent().is_none()).map(|s| s.0.clone()).collect::<Vec<_>>())
-        .filter(|s| s["startTime"].as_u64().is_some_and(|start| (since..until).contains(&u128::from(start))))
-        .filter(|s| JaegerSpan(s).tag("sampler.type").is_some_and(|(_, v)| v == "probabilistic"))
-        .filter_map(|s| JaegerSpan(&s).tag("sampler.param").and_then(|(_, v)| v.as_f64()))
-        .collect();
-    eprintln!("fleet: adaptive: served {served:?}; sampler.param of the kept roots in that window: {followed:?}");
-    assert!(!followed.is_empty(), "kept roots in the window");
-    assert!(
-        followed.iter().all(|p| served.iter().any(|s| (p - s).abs() < 1e-9)),
-        "the service's sampler follows the served probabilities {served:?}: {followed:?}"
-    );
-    let _ = svc_f.terminate(Duration::from_secs(30));
-    drop(load_f);
-    phase("adaptive sampling: computed by the collectors, followed by the service", t);
 
     // --- The store restarted: what was stored is still there ------------------------------------------
     let t = Instant::now();
