@@ -8,9 +8,10 @@
 //!   sensitive ones are all stored; the rest are stored at the configured ratio (± 4 binomial standard
 //!   deviations); counted end to end, traces started = stored + sampled out, from the ingesters' own
 //!   counters;
-//! - faults: a collector killed and restarted under load (the services' exporters count what they lose), an
-//!   ingester killed and restarted (Kafka keeps what it did not consume), and the store restarted (what was
-//!   stored before is still there).
+//! - faults, one at a time, under load: a collector SIGKILLed and restarted (traces missing or partial no
+//!   more than the spans the services' exporters counted lost), an ingester SIGKILLed and restarted (no
+//!   more than the traces its tail sampler held undecided at the kill, read from its own counters), then a
+//!   fresh load stored exactly as before; and the store restarted (what was stored before is still there).
 //!
 //! The fleet takes one block of 50 loopback ports below the ephemeral range, checked free first, and a
 //! private directory; everything is stopped and deleted at the end (also when an assertion fails).
