@@ -32,6 +32,10 @@ pub struct ConfigurationGuide;
 pub struct FeaturesGuide;
 
 #[cfg(doctest)]
+#[doc = include_str!("../../docs/fleet.md")]
+pub struct FleetGuide;
+
+#[cfg(doctest)]
 #[doc = include_str!("../../docs/genai.md")]
 pub struct GenAiGuide;
 
