@@ -346,18 +346,16 @@ mod tests {
     #[test]
     fn durations_survive_conversion_and_order_is_kept() {
         let timeline = Timeline::new();
+        let before = Instant::now();
         let start = now();
-        let measured = Instant::now();
         std::thread::sleep(Duration::from_millis(5));
         let end = now();
-        let elapsed = measured.elapsed();
+        let around = before.elapsed();
         let (start_wall, end_wall) = timeline.span(start, Some(end));
         let converted = end_wall.unwrap().duration_since(start_wall).unwrap();
-        // The length by the clock `Instant` measures: at least the sleep, at most what `Instant` saw around it.
-        assert!(
-            converted >= Duration::from_millis(5) && converted <= elapsed + Duration::from_micros(50),
-            "{converted:?}"
-        );
+        // The length by the clock `Instant` measures: at least the sleep, at most what `Instant` saw around
+        // both stamps, however long the thread was preempted.
+        assert!(converted >= Duration::from_millis(5) && converted <= around, "{converted:?} of {around:?}");
     }
 
     #[test]
