@@ -167,8 +167,35 @@ impl Fleet {
 
 impl Drop for Fleet {
     fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.print_log_tails();
+        }
         self.script(&["clean"]);
         let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+impl Fleet {
+    /// The last lines of the collectors' and ingesters' logs, on stderr: the directory is deleted with the
+    /// fleet, and a failed run's only record is the test output.
+    fn print_log_tails(&self) {
+        let Ok(entries) = std::fs::read_dir(&self.dir) else { return };
+        let mut logs: Vec<PathBuf> = entries
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| {
+                let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
+                name.ends_with(".log") && (name.starts_with("collector") || name.starts_with("ingester"))
+            })
+            .collect();
+        logs.sort();
+        for log in logs {
+            let text = std::fs::read_to_string(&log).unwrap_or_default();
+            let lines: Vec<&str> = text.lines().collect();
+            eprintln!("---- last lines of {}", log.display());
+            for line in &lines[lines.len().saturating_sub(30)..] {
+                eprintln!("{line}");
+            }
+        }
     }
 }
 
