@@ -63,12 +63,21 @@ impl std::error::Error for InitError {
 /// ```
 /// use kotaemon_trace::config::{Config, ExporterKind};
 ///
-/// // An endpoint no client accepts fails at `init`, and the error says why.
+/// // Every cause of an `init` failure, outermost first; an exporter's own errors come as its chain.
+/// fn causes(error: &kotaemon_trace::InitError) -> Vec<String> {
+///     let mut causes = vec![error.to_string()];
+///     let mut source = std::error::Error::source(error);
+///     while let Some(cause) = source {
+///         causes.push(cause.to_string());
+///         source = cause.source();
+///     }
+///     causes
+/// }
+///
+/// // An endpoint no client can send to fails at `init`, and the error names the variable.
 /// let config = Config::builder().exporter(ExporterKind::Otlp).otlp_endpoint("http://[::1").build();
 /// let error = kotaemon_trace::init_with(config).unwrap_err();
-/// assert!(matches!(error, kotaemon_trace::InitError::Exporter(_)), "{error:?}");
-/// // The chain of causes is kept: `source()` is the exporter's own error.
-/// assert!(std::error::Error::source(&error).is_some());
+/// assert!(causes(&error)[0].contains("OTEL_EXPORTER_OTLP_ENDPOINT"), "{error}");
 /// ```
 #[derive(Debug)]
 pub struct ExporterError {

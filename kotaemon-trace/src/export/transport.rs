@@ -221,6 +221,15 @@ pub(crate) fn system_tls() -> Result<rustls::ClientConfig, String> {
 /// per request (the exporters add them), so one client serves every endpoint of the collector.
 #[cfg(feature = "otlp-http")]
 fn http_client(config: &OtlpConfig) -> Result<reqwest::Client, InitError> {
+    // The client is not bound to a URL: an endpoint it could never send to is refused here, at `init`,
+    // rather than on every export.
+    reqwest::Url::parse(&config.endpoint).map_err(|e| {
+        InitError::invalid(
+            "OTEL_EXPORTER_OTLP_ENDPOINT",
+            &config.endpoint,
+            &format!("an http:// or https:// URL ({e})"),
+        )
+    })?;
     let mut builder = reqwest::Client::builder().timeout(config.timeout).connect_timeout(config.timeout);
     // Built for plain http:// too: the endpoint may redirect, and one client shape keeps this simple.
     builder = builder.tls_backend_preconfigured(rustls_config(config)?);
