@@ -2,9 +2,9 @@
 //!
 //! | feature | module | what it traces |
 //! |---|---|---|
-//! | `tower` | [`tower`] | every request a server answers (axum, hyper, tonic): a SERVER span continuing the caller's trace |
-//! | `reqwest` | [`reqwest`] | every request a `reqwest-middleware` client sends: a CLIENT span, its context in the headers |
-//! | `tonic` | [`tonic`] | every call a tonic client makes: a CLIENT span, its context in the metadata |
+//! | `tower` | `integrations::tower` | every request a server answers (axum, hyper, tonic): a SERVER span continuing the caller's trace |
+//! | `reqwest` | `integrations::reqwest` | every request a `reqwest-middleware` client sends: a CLIENT span, its context in the headers |
+//! | `tonic` | `integrations::tonic` | every call a tonic client makes: a CLIENT span, its context in the metadata |
 //!
 //! They use the configured propagators (`OTEL_PROPAGATORS`) and honour the debug header
 //! (`KOTAEMON_TRACE_DEBUG_HEADER`) as [`crate::propagation`] does, follow the configured sampler, and
