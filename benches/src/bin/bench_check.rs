@@ -176,15 +176,7 @@ fn check_real(path: &Path) -> Verdict {
         let per_run = real_values(&rows, bound);
         let runs = per_run.iter().map(|v| format!("{v:.2}")).collect::<Vec<_>>().join(" / ");
         let value = median_of(per_run);
-        let state = if value.is_nan() {
-            verdict.missing += 1;
-            "MISSING"
-        } else if value <= bound.limit {
-            "ok"
-        } else {
-            verdict.exceeded += 1;
-            "REGRESSED"
-        };
+        let state = verdict.judge(value, bound.limit);
         println!("{:<48} {:>10.2} {:>10.2}  {state:<9}  {runs}", bound.what, value, bound.limit);
     }
     verdict
@@ -204,6 +196,21 @@ fn median(dir: &Path, row: &str) -> Result<f64, String> {
 struct Verdict {
     exceeded: usize,
     missing: usize,
+}
+
+impl Verdict {
+    /// Counts `value` against `limit` (NaN: the row could not be read) and names the outcome.
+    fn judge(&mut self, value: f64, limit: f64) -> &'static str {
+        if value.is_nan() {
+            self.missing += 1;
+            "MISSING"
+        } else if value <= limit {
+            "ok"
+        } else {
+            self.exceeded += 1;
+            "REGRESSED"
+        }
+    }
 }
 
 /// The median of `values`; NaN if any is NaN (a row could not be read).
@@ -235,15 +242,7 @@ fn check(dirs: &[PathBuf]) -> Verdict {
             .collect();
         let runs = per_run.iter().map(|v| format!("{v:.2}")).collect::<Vec<_>>().join(" / ");
         let value = median_of(per_run);
-        let state = if value.is_nan() {
-            verdict.missing += 1;
-            "MISSING"
-        } else if value <= bound.limit {
-            "ok"
-        } else {
-            verdict.exceeded += 1;
-            "REGRESSED"
-        };
+        let state = verdict.judge(value, bound.limit);
         let unit = bound.unit();
         println!("{:<48} {:>8.2} {unit} {:>8.2} {unit}  {state:<9}  {runs}", bound.what, value, bound.limit);
     }
