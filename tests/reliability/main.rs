@@ -1,5 +1,6 @@
 //! Reliability and security promises of the pipeline: span limits (cut, capped and counted), secrets kept
-//! out of every `Debug`, error and problem text, and a collector that crashes and comes back.
+//! out of every `Debug`, error and problem text, a collector that crashes and comes back, and one that is
+//! slow to answer.
 //!
 //! Each test installs the process-wide pipeline, so they take `PIPELINE` to run one at a time.
 
@@ -7,6 +8,7 @@ use std::sync::{Mutex, MutexGuard};
 
 mod bounds;
 mod flapping;
+mod in_flight;
 mod limits;
 mod loopback;
 mod secrets;

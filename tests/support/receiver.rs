@@ -16,6 +16,8 @@ pub struct Receiver {
     addr: SocketAddr,
     requests: Arc<Requests>,
     stop: Arc<AtomicBool>,
+    /// While set, the answer to the first request waits (see [`Receiver::holding_first`]).
+    hold: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -23,6 +25,20 @@ impl Receiver {
     /// Listens on a free loopback port.
     pub fn start() -> Receiver {
         Receiver::start_on(TcpListener::bind("127.0.0.1:0").expect("bind a loopback port"))
+    }
+
+    /// Listens on a free loopback port and keeps the first request waiting for its answer (it is
+    /// received and kept, so [`Receiver::bodies`] shows it) until [`Receiver::release`]: a collector
+    /// that is slow to answer, for as long as a test needs.
+    pub fn holding_first() -> Receiver {
+        let receiver = Receiver::start();
+        receiver.hold.store(true, Ordering::SeqCst);
+        receiver
+    }
+
+    /// Answers the request held by [`Receiver::holding_first`] and every later one at once.
+    pub fn release(&self) {
+        self.hold.store(false, Ordering::SeqCst);
     }
 
     /// Listens on `addr` (a port chosen earlier, e.g. to start the "collector" late).
@@ -35,21 +51,22 @@ impl Receiver {
         listener.set_nonblocking(true).expect("nonblocking");
         let requests = Arc::new(Mutex::new(Vec::new()));
         let stop = Arc::new(AtomicBool::new(false));
+        let hold = Arc::new(AtomicBool::new(false));
         let thread = {
-            let (requests, stop) = (requests.clone(), stop.clone());
+            let (requests, stop, hold) = (requests.clone(), stop.clone(), hold.clone());
             std::thread::spawn(move || {
                 while !stop.load(Ordering::Relaxed) {
                     match listener.accept() {
                         Ok((stream, _)) => {
-                            let requests = requests.clone();
-                            std::thread::spawn(move || serve(stream, &requests));
+                            let (requests, stop, hold) = (requests.clone(), stop.clone(), hold.clone());
+                            std::thread::spawn(move || serve(stream, &requests, &stop, &hold));
                         }
                         Err(_) => std::thread::sleep(Duration::from_millis(5)),
                     }
                 }
             })
         };
-        Receiver { addr, requests, stop, thread: Some(thread) }
+        Receiver { addr, requests, stop, hold, thread: Some(thread) }
     }
 
     /// The base endpoint, e.g. `http://127.0.0.1:40123`.
@@ -83,8 +100,9 @@ impl Drop for Receiver {
 }
 
 /// Serves HTTP/1.1 requests on one connection: reads each body, answers 200 with an empty
-/// `ExportTraceServiceResponse` (an empty protobuf message).
-fn serve(stream: TcpStream, requests: &Requests) {
+/// `ExportTraceServiceResponse` (an empty protobuf message). The first request of all waits for its
+/// answer while `hold` is set (until the receiver stops).
+fn serve(stream: TcpStream, requests: &Requests, stop: &AtomicBool, hold: &AtomicBool) {
     let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
     let mut writer = match stream.try_clone() {
         Ok(w) => w,
@@ -117,7 +135,14 @@ fn serve(stream: TcpStream, requests: &Requests) {
             return;
         }
         let path = request_line.split_whitespace().nth(1).unwrap_or("").to_owned();
-        requests.lock().unwrap().push((path, body));
+        let first = {
+            let mut requests = requests.lock().unwrap();
+            requests.push((path, body));
+            requests.len() == 1
+        };
+        while first && hold.load(Ordering::SeqCst) && !stop.load(Ordering::Relaxed) {
+            std::thread::sleep(Duration::from_millis(2));
+        }
         let response = "HTTP/1.1 200 OK\r\ncontent-type: application/x-protobuf\r\ncontent-length: 0\r\n\r\n";
         if writer.write_all(response.as_bytes()).is_err() {
             return;

@@ -8,7 +8,7 @@ use crate::base::clock::Timeline;
 use crate::base::ports::DynExporter;
 use crate::config::BatchConfig;
 use crate::export::finish::{Finisher, Limited};
-use crate::export::queue::{Signal, SpanQueue, Stats};
+use crate::export::queue::{Alarm, Signal, SpanQueue, Stats};
 use crate::export::record::{Record, Spares};
 use crate::policy::sampling::tail::TailSampler;
 use crossbeam_queue::ArrayQueue;
@@ -19,6 +19,9 @@ use opentelemetry_sdk::trace::{Span, SpanData, SpanProcessor};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
+use std::future::Future;
+use std::pin::{Pin, pin};
+use std::task::Poll;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -91,26 +94,38 @@ impl BatchProcessor {
         retry_for: Duration,
     ) -> std::io::Result<Self> {
         let (queue, signals) = SpanQueue::new(config.max_queue_size, config.max_export_batch_size, stats.clone());
-        let worker = Worker {
-            queue: queue.spans.clone(),
-            records: queue.records.clone(),
-            spares: queue.spares.clone(),
-            scope,
-            timeline: Timeline::new(),
-            rung: queue.rung.clone(),
-            exporter: exporter.clone(),
-            driver,
-            finisher,
-            stats,
-            max_batch: config.max_export_batch_size.max(1),
-            delay: config.schedule_delay,
-            export_timeout: config.export_timeout,
-            retry_for,
-            pending: None,
-            last_failure_report: None,
+        let (spans, records, spares, rung, alarm) =
+            (queue.spans.clone(), queue.records.clone(), queue.spares.clone(), queue.rung.clone(), queue.alarm.clone());
+        let max_batch = config.max_export_batch_size.max(1);
+        let (delay, export_timeout) = (config.schedule_delay, config.export_timeout);
+        let worker_exporter = exporter.clone();
+        let timeline = Timeline::new();
+        // Built on its own thread: the request in flight it keeps is not `Send`.
+        let run = move || {
+            Worker {
+                queue: spans,
+                records,
+                spares,
+                scope,
+                timeline,
+                rung,
+                alarm,
+                exporter: worker_exporter,
+                driver,
+                finisher,
+                stats,
+                max_batch,
+                delay,
+                export_timeout,
+                retry_for,
+                batch: Vec::with_capacity(max_batch),
+                in_flight: None,
+                pending: None,
+                last_failure_report: None,
+            }
+            .run(signals)
         };
-        let handle =
-            std::thread::Builder::new().name("kotaemon-trace-export".into()).spawn(move || worker.run(signals))?;
+        let handle = std::thread::Builder::new().name("kotaemon-trace-export".into()).spawn(run)?;
         Ok(BatchProcessor {
             queue: Arc::new(queue),
             exporter,
@@ -192,6 +207,22 @@ struct Pending {
     delay: Duration,
 }
 
+/// The export request on its way: the exporter's future (with its timeout), polled by the export thread
+/// whenever it waits, so the thread can take the next batch off the queue meanwhile.
+struct InFlight {
+    future: Pin<Box<dyn Future<Output = OTelSdkResult>>>,
+    spans: u64,
+}
+
+/// What ended a wait of the export thread.
+enum Woken {
+    Signal(Signal),
+    Timeout,
+    Disconnected,
+    /// The request in flight finished.
+    Sent(OTelSdkResult),
+}
+
 struct Worker {
     queue: Arc<ArrayQueue<SpanData>>,
     records: Arc<ArrayQueue<Record>>,
@@ -201,6 +232,7 @@ struct Worker {
     /// Converts the records' counter readings to wall-clock time.
     timeline: Timeline,
     rung: Arc<AtomicBool>,
+    alarm: Arc<Alarm>,
     exporter: Arc<dyn DynExporter>,
     driver: Driver,
     finisher: Finisher,
@@ -209,6 +241,13 @@ struct Worker {
     delay: Duration,
     export_timeout: Duration,
     retry_for: Duration,
+    /// The next batch, finished (redacted, limited) as its spans are taken off the queue: assembled while
+    /// the previous one is in flight. With the queue and the request in flight, the whole of what the
+    /// export thread holds: at most the queue and two batches.
+    batch: Vec<SpanData>,
+    /// At most one request at a time, so batches arrive in order and a collector that went away costs
+    /// one batch.
+    in_flight: Option<InFlight>,
     /// `Some` while the collector is down: new spans wait in the bounded queue (dropped, counted, once it
     /// is full) until this batch goes through.
     pending: Option<Pending>,
@@ -217,14 +256,27 @@ struct Worker {
 
 impl Worker {
     fn run(mut self, signals: mpsc::Receiver<Signal>) {
-        let mut batch: Vec<SpanData> = Vec::with_capacity(self.max_batch);
         loop {
             let wait = match &self.pending {
                 Some(pending) => pending.next.saturating_duration_since(Instant::now()),
                 None => self.delay,
             };
-            match signals.recv_timeout(wait) {
-                Ok(Signal::BatchReady) | Err(RecvTimeoutError::Timeout) => {
+            let woken = if self.in_flight.is_some() {
+                self.wait(&signals, wait)
+            } else {
+                match signals.recv_timeout(wait) {
+                    Ok(signal) => Woken::Signal(signal),
+                    Err(RecvTimeoutError::Timeout) => Woken::Timeout,
+                    Err(RecvTimeoutError::Disconnected) => Woken::Disconnected,
+                }
+            };
+            match woken {
+                // Counted (and reported) in `sent`; the loop goes on.
+                Woken::Sent(result) => {
+                    let count = self.in_flight.take().map_or(0, |request| request.spans);
+                    let _ = self.sent(count, result);
+                }
+                woken @ (Woken::Signal(Signal::BatchReady) | Woken::Timeout) => {
                     if let Some(pending) = &self.pending {
                         // A full queue while the collector is down is expected; `rung` stays set so
                         // callers stop ringing until the backoff ends.
@@ -233,31 +285,65 @@ impl Worker {
                         }
                     }
                     self.rung.store(false, Ordering::Relaxed);
-                    // Failures are counted and reported inside `send`; the loop goes on.
-                    let _ = self.drain(&mut batch, None);
+                    // A ring sends full batches only: the rest is assembled further until the next ring
+                    // or the timer, which sends everything.
+                    let _ = self.drain(None, matches!(woken, Woken::Timeout));
                 }
-                Ok(Signal::Flush(reply)) => {
-                    let result = self.retry(None).and_then(|()| self.drain(&mut batch, None));
+                Woken::Signal(Signal::Flush(reply)) => {
+                    let result = self.retry(None).and_then(|()| self.drain(None, true)).and_then(|()| self.settle(None));
                     let _ = reply.send(result);
                 }
-                Ok(Signal::Shutdown(reply, deadline)) => {
-                    let _ = reply.send(self.finish(&mut batch, Some(deadline)));
+                Woken::Signal(Signal::Shutdown(reply, deadline)) => {
+                    let _ = reply.send(self.finish(Some(deadline)));
                     return;
                 }
-                Err(RecvTimeoutError::Disconnected) => {
-                    let _ = self.finish(&mut batch, None);
+                Woken::Disconnected => {
+                    let _ = self.finish(None);
                     return;
                 }
             }
         }
     }
 
-    /// The last export: the held batch once more, then everything queued; what cannot be sent now (the
-    /// collector still down, the deadline passed) is counted as failed.
-    fn finish(&mut self, batch: &mut Vec<SpanData>, deadline: Option<Instant>) -> OTelSdkResult {
-        let mut result = self.retry(deadline).and_then(|()| self.drain(batch, deadline));
+    /// Waits for a signal, the timer, or the request in flight to finish, whichever comes first; the
+    /// request makes progress meanwhile.
+    fn wait(&mut self, signals: &mpsc::Receiver<Signal>, wait: Duration) -> Woken {
+        let Worker { driver, in_flight, alarm, .. } = self;
+        let Some(request) = in_flight.as_mut() else { return Woken::Timeout };
+        driver.0.block_on(async {
+            let mut timer = pin!(tokio::time::sleep(wait));
+            std::future::poll_fn(|cx| {
+                if let Poll::Ready(result) = request.future.as_mut().poll(cx) {
+                    return Poll::Ready(Woken::Sent(result));
+                }
+                // Before looking at the channel, so a signal sent after the look wakes this task.
+                alarm.set(cx.waker());
+                match signals.try_recv() {
+                    Ok(signal) => return Poll::Ready(Woken::Signal(signal)),
+                    Err(mpsc::TryRecvError::Disconnected) => return Poll::Ready(Woken::Disconnected),
+                    Err(mpsc::TryRecvError::Empty) => {}
+                }
+                match timer.as_mut().poll(cx) {
+                    Poll::Ready(()) => Poll::Ready(Woken::Timeout),
+                    Poll::Pending => Poll::Pending,
+                }
+            })
+            .await
+        })
+    }
+
+    /// The last export: the held batch once more, then everything queued, then the wait for the request
+    /// in flight; what cannot be sent now (the collector still down, the deadline passed) is counted as
+    /// failed.
+    fn finish(&mut self, deadline: Option<Instant>) -> OTelSdkResult {
+        let mut result = self.retry(deadline).and_then(|()| self.drain(deadline, true));
+        // Always: the exporter is shut down only once no request of it is running.
+        let last = self.settle(deadline);
+        if result.is_ok() {
+            result = last;
+        }
         if let Some(pending) = self.pending.take() {
-            let mut lost = pending.spans.len() as u64;
+            let mut lost = (pending.spans.len() + std::mem::take(&mut self.batch).len()) as u64;
             while self.records.pop().is_some() || self.queue.pop().is_some() {
                 lost += 1;
             }
@@ -274,34 +360,20 @@ impl Worker {
     /// One more attempt at the held batch, if there is one; `Ok` when nothing is held any more (or nothing
     /// is queued yet to find out whether the collector is back).
     fn retry(&mut self, deadline: Option<Instant>) -> OTelSdkResult {
-        let Some(pending) = self.pending.as_ref() else { return Ok(()) };
+        let Some(pending) = self.pending.as_mut() else { return Ok(()) };
         if pending.spans.is_empty() {
-            self.timeline.advance();
-            let mut spans = Vec::new();
-            while spans.len() < self.max_batch {
-                match self.pop() {
-                    Some(span) => spans.push(span),
-                    None => break,
-                }
-            }
-            if spans.is_empty() {
-                if let Some(pending) = self.pending.as_mut() {
-                    pending.next = Instant::now() + pending.delay;
-                }
+            std::mem::swap(&mut pending.spans, &mut self.batch);
+            self.fill();
+            let Some(pending) = self.pending.as_mut() else { return Ok(()) };
+            std::mem::swap(&mut pending.spans, &mut self.batch);
+            if pending.spans.is_empty() {
+                pending.next = Instant::now() + pending.delay;
                 return Ok(());
-            }
-            let mut limited = Limited::default();
-            for span in &mut spans {
-                limited += self.finisher.finish(span);
-            }
-            self.stats.add_limited(limited);
-            if let Some(pending) = self.pending.as_mut() {
-                pending.spans = spans;
             }
         }
         let spans = self.pending.as_ref().map(|p| p.spans.clone()).unwrap_or_default();
         let count = spans.len() as u64;
-        match self.send(spans, deadline) {
+        match self.send_now(spans, deadline) {
             Ok(()) => {
                 self.pending = None;
                 self.stats.exported.fetch_add(count, Ordering::Relaxed);
@@ -329,96 +401,137 @@ impl Worker {
         }
     }
 
-    /// The next finished span: annotated functions' records first (built into `SpanData` here, off the
-    /// callers' threads), then spans of the SDK path.
-    fn pop(&self) -> Option<SpanData> {
-        match self.records.pop() {
-            Some(record) => Some(record.into_span_data(&self.scope, &self.timeline, &self.spares)),
-            None => self.queue.pop(),
+    /// Fills the batch being assembled from the queue, up to a full batch, finishing each span:
+    /// annotated functions' records first (built into `SpanData` here, off the callers' threads), then
+    /// spans of the SDK path.
+    fn fill(&mut self) {
+        if self.batch.len() >= self.max_batch {
+            return;
         }
+        // A fresh reading of the clocks before the spans are taken, after they ended: their stamps are
+        // then placed between readings, not extrapolated past the last one (see `base::clock`).
+        self.timeline.advance();
+        let mut limited = Limited::default();
+        while self.batch.len() < self.max_batch {
+            let mut span = match self.records.pop() {
+                Some(record) => record.into_span_data(&self.scope, &self.timeline, &self.spares),
+                None => match self.queue.pop() {
+                    Some(span) => span,
+                    None => break,
+                },
+            };
+            limited += self.finisher.finish(&mut span);
+            self.batch.push(span);
+        }
+        self.stats.add_limited(limited);
     }
 
-    /// Exports everything queued now, in batches. After a failure no more is sent until the held batch
+    /// Sends the full batches queued now, one at a time; with `all`, the last, partial one too. Each is
+    /// assembled while the one before is in flight. After a failure no more is sent until the held batch
     /// goes through; the error is the result.
-    fn drain(&mut self, batch: &mut Vec<SpanData>, deadline: Option<Instant>) -> OTelSdkResult {
+    fn drain(&mut self, deadline: Option<Instant>, all: bool) -> OTelSdkResult {
         loop {
-            // A fresh reading of the clocks per batch, after the spans in it ended: their stamps are then
-            // placed between readings, not extrapolated past the last one (see `base::clock`).
-            self.timeline.advance();
-            while batch.len() < self.max_batch {
-                match self.pop() {
-                    Some(span) => batch.push(span),
-                    None => break,
-                }
-            }
-            if batch.is_empty() {
+            self.fill();
+            let full = self.batch.len() >= self.max_batch;
+            if self.batch.is_empty() || !(full || all) {
                 return Ok(());
             }
-            let full = batch.len() >= self.max_batch;
-            self.export(batch, deadline)?;
+            // The request before this one first: one in flight at a time.
+            self.settle(deadline)?;
+            // Spans that ended meanwhile join a batch that is not full yet.
+            self.fill();
+            let full = self.batch.len() >= self.max_batch;
+            let spans = std::mem::replace(&mut self.batch, Vec::with_capacity(self.max_batch));
+            self.start(spans, deadline)?;
             if !full {
                 return Ok(());
             }
         }
     }
 
-    fn export(&mut self, batch: &mut Vec<SpanData>, deadline: Option<Instant>) -> OTelSdkResult {
-        let mut spans = std::mem::replace(batch, Vec::with_capacity(self.max_batch));
-        let mut limited = Limited::default();
-        for span in &mut spans {
-            limited += self.finisher.finish(span);
-        }
-        self.stats.add_limited(limited);
+    /// Starts exporting `spans` and polls the request once, which encodes it and hands it to the client;
+    /// an exporter without I/O is done right there.
+    fn start(&mut self, spans: Vec<SpanData>, deadline: Option<Instant>) -> OTelSdkResult {
         let count = spans.len() as u64;
-        match self.pending.as_mut() {
-            None => {
-                // The usual case: the batch is not copied for a retry. The batch in flight when the
-                // collector goes away is lost (counted as failed); the ones after it are held.
-                let result = self.send(spans, deadline);
-                match &result {
-                    Ok(()) => {
-                        self.stats.exported.fetch_add(count, Ordering::Relaxed);
-                    }
-                    Err(error) => {
-                        self.stats.failed.fetch_add(count, Ordering::Relaxed);
-                        self.report(count, error, "lost");
-                        self.hold();
-                    }
-                }
-                result
-            }
-            Some(pending) => {
-                // The collector failed lately: keep this batch until it is known to have arrived.
-                pending.spans = spans;
-                self.retry(deadline)
+        let mut future = self.request(spans, deadline);
+        match self.driver.0.block_on(std::future::poll_fn(|cx| Poll::Ready(future.as_mut().poll(cx)))) {
+            Poll::Ready(result) => self.sent(count, result),
+            Poll::Pending => {
+                self.in_flight = Some(InFlight { future, spans: count });
+                Ok(())
             }
         }
     }
 
-    /// Enters the held-back state: the next batch waits for the backoff and is kept until it arrives.
-    fn hold(&mut self) {
-        let now = Instant::now();
-        self.pending = Some(Pending { spans: Vec::new(), since: now, next: now + RETRY_FIRST, delay: RETRY_FIRST });
+    /// Waits for the request in flight (until `deadline` at most) and counts its outcome.
+    fn settle(&mut self, deadline: Option<Instant>) -> OTelSdkResult {
+        let Some(InFlight { future, spans }) = self.in_flight.take() else { return Ok(()) };
+        let result = match deadline {
+            None => self.driver.0.block_on(future),
+            Some(deadline) => {
+                let bound = deadline.saturating_duration_since(Instant::now());
+                self.driver.0.block_on(async {
+                    tokio::time::timeout(bound, future).await.unwrap_or(Err(OTelSdkError::Timeout(bound)))
+                })
+            }
+        };
+        self.sent(spans, result)
     }
 
-    /// Sends one batch with a deadline (the export timeout, or the shutdown deadline if sooner). The error
-    /// text is scrubbed of configured secrets (header values, URL passwords), since it is printed and
-    /// returned to the caller.
-    fn send(&mut self, spans: Vec<SpanData>, deadline: Option<Instant>) -> OTelSdkResult {
-        if spans.is_empty() {
-            return Ok(());
+    /// Counts how a request of `count` spans ended. The usual case keeps no copy of the batch for a
+    /// retry, so a batch in flight when the collector goes away is lost (counted as failed); the ones
+    /// after it, the one being assembled first, are held.
+    fn sent(&mut self, count: u64, result: OTelSdkResult) -> OTelSdkResult {
+        let result = result.map_err(|error| self.scrubbed(error));
+        match &result {
+            Ok(()) => {
+                self.stats.exported.fetch_add(count, Ordering::Relaxed);
+            }
+            Err(error) => {
+                self.stats.failed.fetch_add(count, Ordering::Relaxed);
+                self.report(count, error, "lost");
+                let now = Instant::now();
+                self.pending = Some(Pending {
+                    spans: std::mem::take(&mut self.batch),
+                    since: now,
+                    next: now + RETRY_FIRST,
+                    delay: RETRY_FIRST,
+                });
+            }
         }
+        result
+    }
+
+    /// The export of `spans` with a deadline (the export timeout, or the shutdown deadline if sooner).
+    fn request(&self, spans: Vec<SpanData>, deadline: Option<Instant>) -> Pin<Box<dyn Future<Output = OTelSdkResult>>> {
         let timeout = deadline
             .map_or(self.export_timeout, |d| d.saturating_duration_since(Instant::now()).min(self.export_timeout));
-        let future = self.exporter.export(spans);
-        let result = self.driver.0.block_on(async move {
-            tokio::time::timeout(timeout, future).await.unwrap_or(Err(OTelSdkError::Timeout(timeout)))
-        });
-        result.map_err(|error| match error {
+        let exporter = self.exporter.clone();
+        Box::pin(async move {
+            if spans.is_empty() {
+                return Ok(());
+            }
+            let export = exporter.export(spans);
+            tokio::time::timeout(timeout, export).await.unwrap_or(Err(OTelSdkError::Timeout(timeout)))
+        })
+    }
+
+    /// Sends one batch and waits for the answer (the held batch's retries: nothing else goes out
+    /// meanwhile).
+    fn send_now(&mut self, spans: Vec<SpanData>, deadline: Option<Instant>) -> OTelSdkResult {
+        let future = self.request(spans, deadline);
+        let result = self.driver.0.block_on(future);
+        result.map_err(|error| self.scrubbed(error))
+    }
+
+    /// The error text is scrubbed of configured secrets (header values, URL passwords), since it is printed
+    /// and returned to the caller.
+    fn scrubbed(&self, error: OTelSdkError) -> OTelSdkError {
+        match error {
             OTelSdkError::Timeout(t) => OTelSdkError::Timeout(t),
             OTelSdkError::AlreadyShutdown => OTelSdkError::AlreadyShutdown,
             other => OTelSdkError::InternalFailure(self.finisher.secrets.scrub(&other.to_string())),
-        })
+        }
     }
 
     /// One line per burst of failures, not one per batch.

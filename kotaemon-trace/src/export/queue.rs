@@ -8,9 +8,10 @@ use crate::export::record::{Record, Spares};
 use crossbeam_queue::ArrayQueue;
 use opentelemetry_sdk::error::{OTelSdkError, OTelSdkResult};
 use opentelemetry_sdk::trace::SpanData;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError, SyncSender, TrySendError};
+use std::sync::{Arc, Mutex};
+use std::task::Waker;
 use std::time::{Duration, Instant};
 
 /// Counters shared by the processor and the guard.
@@ -39,6 +40,29 @@ pub(crate) enum Signal {
     Shutdown(SyncSender<OTelSdkResult>, Instant),
 }
 
+/// Wakes the export thread while it waits on a request in flight (in its tokio runtime, not on the
+/// doorbell's channel): it leaves its waker here before it looks at the channel, and whoever rings takes
+/// it after sending, so a signal sent in between is never missed.
+#[derive(Debug, Default)]
+pub(crate) struct Alarm(Mutex<Option<Waker>>);
+
+impl Alarm {
+    pub(crate) fn set(&self, waker: &Waker) {
+        let mut slot = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        match slot.as_ref() {
+            Some(kept) if kept.will_wake(waker) => {}
+            _ => *slot = Some(waker.clone()),
+        }
+    }
+
+    fn wake(&self) {
+        let waker = self.0.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+    }
+}
+
 /// How often (in pushes, per thread) a caller checks whether a batch is waiting; see
 /// `BatchProcessor::pushed`.
 const LENGTH_CHECK_EVERY: u32 = 16;
@@ -56,6 +80,8 @@ pub(crate) struct SpanQueue {
     /// after its provider shut down.
     closed: AtomicBool,
     doorbell: SyncSender<Signal>,
+    /// Wakes the export thread after a signal while a request is in flight.
+    pub(crate) alarm: Arc<Alarm>,
     /// Set when a `BatchReady` is in flight, so a burst rings once, not once per span. Its own allocation
     /// (as are the queues): the export thread writes it, callers read the fields beside `closed`.
     pub(crate) rung: Arc<AtomicBool>,
@@ -79,6 +105,7 @@ impl SpanQueue {
             spares: Arc::new(Spares::new()),
             closed: AtomicBool::new(false),
             doorbell,
+            alarm: Arc::new(Alarm::default()),
             rung: Arc::new(AtomicBool::new(false)),
             stats,
             max_queue_size,
@@ -98,7 +125,10 @@ impl SpanQueue {
         let mut signal = make(reply_tx);
         loop {
             match self.doorbell.try_send(signal) {
-                Ok(()) => break,
+                Ok(()) => {
+                    self.alarm.wake();
+                    break;
+                }
                 Err(TrySendError::Disconnected(_)) => return Err(OTelSdkError::AlreadyShutdown),
                 Err(TrySendError::Full(s)) => {
                     if Instant::now() >= deadline {
@@ -179,7 +209,9 @@ impl SpanQueue {
     fn ring(&self) {
         if !self.rung.load(Ordering::Relaxed) && !self.rung.swap(true, Ordering::Relaxed) {
             // A full doorbell means the export thread is already being woken.
-            let _ = self.doorbell.try_send(Signal::BatchReady);
+            if self.doorbell.try_send(Signal::BatchReady).is_ok() {
+                self.alarm.wake();
+            }
         }
     }
 
