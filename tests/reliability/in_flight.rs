@@ -133,10 +133,13 @@ impl Held {
     }
 }
 
-impl Drop for Held {
+/// Releases the held request when dropped: declared after the pipeline, so a failed assertion lets the
+/// request go before the pipeline's shutdown waits for it.
+struct ReleaseOnDrop<'a>(&'a Held);
+
+impl Drop for ReleaseOnDrop<'_> {
     fn drop(&mut self) {
-        // A test that failed while the request was held must not leave the server waiting.
-        self.release();
+        self.0.release();
     }
 }
 
@@ -168,6 +171,7 @@ fn the_queue_and_one_more_batch_are_kept_while_a_request_is_in_flight(protocol: 
         })
         .build();
     let guard = init_with(config).unwrap();
+    let _release = ReleaseOnDrop(&receiver);
     let tracer = opentelemetry::global::tracer("in-flight");
     let mut made = 0usize;
     let mut span = || {
