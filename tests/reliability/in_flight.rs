@@ -85,7 +85,11 @@ where
 enum Held {
     Http(Receiver),
     /// The runtime serves until the receiver is dropped.
-    Grpc { _runtime: tokio::runtime::Runtime, endpoint: String, service: TraceService },
+    Grpc {
+        _runtime: tokio::runtime::Runtime,
+        endpoint: String,
+        service: TraceService,
+    },
 }
 
 impl Held {
@@ -93,7 +97,8 @@ impl Held {
         match protocol {
             Protocol::HttpProtobuf => Held::Http(Receiver::holding_first()),
             _ => {
-                let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+                let runtime =
+                    tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
                 let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).expect("a free port");
                 let endpoint = format!("http://{}", listener.local_addr().unwrap());
                 let service = TraceService { received: Received::default(), hold: Arc::new(AtomicBool::new(true)) };

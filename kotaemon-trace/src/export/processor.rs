@@ -16,11 +16,11 @@ use opentelemetry::{Context, InstrumentationScope};
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::error::{OTelSdkError, OTelSdkResult};
 use opentelemetry_sdk::trace::{Span, SpanData, SpanProcessor};
+use std::future::Future;
+use std::pin::{Pin, pin};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
-use std::future::Future;
-use std::pin::{Pin, pin};
 use std::task::Poll;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -290,7 +290,8 @@ impl Worker {
                     let _ = self.drain(None, matches!(woken, Woken::Timeout));
                 }
                 Woken::Signal(Signal::Flush(reply)) => {
-                    let result = self.retry(None).and_then(|()| self.drain(None, true)).and_then(|()| self.settle(None));
+                    let result =
+                        self.retry(None).and_then(|()| self.drain(None, true)).and_then(|()| self.settle(None));
                     let _ = reply.send(result);
                 }
                 Woken::Signal(Signal::Shutdown(reply, deadline)) => {
