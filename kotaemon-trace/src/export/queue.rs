@@ -102,7 +102,7 @@ impl SpanQueue {
         let queue = SpanQueue {
             spans: Arc::new(ArrayQueue::new(max_queue_size.max(1))),
             records: Arc::new(ArrayQueue::new(max_queue_size.max(1))),
-            spares: Arc::new(Spares::new()),
+            spares: Arc::new(Spares::for_batch(max_batch.max(1))),
             closed: AtomicBool::new(false),
             doorbell,
             alarm: Arc::new(Alarm::default()),

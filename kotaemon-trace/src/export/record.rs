@@ -14,21 +14,30 @@ use std::time::SystemTime;
 /// A vector allocated on a caller's thread and freed on the export thread makes the two threads contend
 /// for the caller's allocator arena (glibc locks it; the caller then waits in a futex): measured, that
 /// and the cache misses on the recycled memory were a quarter of a sampled call with four attributes.
-/// Recycled through this queue, the vectors never reach the allocator on either side. Bounded: at most
-/// [`SPARE_VECS`] vectors of at most [`SPARE_MAX_CAPACITY`] attributes are kept (about 230 KB).
+/// Recycled through this queue, the vectors never reach the allocator on either side. Room for a whole
+/// batch (the export thread takes a batch at a time; with fewer spares, the rest of each batch's vectors
+/// were freed there and allocated again by callers), within bounds: [`SPARE_VECS`] to [`SPARE_VECS_MAX`]
+/// vectors of at most [`SPARE_MAX_CAPACITY`] attributes (about 460 KB for the default batch of 512).
 #[derive(Debug)]
 pub(crate) struct Spares {
     queue: ArrayQueue<Vec<KeyValue>>,
 }
 
 const SPARE_VECS: usize = 256;
+const SPARE_VECS_MAX: usize = 2048;
 /// New vectors get at least this much room, so that any of them can be reused by most call sites.
 const SPARE_MIN_CAPACITY: usize = 8;
 const SPARE_MAX_CAPACITY: usize = 16;
 
 impl Spares {
+    #[cfg(test)]
     pub(crate) fn new() -> Spares {
         Spares { queue: ArrayQueue::new(SPARE_VECS) }
+    }
+
+    /// Room for the vectors of a batch of `max_batch` spans, within the bounds.
+    pub(crate) fn for_batch(max_batch: usize) -> Spares {
+        Spares { queue: ArrayQueue::new(max_batch.clamp(SPARE_VECS, SPARE_VECS_MAX)) }
     }
 
     /// An empty vector with room for `wanted` attributes; none allocated for none wanted.
@@ -155,5 +164,8 @@ mod tests {
         assert_eq!(spares.queue.len(), SPARE_VECS);
         // A call site wanting more room than a spare has gets a new vector.
         assert!(spares.take(SPARE_MAX_CAPACITY + 4).capacity() >= SPARE_MAX_CAPACITY + 4);
+        // Room for a batch's vectors, within the bounds.
+        let room = |batch| Spares::for_batch(batch).queue.capacity();
+        assert_eq!((room(1), room(512), room(1_000_000)), (SPARE_VECS, 512, SPARE_VECS_MAX));
     }
 }
