@@ -2,7 +2,8 @@
 //!
 //! The export thread redacts and truncates spans
 //! (so that work is off the hot path), batches them, and exports with a deadline, so a dead collector can
-//! neither block callers nor hang shutdown.
+//! neither block callers nor hang shutdown. One request is in flight at a time; meanwhile the thread
+//! assembles the next batch, so a slow answer costs queue room only past the queue and that batch.
 
 use crate::base::clock::Timeline;
 use crate::base::ports::DynExporter;
