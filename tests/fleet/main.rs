@@ -165,10 +165,92 @@ impl Fleet {
     }
 }
 
+impl Fleet {
+    /// The counters that tell where spans went, from every collector's and ingester's metrics: received,
+    /// sent and failed per component, and the tail sampler's decisions, late spans and drops.
+    fn counters(&self) -> String {
+        let mut out = String::new();
+        for (name, port) in [
+            ("collector1", self.base + 13),
+            ("collector2", self.base + 23),
+            ("ingester1", self.base + 31),
+            ("ingester2", self.base + 41),
+        ] {
+            let url = format!("http://127.0.0.1:{port}/metrics");
+            let Ok(mut response) = ureq::get(&url).call() else {
+                out.push_str(&format!("{name}: no metrics at {url}\n"));
+                continue;
+            };
+            let body = response.body_mut().read_to_string().unwrap_or_default();
+            for line in body.lines().filter(|l| !l.starts_with('#')) {
+                let interesting = [
+                    "_spans",
+                    "failed",
+                    "dropped",
+                    "refused",
+                    "tail_sampling",
+                    "cassandra",
+                    "kafka",
+                    "records",
+                    "messages",
+                ]
+                .iter()
+                .any(|k| line.contains(k));
+                let zero = line.ends_with(" 0");
+                if interesting && !zero && !line.contains("_bucket{") && !line.contains("_duration") {
+                    out.push_str(&format!("{name}: {line}\n"));
+                }
+            }
+        }
+        out
+    }
+
+    /// The warning and error lines of every process's log (the first 40 of each).
+    fn error_lines(&self) -> String {
+        let mut out = String::new();
+        for name in ["cassandra", "kafka", "query", "ingester1", "ingester2", "collector1", "collector2"] {
+            let log = std::fs::read_to_string(self.dir.join(format!("{name}.log"))).unwrap_or_default();
+            let lines: Vec<&str> = log
+                .lines()
+                .filter(|l| {
+                    let l = l.to_ascii_lowercase();
+                    l.contains("\"error\"")
+                        || l.contains("\"warn\"")
+                        || l.contains("\terror\t")
+                        || l.contains("\twarn\t")
+                        || l.starts_with("warn")
+                        || l.starts_with("error")
+                        || l.contains("] warn ")
+                        || l.contains("] error ")
+                        || l.contains("timeout")
+                        || l.contains("dropped")
+                })
+                .collect();
+            out.push_str(&format!("--- {name}.log: {} warning/error lines\n", lines.len()));
+            for line in lines.iter().take(40) {
+                out.push_str(line);
+                out.push('\n');
+            }
+        }
+        out
+    }
+}
+
 impl Drop for Fleet {
     fn drop(&mut self) {
         if std::thread::panicking() {
             self.print_log_tails();
+        }
+        self.script(&["stop"]);
+        // FLEET_KEEP_LOGS=DIR: every process's log is copied there before the fleet's directory goes.
+        if let Some(keep) = std::env::var_os("FLEET_KEEP_LOGS") {
+            let keep = PathBuf::from(keep).join(self.dir.file_name().unwrap_or_default());
+            let _ = std::fs::create_dir_all(&keep);
+            for entry in std::fs::read_dir(&self.dir).into_iter().flatten().flatten() {
+                if entry.path().extension().is_some_and(|e| e == "log" || e == "1") {
+                    let _ = std::fs::copy(entry.path(), keep.join(entry.file_name()));
+                }
+            }
         }
         self.script(&["clean"]);
         let _ = std::fs::remove_dir_all(&self.dir);
@@ -472,6 +554,59 @@ fn any_stored(count: usize) -> impl Fn(&[Value]) -> bool {
     move |traces| traces.len() >= count
 }
 
+/// The trace ids of a load generator's requests, by request number (its JSON summary's `trace_ids`).
+fn trace_ids(summary: &Value) -> Vec<Option<String>> {
+    summary["trace_ids"]
+        .as_array()
+        .map(|ids| ids.iter().map(|id| id.as_str().map(str::to_owned)).collect())
+        .unwrap_or_default()
+}
+
+/// Why each must-keep trace the search did not return is missing, for the failure message: every such trace
+/// is looked up by id (stored but not found by the search, stored without some spans, or not stored at
+/// all), then the fleet's own counters and the error lines of its logs.
+fn explain_missing(fleet: &Fleet, load_name: &str, loads: &[Vec<Option<String>>], found: &[Value]) -> String {
+    let jaeger = fleet.query();
+    let found: BTreeSet<&str> = found.iter().filter_map(|t| t["traceID"].as_str()).collect();
+    let mut report = String::new();
+    for (n, ids) in loads.iter().enumerate() {
+        for (i, id) in ids.iter().enumerate() {
+            let kind = kind_of_request(i as u64);
+            if kind == Kind::Rest {
+                continue;
+            }
+            let Some(id) = id else {
+                report.push_str(&format!("load {n} request {i} ({kind:?}): no trace id\n"));
+                continue;
+            };
+            if found.contains(id.as_str()) {
+                continue;
+            }
+            let by_id = match jaeger.get(&format!("/api/traces/{id}")) {
+                Ok(answer) => match answer["data"].as_array().and_then(|d| d.first()) {
+                    Some(trace) => {
+                        let names: Vec<&str> = spans(trace).iter().map(|s| s.name()).collect();
+                        let services: BTreeSet<&str> = trace["processes"]
+                            .as_object()
+                            .into_iter()
+                            .flatten()
+                            .filter_map(|(_, p)| p["serviceName"].as_str())
+                            .collect();
+                        let whole = incomplete(trace, load_name, "").map_or_else(|| "whole".to_owned(), |why| why);
+                        format!("stored ({whole}; {} spans {names:?}, services {services:?})", names.len())
+                    }
+                    None => format!("not stored ({answer})"),
+                },
+                Err(error) => format!("not stored ({error})"),
+            };
+            report.push_str(&format!("load {n} request {i} ({kind:?}) trace {id}: {by_id}\n"));
+        }
+    }
+    report.push_str(&fleet.counters());
+    report.push_str(&fleet.error_lines());
+    report
+}
+
 /// What a load run through a fault left in the store.
 #[derive(Debug)]
 struct FaultOutcome {
@@ -553,9 +688,11 @@ fn the_fleet_stores_whole_traces_tail_sampled_across_services_and_survives_fault
     let (mut svc_b, url_b) = service(&rag_service, &format!("{name}-svc"), &fleet.collector_http(2));
     let mut load_a = load(&rag_load, &load_name, &url_a, &fleet.collector_http(1), 0);
     let mut load_b = load(&rag_load, &load_name, &url_b, &fleet.collector_http(2), 0);
+    let mut ids = Vec::new();
     for load in [&mut load_a, &mut load_b] {
         let summary: Value =
             serde_json::from_str(&load.line_starting("{", Duration::from_secs(180))).expect("the JSON summary");
+        ids.push(trace_ids(&summary));
         let status = load.wait(Duration::from_secs(30));
         assert!(status.success(), "rag_load failed ({status}): {summary} {}", load.stderr());
         assert_eq!(summary["requests"], REQUESTS, "{summary}");
@@ -590,6 +727,14 @@ fn the_fleet_stores_whole_traces_tail_sampled_across_services_and_survives_fault
         }
     }
     eprintln!("fleet: started {started}, expected by kind {expected:?}, stored by kind {stored:?}");
+    let all_kept =
+        [Kind::Error, Kind::Slow, Kind::Debug, Kind::Sensitive].iter().all(|k| stored.get(k) == expected.get(k));
+    if !partial.is_empty() || !all_kept {
+        eprintln!(
+            "fleet: must-keep traces not returned by the search:\n{}",
+            explain_missing(&fleet, &load_name, &ids, &traces)
+        );
+    }
     assert!(partial.is_empty(), "stored traces that are not whole: {partial:#?}");
     for kind in [Kind::Error, Kind::Slow, Kind::Debug, Kind::Sensitive] {
         assert_eq!(stored.get(&kind), expected.get(&kind), "every {kind:?} trace is stored: {stored:?}");
@@ -652,6 +797,7 @@ fn the_fleet_stores_whole_traces_tail_sampled_across_services_and_survives_fault
     let mut load_e = load(&rag_load, &again_load, &url_e, &fleet.collector_http(2), 0);
     let summary: Value =
         serde_json::from_str(&load_e.line_starting("{", Duration::from_secs(180))).expect("the JSON summary");
+    let again_ids = vec![trace_ids(&summary)];
     assert!(load_e.wait(Duration::from_secs(30)).success(), "rag_load failed: {summary} {}", load_e.stderr());
     assert!(svc_e.terminate(Duration::from_secs(30)).success(), "rag_service failed: {}", svc_e.stderr());
     let half: BTreeMap<Kind, u64> = expected.iter().map(|(k, v)| (*k, v / 2)).collect();
@@ -662,6 +808,12 @@ fn the_fleet_stores_whole_traces_tail_sampled_across_services_and_survives_fault
     for trace in &again_traces {
         *again_stored.entry(kind_of_trace(trace)).or_default() += 1;
         assert_eq!(incomplete(trace, &again_load, &format!("{again}-svc")), None, "whole after the restarts");
+    }
+    if [Kind::Error, Kind::Slow, Kind::Debug, Kind::Sensitive].iter().any(|k| again_stored.get(k) != half.get(k)) {
+        eprintln!(
+            "fleet: must-keep traces not returned by the search:\n{}",
+            explain_missing(&fleet, &again_load, &again_ids, &again_traces)
+        );
     }
     for kind in [Kind::Error, Kind::Slow, Kind::Debug, Kind::Sensitive] {
         assert_eq!(again_stored.get(&kind), half.get(&kind), "after the restarts: {again_stored:?}");
