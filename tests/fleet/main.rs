@@ -36,6 +36,19 @@ const PERCENT: f64 = 25.0;
 const DECISION_WAIT_S: u64 = 20;
 /// Traces slower than this are kept (the refund question's model call takes 1.2 s).
 const SLOW_MS: u64 = 1000;
+/// Adaptive sampling: how often the leading collector recomputes the probabilities, in seconds.
+const ADAPTIVE_INTERVAL_S: u64 = 10;
+/// Adaptive sampling: the traces per second wanted from each operation.
+const ADAPTIVE_TARGET: f64 = 1.0;
+/// Adaptive sampling: the two operations' traces per second, one 10 × the other.
+const ADAPTIVE_LOAD: [(&str, f64); 2] = [("checkout", 30.0), ("refund", 3.0)];
+/// Adaptive sampling: the head-sampled traces per second of each operation, averaged over this many
+/// seconds, must come within `ADAPTIVE_BAND` of the target.
+const ADAPTIVE_WINDOW_S: f64 = 30.0;
+/// Adaptive sampling: the accepted band, as a factor of the target either way.
+const ADAPTIVE_BAND: f64 = 1.5;
+/// Adaptive sampling: how long convergence may take at most, in seconds.
+const ADAPTIVE_DEADLINE_S: u64 = 300;
 
 fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("the workspace root").to_path_buf()
@@ -85,6 +98,10 @@ impl Fleet {
             // arrives seconds late. The test is about whole traces, not about the shortest wait.
             .env("FLEET_TAIL_DECISION_WAIT", format!("{}s", DECISION_WAIT_S))
             .env("FLEET_START_TIMEOUT", "240")
+            .env("FLEET_ADAPTIVE_INTERVAL", format!("{}s", ADAPTIVE_INTERVAL_S))
+            .env("FLEET_ADAPTIVE_DELAY", "1s")
+            .env("FLEET_ADAPTIVE_TARGET", ADAPTIVE_TARGET.to_string())
+            .env("FLEET_ADAPTIVE_INITIAL", "0.1")
             .output()
             .expect("run scripts/fleet.sh");
         let text = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
@@ -236,6 +253,32 @@ impl Fleet {
     }
 }
 
+impl Fleet {
+    /// What the ingesters have done so far, summed: trace ids received, traces decided, spans written or
+    /// failed by the store's exporter. Unchanged between two calls: the fleet is idle.
+    fn progress(&self) -> [u64; 3] {
+        let mut out = [0u64; 3];
+        for n in 1..=2u16 {
+            let url = format!("http://127.0.0.1:{}/metrics", self.base + 20 + 10 * n + 1);
+            let Ok(mut response) = ureq::get(&url).call() else { continue };
+            let body = response.body_mut().read_to_string().unwrap_or_default();
+            for line in body.lines() {
+                let value = || line.rsplit(' ').next().and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0) as u64;
+                if line.starts_with("otelcol_processor_tail_sampling_new_trace_id_received") {
+                    out[0] += value();
+                } else if line.starts_with("otelcol_processor_tail_sampling_global_count_traces_sampled") {
+                    out[1] += value();
+                } else if line.starts_with("otelcol_exporter_sent_spans")
+                    || line.starts_with("otelcol_exporter_send_failed_spans")
+                {
+                    out[2] += value();
+                }
+            }
+        }
+        out
+    }
+}
+
 impl Drop for Fleet {
     fn drop(&mut self) {
         if std::thread::panicking() {
@@ -293,7 +336,7 @@ fn free_block() -> u16 {
 
 /// The example binaries, built with the cargo running this test into its target directory and profile
 /// (as tests/stack does; after `cargo test --workspace` the nested build compiles nothing).
-fn example_binaries() -> (PathBuf, PathBuf) {
+fn example_binaries() -> (PathBuf, PathBuf, PathBuf) {
     let exe = std::env::current_exe().expect("the test binary's path");
     let profile_dir = exe.parent().and_then(Path::parent).expect("<target>/<profile>").to_path_buf();
     let target_dir = profile_dir.parent().expect("<target>").to_path_buf();
@@ -302,6 +345,7 @@ fn example_binaries() -> (PathBuf, PathBuf) {
     command
         .current_dir(repo_root())
         .args(["build", "-q", "--workspace", "--example", "rag_service", "--example", "rag_load"])
+        .args(["--example", "span_load"])
         .env("CARGO_TARGET_DIR", &target_dir);
     if profile_dir.file_name().is_some_and(|p| p == "release") {
         command.arg("--release");
@@ -309,7 +353,7 @@ fn example_binaries() -> (PathBuf, PathBuf) {
     let status = command.status().expect("run cargo build for the examples");
     assert!(status.success(), "building the example binaries failed: {status}");
     let examples = profile_dir.join("examples");
-    (examples.join("rag_service"), examples.join("rag_load"))
+    (examples.join("rag_service"), examples.join("rag_load"), examples.join("span_load"))
 }
 
 /// A child process killed (and reaped) on drop, whose stdout lines arrive on a channel.
@@ -525,16 +569,27 @@ fn incomplete(trace: &Value, load_service: &str, service_prefix: &str) -> Option
     None
 }
 
-/// The stored traces of `service`, once two answers 5 s apart agree and `enough` holds for them, or after
-/// `timeout`.
-fn settled_traces(jaeger: &Jaeger, service: &str, enough: impl Fn(&[Value]) -> bool, timeout: Duration) -> Vec<Value> {
-    let deadline = Instant::now() + timeout;
+/// The stored traces of `service`, once two answers 5 s apart agree and `enough` holds for them, or once
+/// the fleet has been idle for `idle` (nothing received, decided or written by the ingesters, see
+/// [`Fleet::progress`]) without that, or after 10 minutes at most. Waiting on the fleet's own progress
+/// rather than a fixed time: on a loaded machine the store takes minutes to write a burst, and a
+/// trace still on its way is not a lost one; a fleet that went idle short of the count has lost it.
+fn settled_traces(fleet: &Fleet, service: &str, enough: impl Fn(&[Value]) -> bool, idle: Duration) -> Vec<Value> {
+    let jaeger = fleet.query();
+    let started = Instant::now();
     let path = format!("/api/traces?service={service}&limit=2000&lookback=1h");
     let mut last: Option<usize> = None;
+    let mut progress = fleet.progress();
+    let mut progress_at = Instant::now();
     loop {
         let traces = jaeger.get(&path).ok().and_then(|v| v["data"].as_array().cloned()).unwrap_or_default();
         let settled = last == Some(traces.len()) && enough(&traces);
-        if settled || Instant::now() >= deadline {
+        let now = fleet.progress();
+        if now != progress {
+            progress = now;
+            progress_at = Instant::now();
+        }
+        if settled || progress_at.elapsed() >= idle || started.elapsed() >= Duration::from_secs(600) {
             return traces;
         }
         last = Some(traces.len());
@@ -607,6 +662,102 @@ fn explain_missing(fleet: &Fleet, load_name: &str, loads: &[Vec<Option<String>>]
     report
 }
 
+/// The per-operation probabilities collector `n` serves to `service` (its remote sampling HTTP port).
+fn served_probabilities(fleet: &Fleet, n: u16, service: &str) -> BTreeMap<String, f64> {
+    let url = format!("http://127.0.0.1:{}/sampling?service={service}", fleet.base + 10 * n + 4);
+    let Ok(mut response) = ureq::get(&url).call() else { return BTreeMap::new() };
+    let body: Value =
+        response.body_mut().read_to_string().ok().and_then(|b| serde_json::from_str(&b).ok()).unwrap_or_default();
+    body["operationSampling"]["perOperationStrategies"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|s| {
+            Some((s["operation"].as_str()?.to_owned(), s["probabilisticSampling"]["samplingRate"].as_f64()?))
+        })
+        .collect()
+}
+
+/// What the adaptive sampling run came to.
+#[derive(Debug)]
+struct Adaptive {
+    /// Seconds from the load's start until every operation's head-sampled rate was in the band.
+    converged_after_s: f64,
+    /// The head-sampled traces per second of each operation over the last window.
+    rates: BTreeMap<String, f64>,
+    /// The probabilities the follower collector served at the end.
+    probabilities: BTreeMap<String, f64>,
+}
+
+/// Drives two operations, one at 10 × the other's rate, with the `jaeger_remote` sampler polling the
+/// collector that does not hold the leader lease (collector 1 starts first and takes it), until the
+/// head-sampled traces per second of both come within the band of the target; `None` when they do not
+/// within `ADAPTIVE_DEADLINE_S`.
+fn adaptive_run(fleet: &Fleet, span_load: &Path, log: &mut Vec<String>) -> Option<Adaptive> {
+    let service = unique_service("fleet-adaptive");
+    let mut command = Command::new(span_load);
+    for (op, rate) in ADAPTIVE_LOAD {
+        command.args(["--op", &format!("{op}={rate}")]);
+    }
+    command
+        .args(["--seconds", &ADAPTIVE_DEADLINE_S.to_string(), "--children", "1", "--report-s", "5"])
+        .env_clear()
+        .env("OTEL_SERVICE_NAME", &service)
+        .env("OTEL_EXPORTER_OTLP_ENDPOINT", fleet.collector_http(1))
+        .env("OTEL_BSP_SCHEDULE_DELAY", "200")
+        .env("OTEL_METRICS_EXPORTER", "none")
+        .env("OTEL_TRACES_SAMPLER", "parentbased_jaeger_remote")
+        .env(
+            "OTEL_TRACES_SAMPLER_ARG",
+            format!(
+                "endpoint=http://127.0.0.1:{}/sampling,pollingIntervalMs=1000,initialSamplingRate=0.1",
+                fleet.base + 24
+            ),
+        );
+    let mut driver = Process::spawn("span_load", command);
+    let start = Instant::now();
+    // (seconds since start, window length, op -> sampled in the window)
+    let mut windows: Vec<(f64, f64, BTreeMap<String, u64>)> = Vec::new();
+    loop {
+        let line = driver.line_starting("{", Duration::from_secs(60));
+        let value: Value = serde_json::from_str(&line).expect("a JSON line from span_load");
+        if value["summary"] == true {
+            log.push(format!("adaptive: {line}"));
+            return None;
+        }
+        let sampled: BTreeMap<String, u64> = ADAPTIVE_LOAD
+            .iter()
+            .map(|(op, _)| (op.to_string(), value["ops"][op]["sampled"].as_u64().unwrap_or(0)))
+            .collect();
+        windows.push((value["window"].as_f64().unwrap_or(0.0), value["seconds"].as_f64().unwrap_or(0.0), sampled));
+        let probabilities = served_probabilities(fleet, 2, &service);
+        // The trailing windows covering at least ADAPTIVE_WINDOW_S.
+        let mut covered = 0.0;
+        let mut totals: BTreeMap<String, u64> = BTreeMap::new();
+        for (_, seconds, sampled) in windows.iter().rev() {
+            if covered >= ADAPTIVE_WINDOW_S {
+                break;
+            }
+            covered += seconds;
+            for (op, n) in sampled {
+                *totals.entry(op.clone()).or_default() += n;
+            }
+        }
+        let rates: BTreeMap<String, f64> =
+            totals.iter().map(|(op, n)| (op.clone(), *n as f64 / covered.max(1e-9))).collect();
+        log.push(format!(
+            "adaptive: {:5.1} s: served {probabilities:?}, head-sampled per second over the last {covered:.0} s {rates:?}",
+            start.elapsed().as_secs_f64()
+        ));
+        // The window must lie wholly after the probabilities were first served for both operations.
+        let in_band =
+            rates.values().all(|r| *r >= ADAPTIVE_TARGET / ADAPTIVE_BAND && *r <= ADAPTIVE_TARGET * ADAPTIVE_BAND);
+        if covered >= ADAPTIVE_WINDOW_S && probabilities.len() == ADAPTIVE_LOAD.len() && in_band {
+            return Some(Adaptive { converged_after_s: start.elapsed().as_secs_f64(), rates, probabilities });
+        }
+    }
+}
+
 /// What a load run through a fault left in the store.
 #[derive(Debug)]
 struct FaultOutcome {
@@ -656,7 +807,7 @@ fn run_faulted_load(
     }
     let must_keep: u64 = (0..REQUESTS).filter(|i| kind_of_request(*i) != Kind::Rest).count() as u64 * 2;
     // Faults may lose must-keep traces (bounded below), so this waits for a count of any kind.
-    let traces = settled_traces(&fleet.query(), &load_name, any_stored(must_keep as usize), Duration::from_secs(120));
+    let traces = settled_traces(fleet, &load_name, any_stored(must_keep as usize), Duration::from_secs(60));
     let mut kept = 0;
     let mut partial = 0;
     for trace in &traces {
@@ -673,12 +824,11 @@ fn run_faulted_load(
 #[ignore = "starts the whole fleet (minutes; scripts/fleet.sh build first); not yet in scripts/test.sh, see docs/fleet.md \"Status\""]
 fn the_fleet_stores_whole_traces_tail_sampled_across_services_and_survives_faults() {
     let t0 = Instant::now();
-    let (rag_service, rag_load) = example_binaries();
+    let (rag_service, rag_load, span_load) = example_binaries();
     phase("example binaries", t0);
     let t = Instant::now();
     let Some(fleet) = Fleet::start() else { return };
     phase("fleet start", t);
-    let jaeger = fleet.query();
 
     // --- Whole traces across services, tail-sampled ----------------------------------------------------
     let t = Instant::now();
@@ -715,7 +865,7 @@ fn the_fleet_stores_whole_traces_tail_sampled_across_services_and_survives_fault
     }
     let must_keep = started - expected[&Kind::Rest];
     // Decisions come `DECISION_WAIT_S` after a trace's first span; wait until the count settles.
-    let traces = settled_traces(&jaeger, &load_name, must_keep_stored(must_keep), Duration::from_secs(120));
+    let traces = settled_traces(&fleet, &load_name, must_keep_stored(must_keep), Duration::from_secs(60));
     phase("tail decisions and storage settled", t);
 
     let mut stored: BTreeMap<Kind, u64> = BTreeMap::new();
@@ -752,6 +902,27 @@ fn the_fleet_stores_whole_traces_tail_sampled_across_services_and_survives_fault
     eprintln!("fleet: ingesters decided {kept} kept, {sampled_out} sampled out; stored {}", traces.len());
     assert_eq!(kept, traces.len() as u64, "every trace the ingesters kept is stored");
     assert_eq!(kept + sampled_out, started, "started = stored + sampled out");
+
+    // --- Adaptive sampling: per-operation probabilities towards the target, under a 10 × skew ---------
+    let t = Instant::now();
+    let mut log = Vec::new();
+    let adaptive = adaptive_run(&fleet, &span_load, &mut log);
+    for line in &log {
+        eprintln!("fleet: {line}");
+    }
+    let adaptive = adaptive.unwrap_or_else(|| {
+        panic!("adaptive sampling: the head-sampled rates did not come within {ADAPTIVE_BAND} × of {ADAPTIVE_TARGET}/s within {ADAPTIVE_DEADLINE_S} s")
+    });
+    eprintln!(
+        "fleet: adaptive sampling: within {ADAPTIVE_BAND} × of {ADAPTIVE_TARGET}/s after {:.0} s; head-sampled per second {:?}, served probabilities {:?}",
+        adaptive.converged_after_s, adaptive.rates, adaptive.probabilities
+    );
+    let (hot, cold) = (adaptive.probabilities[ADAPTIVE_LOAD[0].0], adaptive.probabilities[ADAPTIVE_LOAD[1].0]);
+    assert!(
+        cold / hot >= 3.0,
+        "the operation with a tenth of the load is sampled with a much higher probability: {adaptive:?}"
+    );
+    phase("adaptive sampling converged (2 operations, one at 10 × the other)", t);
 
     // --- Faults under load, one at a time: a collector, then an ingester, killed (SIGKILL) and restarted --
     // A collector's death fails the export batch the services had in flight: they count those spans as
@@ -802,8 +973,7 @@ fn the_fleet_stores_whole_traces_tail_sampled_across_services_and_survives_fault
     assert!(svc_e.terminate(Duration::from_secs(30)).success(), "rag_service failed: {}", svc_e.stderr());
     let half: BTreeMap<Kind, u64> = expected.iter().map(|(k, v)| (*k, v / 2)).collect();
     let must_keep_again = REQUESTS - half[&Kind::Rest];
-    let again_traces =
-        settled_traces(&jaeger, &again_load, must_keep_stored(must_keep_again), Duration::from_secs(120));
+    let again_traces = settled_traces(&fleet, &again_load, must_keep_stored(must_keep_again), Duration::from_secs(60));
     let mut again_stored: BTreeMap<Kind, u64> = BTreeMap::new();
     for trace in &again_traces {
         *again_stored.entry(kind_of_trace(trace)).or_default() += 1;
@@ -824,7 +994,7 @@ fn the_fleet_stores_whole_traces_tail_sampled_across_services_and_survives_fault
     let t = Instant::now();
     fleet.run(&["stop", "cassandra"]);
     fleet.run(&["start", "cassandra"]);
-    let after = settled_traces(&jaeger, &load_name, any_stored(traces.len()), Duration::from_secs(120));
+    let after = settled_traces(&fleet, &load_name, any_stored(traces.len()), Duration::from_secs(60));
     assert_eq!(after.len(), traces.len(), "the traces stored before the store restarted are all still there");
     phase("store restart", t);
 }
