@@ -11,7 +11,13 @@
 //! - faults, one at a time, under load: a collector SIGKILLed and restarted (traces missing or partial no
 //!   more than the spans the services' exporters counted lost), an ingester SIGKILLed and restarted (no
 //!   more than the traces its tail sampler held undecided at the kill, read from its own counters), then a
-//!   fresh load stored exactly as before; and the store restarted (what was stored before is still there).
+//!   fresh load stored exactly as before; and the store restarted (what was stored before is still there);
+//! - adaptive sampling: `examples/span_load` runs two operations, one at 10 × the other's rate, with the
+//!   `parentbased_jaeger_remote` sampler polling the collectors; the probabilities they serve bring the
+//!   head-sampled traces per second of both operations within `ADAPTIVE_BAND` of the target.
+//!
+//! Waits are on the fleet's own counters (the ingesters' decisions and writes), not on fixed times: on a
+//! loaded machine the store can take minutes to write a burst.
 //!
 //! The fleet takes one block of 50 loopback ports below the ephemeral range, checked free first, and a
 //! private directory; everything is stopped and deleted at the end (also when an assertion fails).
@@ -821,7 +827,7 @@ fn run_faulted_load(
 }
 
 #[test]
-#[ignore = "starts the whole fleet (minutes; scripts/fleet.sh build first); not yet in scripts/test.sh, see docs/fleet.md \"Status\""]
+#[ignore = "starts the whole fleet (minutes; scripts/fleet.sh build first); scripts/test.sh runs it in its own step"]
 fn the_fleet_stores_whole_traces_tail_sampled_across_services_and_survives_faults() {
     let t0 = Instant::now();
     let (rag_service, rag_load, span_load) = example_binaries();
