@@ -53,8 +53,10 @@ const ADAPTIVE_LOAD: [(&str, f64); 2] = [("checkout", 30.0), ("refund", 3.0)];
 const ADAPTIVE_WINDOW_S: f64 = 30.0;
 /// Adaptive sampling: the accepted band, as a factor of the target either way.
 const ADAPTIVE_BAND: f64 = 1.5;
+/// Adaptive sampling: how long the rates must stay in the band (checked every 5 s) to count as converged.
+const ADAPTIVE_STABLE_S: f64 = 30.0;
 /// Adaptive sampling: how long convergence may take at most, in seconds.
-const ADAPTIVE_DEADLINE_S: u64 = 300;
+const ADAPTIVE_DEADLINE_S: u64 = 360;
 
 fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("the workspace root").to_path_buf()
@@ -687,7 +689,7 @@ fn served_probabilities(fleet: &Fleet, n: u16, service: &str) -> BTreeMap<String
 /// What the adaptive sampling run came to.
 #[derive(Debug)]
 struct Adaptive {
-    /// Seconds from the load's start until every operation's head-sampled rate was in the band.
+    /// Seconds from the load's start until every operation's head-sampled rate was in the band, to stay.
     converged_after_s: f64,
     /// The head-sampled traces per second of each operation over the last window.
     rates: BTreeMap<String, f64>,
@@ -697,8 +699,8 @@ struct Adaptive {
 
 /// Drives two operations, one at 10 × the other's rate, with the `jaeger_remote` sampler polling the
 /// collector that does not hold the leader lease (collector 1 starts first and takes it), until the
-/// head-sampled traces per second of both come within the band of the target; `None` when they do not
-/// within `ADAPTIVE_DEADLINE_S`.
+/// head-sampled traces per second of both come within the band of the target and stay there for
+/// `ADAPTIVE_STABLE_S`; `None` when they do not within `ADAPTIVE_DEADLINE_S`.
 fn adaptive_run(fleet: &Fleet, span_load: &Path, log: &mut Vec<String>) -> Option<Adaptive> {
     let service = unique_service("fleet-adaptive");
     let mut command = Command::new(span_load);
@@ -724,6 +726,8 @@ fn adaptive_run(fleet: &Fleet, span_load: &Path, log: &mut Vec<String>) -> Optio
     let start = Instant::now();
     // (seconds since start, window length, op -> sampled in the window)
     let mut windows: Vec<(f64, f64, BTreeMap<String, u64>)> = Vec::new();
+    // Since when every check has found the rates in the band.
+    let mut in_band_since: Option<f64> = None;
     loop {
         let line = driver.line_starting("{", Duration::from_secs(60));
         let value: Value = serde_json::from_str(&line).expect("a JSON line from span_load");
@@ -758,8 +762,14 @@ fn adaptive_run(fleet: &Fleet, span_load: &Path, log: &mut Vec<String>) -> Optio
         // The window must lie wholly after the probabilities were first served for both operations.
         let in_band =
             rates.values().all(|r| *r >= ADAPTIVE_TARGET / ADAPTIVE_BAND && *r <= ADAPTIVE_TARGET * ADAPTIVE_BAND);
+        let now = start.elapsed().as_secs_f64();
         if covered >= ADAPTIVE_WINDOW_S && probabilities.len() == ADAPTIVE_LOAD.len() && in_band {
-            return Some(Adaptive { converged_after_s: start.elapsed().as_secs_f64(), rates, probabilities });
+            let since = *in_band_since.get_or_insert(now);
+            if now - since >= ADAPTIVE_STABLE_S {
+                return Some(Adaptive { converged_after_s: since, rates, probabilities });
+            }
+        } else {
+            in_band_since = None;
         }
     }
 }
@@ -917,10 +927,10 @@ fn the_fleet_stores_whole_traces_tail_sampled_across_services_and_survives_fault
         eprintln!("fleet: {line}");
     }
     let adaptive = adaptive.unwrap_or_else(|| {
-        panic!("adaptive sampling: the head-sampled rates did not come within {ADAPTIVE_BAND} × of {ADAPTIVE_TARGET}/s within {ADAPTIVE_DEADLINE_S} s")
+        panic!("adaptive sampling: the head-sampled rates did not come within {ADAPTIVE_BAND} × of {ADAPTIVE_TARGET}/s to stay for {ADAPTIVE_STABLE_S} s within {ADAPTIVE_DEADLINE_S} s")
     });
     eprintln!(
-        "fleet: adaptive sampling: within {ADAPTIVE_BAND} × of {ADAPTIVE_TARGET}/s after {:.0} s; head-sampled per second {:?}, served probabilities {:?}",
+        "fleet: adaptive sampling: within {ADAPTIVE_BAND} × of {ADAPTIVE_TARGET}/s from {:.0} s on (for {ADAPTIVE_STABLE_S} s); head-sampled per second {:?}, served probabilities {:?}",
         adaptive.converged_after_s, adaptive.rates, adaptive.probabilities
     );
     let (hot, cold) = (adaptive.probabilities[ADAPTIVE_LOAD[0].0], adaptive.probabilities[ADAPTIVE_LOAD[1].0]);
