@@ -655,7 +655,7 @@ fn explain_missing(fleet: &Fleet, load_name: &str, loads: &[Vec<Option<String>>]
                             .flatten()
                             .filter_map(|(_, p)| p["serviceName"].as_str())
                             .collect();
-                        let whole = incomplete(trace, load_name, "").map_or_else(|| "whole".to_owned(), |why| why);
+                        let whole = incomplete(trace, load_name, "").unwrap_or_else(|| "whole".to_owned());
                         format!("stored ({whole}; {} spans {names:?}, services {services:?})", names.len())
                     }
                     None => format!("not stored ({answer})"),
