@@ -55,7 +55,7 @@ names=(collector1 collector2 kafka ingester1 ingester2 cassandra)
 hz=$(getconf CLK_TCK)
 
 printf '%-10s %-8s %-10s %-10s %-10s %-10s %-10s %-8s %s\n' "spans/s" "loss" "sent" "collected" "to-kafka" \
-  "ingested" "stored" "drain-s" "CPU % of one core (span_load, collectors, kafka, ingesters, cassandra)"
+  "ingested" "stored" "drain-s" "CPU seconds per second of load, % of one core (load, then drain included)"
 best=0
 for rate in "${rates[@]}"; do
   # Counters before the step: the fleet's are cumulative.
@@ -88,8 +88,6 @@ for rate in "${rates[@]}"; do
   done
   wait "${pids[@]}" || true
   load_end=$(date +%s.%N)
-  declare -A t1=()
-  for n in "${names[@]}"; do t1[$n]=$(cpu_ticks "$(cat "$FLEET_DIR/$n.pid")"); done
   sent=0 dropped=0 traces=0
   for n in 1 2; do
     s=$(grep '"summary"' "$FLEET_DIR/load-$rate-$n.out" || echo '{}')
@@ -97,17 +95,23 @@ for rate in "${rates[@]}"; do
     dropped=$((dropped + $(echo "$s" | sed -n 's/.*"spans_dropped":\([0-9]*\).*/\1/p') + $(echo "$s" | sed -n 's/.*"spans_failed":\([0-9]*\).*/\1/p')))
     traces=$((traces + $(echo "$s" | sed -n 's/.*"started":\([0-9]*\).*/\1/p')))
   done
-  # Drain: until the ingesters have decided every trace and their counters stop moving.
-  last="" drain_start=$(date +%s)
+  # Drain: until the ingesters have decided every trace and written every span of the kept ones, or
+  # DRAIN_SECONDS have passed (what is not written by then counts as lost: the fleet did not keep up).
+  drain_start=$(date +%s)
   while :; do
-    now="$(ingesters otelcol_receiver_accepted_spans) $(ingesters otelcol_processor_tail_sampling_global_count_traces_sampled) $(ingesters otelcol_exporter_sent_spans)"
     decided=$(($(ingesters otelcol_processor_tail_sampling_global_count_traces_sampled) - i_dec0))
-    if [ "$now" = "$last" ] && [ "$decided" -ge "$traces" ]; then break; fi
+    kept=$(($(ingesters otelcol_processor_tail_sampling_global_count_traces_sampled 'sampled="true"') - i_kept0))
+    stored=$(($(ingesters otelcol_exporter_sent_spans) - i_out0))
+    if [ "$decided" -ge "$traces" ] && [ "$stored" -ge $((kept * (children + 1))) ]; then break; fi
     [ $(($(date +%s) - drain_start)) -lt "$drain_seconds" ] || break
-    last="$now"
-    sleep 5
+    sleep 2
   done
   drain=$(($(date +%s) - drain_start))
+  # The fleet's CPU over the load and its drain: the ingesters decide and write up to decision_wait
+  # (10 s) after a trace's first span, and a store that falls behind keeps writing after the load.
+  drain_end=$(date +%s.%N)
+  declare -A t1=()
+  for n in "${names[@]}"; do t1[$n]=$(cpu_ticks "$(cat "$FLEET_DIR/$n.pid")"); done
   collected=$(($(collectors otelcol_receiver_accepted_spans) - c_acc0))
   to_kafka=$(($(collectors otelcol_exporter_sent_spans 'exporter="kafka"') - c_out0))
   ingested=$(($(ingesters otelcol_receiver_accepted_spans) - i_in0))
@@ -121,6 +125,7 @@ for rate in "${rates[@]}"; do
     + $(pos $((traces - decided))) + $(pos $((want_stored - stored))) + failed))
   secs=$(awk -v a="$started" -v b="$load_end" 'BEGIN { print b - a }')
   cpu=$(awk -v t="$load_ticks" -v hz="$hz" -v s="$secs" 'BEGIN { printf "%d", 100 * t / hz / s }')
+  # CPU seconds per second of load: what the fleet spends to keep up with this rate.
   for n in "${names[@]}"; do
     cpu="$cpu $(awk -v n="$n" -v a="${t0[$n]}" -v b="${t1[$n]}" -v hz="$hz" -v s="$secs" 'BEGIN { printf "%s=%d", n, 100 * (b - a) / hz / s }')"
   done
