@@ -20,7 +20,7 @@
 #   FLEET_TAIL_DECISION_WAIT (10s), FLEET_TAIL_SENSITIVE_SPANS (regex of span names always kept)
 #   FLEET_STORE_WRITERS (8) concurrent Cassandra writers per ingester, FLEET_STORE_QUEUE_SIZE (1000) batches waiting
 #   FLEET_ADAPTIVE_TARGET (1 trace/s per operation), FLEET_ADAPTIVE_INTERVAL (1m), FLEET_ADAPTIVE_INITIAL (0.1),
-#   FLEET_ADAPTIVE_DELAY (2m), FLEET_ADAPTIVE_FOLLOWER_REFRESH (1m)
+#   FLEET_ADAPTIVE_DELAY (2m), FLEET_ADAPTIVE_FOLLOWER_REFRESH (1m, the leader lease's lifetime)
 #   FLEET_START_TIMEOUT (180) seconds to wait for each process to be ready
 #   KOTAEMON_TRACE_CACHE (~/.cache/kotaemon-trace), KAFKA_VERSION (4.3.2), CASSANDRA_VERSION (5.0.9)
 set -euo pipefail
