@@ -14,7 +14,7 @@
 //! | `--pause-ms MS` | 0 | each worker's pause between two requests (spreads the load over time) |
 //! | `--debug-every K` | 10 | every K-th request carries `X-Debug-Tracing: true` (0: none) |
 //! | `--wait-s S` | 30 | how long to wait for the service's `/healthz` first |
-//! | `--json` | off | print the summary as one JSON object instead of text |
+//! | `--json` | off | print the summary as one JSON object instead of text, with each request's trace id |
 //!
 //! Each request is a CLIENT span `POST /ask` of the service `rag-load` (`OTEL_SERVICE_NAME` overrides it),
 //! and carries its `traceparent`: the service continues that trace, so the two services' spans make one
@@ -85,6 +85,8 @@ fn parse_args() -> Result<Args, String> {
 
 /// What one request came to.
 struct Outcome {
+    /// The request's number, from 0: request `i` asks question `i mod 6`.
+    index: u64,
     question: &'static str,
     /// The HTTP status, or the transport error.
     status: Result<u16, String>,
@@ -95,7 +97,9 @@ struct Outcome {
 
 /// One request as a CLIENT span; its context goes out in `traceparent` (and the debug header when asked).
 #[trace_with_otel("POST /ask", span_kind = "client", skip(client, url), fields(http.request.method = "POST", url.full = url))]
-async fn ask(client: &reqwest::Client, url: &str, question: &'static str, debug: bool) -> Outcome {
+async fn ask(client: &reqwest::Client, url: &str, index: u64, question: &'static str, debug: bool) -> Outcome {
+    // The trace this CLIENT span starts (the service continues it): known even when the service fails.
+    let trace_id = kotaemon_trace::current_trace_id();
     let mut headers = http::HeaderMap::new();
     propagation::inject(&mut headers);
     headers.insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"));
@@ -106,7 +110,7 @@ async fn ask(client: &reqwest::Client, url: &str, question: &'static str, debug:
     let started = Instant::now();
     let sent = client.post(url).headers(headers).body(body.to_string()).send().await;
     let mut outcome =
-        Outcome { question, status: Err(String::new()), latency: Duration::ZERO, trace_id: None, debug_forced: false };
+        Outcome { index, question, status: Err(String::new()), latency: Duration::ZERO, trace_id, debug_forced: false };
     match sent {
         Ok(response) => {
             let status = response.status().as_u16();
@@ -114,7 +118,9 @@ async fn ask(client: &reqwest::Client, url: &str, question: &'static str, debug:
             let answer: serde_json::Value =
                 response.bytes().await.ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default();
             outcome.status = Ok(status);
-            outcome.trace_id = answer["trace_id"].as_str().map(str::to_owned);
+            if let Some(id) = answer["trace_id"].as_str() {
+                outcome.trace_id = Some(id.to_owned());
+            }
             outcome.debug_forced = answer["debug_forced"] == true;
         }
         Err(error) => outcome.status = Err(error.to_string()),
@@ -156,7 +162,7 @@ async fn run(args: &Args) -> Result<(Vec<Outcome>, Duration), String> {
                     break;
                 }
                 let debug = debug_every > 0 && i % debug_every == debug_every - 1;
-                let outcome = ask(&client, &url, QUESTIONS[(i % QUESTIONS.len() as u64) as usize], debug).await;
+                let outcome = ask(&client, &url, i, QUESTIONS[(i % QUESTIONS.len() as u64) as usize], debug).await;
                 outcomes.lock().unwrap_or_else(|e| e.into_inner()).push(outcome);
                 if !pause.is_zero() {
                     tokio::time::sleep(pause).await;
@@ -203,6 +209,13 @@ fn summary(args: &Args, outcomes: &[Outcome], elapsed: Duration) -> serde_json::
             serde_json::json!({ "requests": of.len(), "statuses": distinct, "p50_ms": round(percentile(&ms, 50.0)) }),
         );
     }
+    // Request i's trace id at index i: what a test needs to look each trace up in the store.
+    let mut trace_ids = vec![serde_json::Value::Null; outcomes.len()];
+    for o in outcomes {
+        if let (Some(slot), Some(id)) = (trace_ids.get_mut(o.index as usize), &o.trace_id) {
+            *slot = serde_json::Value::String(id.clone());
+        }
+    }
     serde_json::json!({
         "url": args.url,
         "requests": outcomes.len(),
@@ -219,6 +232,7 @@ fn summary(args: &Args, outcomes: &[Outcome], elapsed: Duration) -> serde_json::
         "max_ms": round(latencies.last().copied().unwrap_or(0.0)),
         "slowest": slowest.map(|o| serde_json::json!({ "question": o.question, "ms": round(o.latency.as_secs_f64() * 1000.0), "trace_id": o.trace_id })),
         "per_question": per_question,
+        "trace_ids": trace_ids,
     })
 }
 

@@ -18,8 +18,9 @@
 #   FLEET_DIR                 pids, logs, generated configs and data (default $KOTAEMON_TRACE_CACHE/fleet)
 #   FLEET_KAFKA_PARTITIONS (4), FLEET_TAIL_PERCENT (20), FLEET_TAIL_SLOW_MS (1000),
 #   FLEET_TAIL_DECISION_WAIT (10s), FLEET_TAIL_SENSITIVE_SPANS (regex of span names always kept)
+#   FLEET_STORE_WRITERS (8) concurrent Cassandra writers per ingester, FLEET_STORE_QUEUE_SIZE (1000) batches waiting
 #   FLEET_ADAPTIVE_TARGET (1 trace/s per operation), FLEET_ADAPTIVE_INTERVAL (1m), FLEET_ADAPTIVE_INITIAL (0.1),
-#   FLEET_ADAPTIVE_DELAY (2m), FLEET_ADAPTIVE_FOLLOWER_REFRESH (1m)
+#   FLEET_ADAPTIVE_DELAY (2m), FLEET_ADAPTIVE_FOLLOWER_REFRESH (1m, the leader lease's lifetime)
 #   FLEET_START_TIMEOUT (180) seconds to wait for each process to be ready
 #   KOTAEMON_TRACE_CACHE (~/.cache/kotaemon-trace), KAFKA_VERSION (4.3.2), CASSANDRA_VERSION (5.0.9)
 set -euo pipefail
@@ -454,5 +455,5 @@ case "$cmd" in
     for name in collector1 collector2 ingester1 ingester2 query kafka cassandra; do stop_one "$name"; done
     rm -rf "$dir/kafka" "$dir/cassandra" "$dir"/*.log
     say "data deleted from $dir" ;;
-  *) sed -n '2,24p' "$0"; exit 2 ;;
+  *) sed -n '2,25p' "$0"; exit 2 ;;
 esac

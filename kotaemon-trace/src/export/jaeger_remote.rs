@@ -146,6 +146,7 @@ pub(crate) fn start(poll: Poll, current: Arc<ArcSwap<Strategy>>) -> std::io::Res
         loop {
             match runtime.block_on(fetch_any(&poll, &mut order)) {
                 Ok(strategy) => {
+                    let strategy = strategy.continuing(&current.load());
                     current.store(Arc::new(strategy));
                     *shown.lock().unwrap_or_else(|e| e.into_inner()) = order.first().cloned();
                     reported = false;

@@ -29,6 +29,13 @@ impl RateLimiter {
         RateLimiter { interval, tolerance, tat: AtomicU64::new(0) }
     }
 
+    /// Continues where `previous` left off: the budget it had spent stays spent. A new limiter starts
+    /// with its whole burst available, so one that replaced another at every poll would let an extra
+    /// burst through each time.
+    pub(crate) fn continue_from(&self, previous: &RateLimiter) {
+        self.tat.store(previous.tat.load(Ordering::Relaxed), Ordering::Relaxed);
+    }
+
     /// Takes one event's worth of budget if there is some.
     #[inline]
     pub(crate) fn try_acquire(&self) -> bool {

@@ -95,6 +95,33 @@ impl Strategy {
     }
 }
 
+impl Strategy {
+    /// This strategy, fetched anew, with the rate limiters' budget of the one it replaces where the rate
+    /// is the same. A fresh limiter has its whole burst available: replaced at every poll, the
+    /// per-operation lower bound would let one more trace of each operation through per poll (one per
+    /// second with `pollingIntervalMs=1000`, beside a target of about one per second), and a
+    /// rate-limiting strategy one more burst.
+    pub(crate) fn continuing(self, previous: &Strategy) -> Strategy {
+        match (self, previous) {
+            (
+                Strategy::RateLimiting { per_second, limiter },
+                Strategy::RateLimiting { per_second: was, limiter: old },
+            ) if per_second == *was => {
+                limiter.continue_from(old);
+                Strategy::RateLimiting { per_second, limiter }
+            }
+            (Strategy::PerOperation(ops), Strategy::PerOperation(old))
+                if ops.lower_bound_per_second == old.lower_bound_per_second =>
+            {
+                let kept = old.lower_bounds.lock().unwrap_or_else(|e| e.into_inner()).clone();
+                *ops.lower_bounds.lock().unwrap_or_else(|e| e.into_inner()) = kept;
+                Strategy::PerOperation(ops)
+            }
+            (strategy, _) => strategy,
+        }
+    }
+}
+
 // ---- the wire format (Jaeger's JSON; `strategyType` may be a number or a name) ----
 
 #[derive(Debug, Deserialize, Default)]
@@ -218,6 +245,27 @@ mod tests {
             .filter(|i| s.decide(TraceId::from(i.wrapping_mul(0x9E3779B97F4A7C15F39CC0605CEDC835)), "browse").sampled)
             .count();
         assert!((300..500).contains(&other), "about 10 % of 4000, got {other}");
+    }
+
+    #[test]
+    fn a_strategy_fetched_again_keeps_the_lower_bound_budget_already_spent() {
+        let document = br#"{"strategyType":0,"operationSampling":{"defaultSamplingProbability":0,
+            "defaultLowerBoundTracesPerSecond":0.001,"perOperationStrategies":[]}}"#;
+        let first = parse_strategy(document).unwrap();
+        let id = TraceId::from(7u128);
+        assert!(first.decide(id, "checkout").sampled, "the lower bound lets the first trace through");
+        assert!(!first.decide(id, "checkout").sampled, "and then one per 1000 s");
+        // The next poll brings the same document: no new trace gets through.
+        let second = parse_strategy(document).unwrap().continuing(&first);
+        assert!(!second.decide(id, "checkout").sampled, "the budget spent before the poll stays spent");
+        assert!(second.decide(id, "browse").sampled, "an operation not seen before has its own budget");
+        // Without carrying it over, each poll would let one more through.
+        assert!(parse_strategy(document).unwrap().decide(id, "checkout").sampled);
+
+        let limited = br#"{"strategyType":1,"rateLimitingSampling":{"maxTracesPerSecond":0.001}}"#;
+        let first = parse_strategy(limited).unwrap();
+        assert!(first.decide(id, "x").sampled && !first.decide(id, "x").sampled);
+        assert!(!parse_strategy(limited).unwrap().continuing(&first).decide(id, "x").sampled);
     }
 
     #[test]
