@@ -625,6 +625,11 @@ fn trace_ids(summary: &Value) -> Vec<Option<String>> {
         .unwrap_or_default()
 }
 
+/// The ids of traces the query API returned.
+fn trace_ids_of(traces: &[Value]) -> BTreeSet<String> {
+    traces.iter().filter_map(|t| t["traceID"].as_str().map(str::to_owned)).collect()
+}
+
 /// The stored traces of the loads' requests: what the service search returned, plus every trace of the
 /// loads' ids the search did not return but the query API has by id. Jaeger's Cassandra search index
 /// (`service_name_index`, keyed by service, bucket and start time in microseconds, without the trace id)
@@ -632,7 +637,7 @@ fn trace_ids(summary: &Value) -> Vec<Option<String>> {
 /// missing from the search; the ids the load generators printed are the ground truth.
 fn with_traces_by_id(fleet: &Fleet, found: Vec<Value>, loads: &[Vec<Option<String>>]) -> Vec<Value> {
     let jaeger = fleet.query();
-    let seen: BTreeSet<String> = found.iter().filter_map(|t| t["traceID"].as_str().map(str::to_owned)).collect();
+    let seen = trace_ids_of(&found);
     let mut traces = found;
     let mut by_id_only = Vec::new();
     for id in loads.iter().flatten().flatten() {
@@ -656,7 +661,7 @@ fn with_traces_by_id(fleet: &Fleet, found: Vec<Value>, loads: &[Vec<Option<Strin
 /// all), then the fleet's own counters and the error lines of its logs.
 fn explain_missing(fleet: &Fleet, load_name: &str, loads: &[Vec<Option<String>>], found: &[Value]) -> String {
     let jaeger = fleet.query();
-    let found: BTreeSet<&str> = found.iter().filter_map(|t| t["traceID"].as_str()).collect();
+    let found = trace_ids_of(found);
     let mut report = String::new();
     for (n, ids) in loads.iter().enumerate() {
         for (i, id) in ids.iter().enumerate() {
@@ -1022,9 +1027,6 @@ fn the_fleet_stores_whole_traces_tail_sampled_across_services_and_survives_fault
     fleet.run(&["start", "cassandra"]);
     let after = settled_traces(&fleet, &load_name, any_stored(traces.len()), Duration::from_secs(60));
     let after = with_traces_by_id(&fleet, after, &ids);
-    let trace_ids_of = |traces: &[Value]| -> BTreeSet<String> {
-        traces.iter().filter_map(|t| t["traceID"].as_str().map(str::to_owned)).collect()
-    };
     assert_eq!(
         trace_ids_of(&after),
         trace_ids_of(&traces),

@@ -364,10 +364,11 @@ impl Worker {
     fn retry(&mut self, deadline: Option<Instant>) -> OTelSdkResult {
         let Some(pending) = self.pending.as_mut() else { return Ok(()) };
         if pending.spans.is_empty() {
-            std::mem::swap(&mut pending.spans, &mut self.batch);
+            // Nothing is assembled while a batch is held (`drain` waits for the retry), so the batch being
+            // filled here is the next one to hold.
             self.fill();
             let Some(pending) = self.pending.as_mut() else { return Ok(()) };
-            std::mem::swap(&mut pending.spans, &mut self.batch);
+            pending.spans = std::mem::replace(&mut self.batch, Vec::with_capacity(self.max_batch));
             if pending.spans.is_empty() {
                 pending.next = Instant::now() + pending.delay;
                 return Ok(());

@@ -93,9 +93,7 @@ impl Strategy {
             }
         }
     }
-}
 
-impl Strategy {
     /// This strategy, fetched anew, with the rate limiters' budget of the one it replaces where the rate
     /// is the same. A fresh limiter has its whole burst available: replaced at every poll, the
     /// per-operation lower bound would let one more trace of each operation through per poll (one per
