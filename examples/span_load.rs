@@ -15,16 +15,18 @@
 //! | `--children N` | 3 | child spans under each root (a trace is N + 1 spans) |
 //! | `--report-s S` | 5 | a JSON line every S seconds: traces started and head-sampled per operation in that window |
 //!
-//! Every line on stdout is one JSON object: the windows (`"window"`), then one summary (`"summary"`)
-//! with the totals per operation and the pipeline's export counters after the final flush (spans exported,
-//! dropped, failed). Exit status 0, or 2 for bad arguments, 1 when tracing could not start.
+//! Every line on stdout is one JSON object: the windows (`"window"`: seconds since the start, `"unix_ms"`:
+//! the wall clock at the window's end, to line up with the stored spans' start times), then one summary
+//! (`"summary"`) with the totals per operation and the pipeline's export counters after the final flush
+//! (spans exported, dropped, failed). SIGINT or SIGTERM ends the load early the same way: the window so far,
+//! the flush, the summary. Exit status 0, or 2 for bad arguments, 1 when tracing could not start.
 #![forbid(unsafe_code)]
 
 use kotaemon_trace::opentelemetry::trace::{Span as _, TraceContextExt as _, Tracer as _};
 use kotaemon_trace::opentelemetry::{Context, KeyValue, global};
 use std::collections::BTreeMap;
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -94,11 +96,11 @@ fn one_trace(name: &str, children: u64) -> bool {
     sampled
 }
 
-/// Starts `rate` traces per second of `name` until `end`, spread evenly (a late tick catches up).
-fn drive(name: String, rate: f64, children: u64, end: Instant, counts: Arc<Counts>) {
+/// Starts `rate` traces per second of `name` until `end` or `stop`, spread evenly (a late tick catches up).
+fn drive(name: String, rate: f64, children: u64, end: Instant, stop: Arc<AtomicBool>, counts: Arc<Counts>) {
     let start = Instant::now();
     let mut done: u64 = 0;
-    while Instant::now() < end {
+    while Instant::now() < end && !stop.load(Ordering::Relaxed) {
         let due = (start.elapsed().as_secs_f64() * rate) as u64;
         while done < due {
             let sampled = one_trace(&name, children);
@@ -111,6 +113,27 @@ fn drive(name: String, rate: f64, children: u64, end: Instant, counts: Arc<Count
         let next = start + Duration::from_secs_f64((done + 1) as f64 / rate);
         std::thread::sleep(next.saturating_duration_since(Instant::now()).min(Duration::from_millis(100)));
     }
+}
+
+/// Sets `stop` on SIGINT or SIGTERM, so that a caller can end the load when it has seen enough and still
+/// get every head-sampled span exported and the summary printed.
+fn stop_on_signal(stop: Arc<AtomicBool>) {
+    std::thread::spawn(move || {
+        let Ok(runtime) = tokio::runtime::Builder::new_current_thread().enable_all().build() else { return };
+        runtime.block_on(async {
+            use tokio::signal::unix::{SignalKind, signal};
+            let Ok(mut terminate) = signal(SignalKind::terminate()) else { return };
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = terminate.recv() => {}
+            }
+        });
+        stop.store(true, Ordering::Relaxed);
+    });
+}
+
+fn unix_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }
 
 fn print_line(value: &serde_json::Value) {
@@ -137,6 +160,8 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let stop = Arc::new(AtomicBool::new(false));
+    stop_on_signal(Arc::clone(&stop));
     let began = Instant::now();
     let end = began + Duration::from_secs_f64(args.seconds);
     let counts: BTreeMap<String, Arc<Counts>> =
@@ -146,14 +171,19 @@ fn main() -> ExitCode {
         .iter()
         .map(|(name, rate)| {
             let (name, rate, children, c) = (name.clone(), *rate, args.children, Arc::clone(&counts[name]));
-            std::thread::spawn(move || drive(name, rate, children, end, c))
+            let stop = Arc::clone(&stop);
+            std::thread::spawn(move || drive(name, rate, children, end, stop, c))
         })
         .collect();
     // One line per window: what each operation started and what the head sampler kept in it.
     let last: Mutex<BTreeMap<String, (u64, u64)>> = Mutex::new(BTreeMap::new());
     let mut window_start = Instant::now();
-    while Instant::now() < end {
-        std::thread::sleep(args.report.min(end.saturating_duration_since(Instant::now())));
+    while Instant::now() < end && !stop.load(Ordering::Relaxed) {
+        let window_end = (window_start + args.report).min(end);
+        // In short sleeps: a stop signal ends the window early.
+        while Instant::now() < window_end && !stop.load(Ordering::Relaxed) {
+            std::thread::sleep(window_end.saturating_duration_since(Instant::now()).min(Duration::from_millis(50)));
+        }
         let seconds = window_start.elapsed().as_secs_f64();
         window_start = Instant::now();
         let mut last = last.lock().unwrap_or_else(|e| e.into_inner());
@@ -167,7 +197,12 @@ fn main() -> ExitCode {
                 serde_json::json!({ "started": started, "sampled": sampled, "sampled_per_s": sampled as f64 / seconds }),
             );
         }
-        print_line(&serde_json::json!({ "window": began.elapsed().as_secs_f64(), "seconds": seconds, "ops": ops }));
+        print_line(&serde_json::json!({
+            "window": began.elapsed().as_secs_f64(),
+            "unix_ms": unix_ms(),
+            "seconds": seconds,
+            "ops": ops,
+        }));
     }
     for worker in workers {
         let _ = worker.join();

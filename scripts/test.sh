@@ -54,12 +54,11 @@ step "cargo test (workspace)"
 # The fleet test is `#[ignore]`d here and has its own step below (minutes rather than seconds). (Not
 # `-- --skip`: the criterion benches built as tests reject test-harness options.)
 cargo test --workspace --all-targets -q 2>&1 | tee -a "$log"
-step "fleet: 2 collectors → Kafka → 2 tail-sampling ingesters → Cassandra, under load and faults"
+step "fleet: 2 collectors → Kafka → 2 tail-sampling ingesters → Cassandra: adaptive sampling, whole traces, faults"
 # --workspace: the same feature resolution as the step above and the examples the test builds, so nothing
-# is compiled again. Each phase prints its time. The adaptive sampling test of the same binary is left out
-# (minutes of steady load; docs/fleet.md, "Adaptive sampling").
+# is compiled again. Each phase prints its time.
 cargo test -q --workspace --test fleet -- --ignored --exact \
-  the_fleet_stores_whole_traces_tail_sampled_across_services_and_survives_faults 2>&1 | tee -a "$log"
+  the_fleet_samples_adaptively_stores_whole_traces_and_survives_faults 2>&1 | tee -a "$log"
 step "doc tests"
 cargo test --workspace --doc -q 2>&1 | tee -a "$log"
 step "feature off: #[trace_with_otel] is the identity"
