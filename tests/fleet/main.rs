@@ -49,7 +49,8 @@ const ADAPTIVE_INTERVAL_S: u64 = 30;
 /// Adaptive sampling: the traces per second wanted from each operation. Five rather than Jaeger's default
 /// of one: Jaeger leaves a probability alone while its estimate is within 30 % of the target (its
 /// `delta_tolerance`), and at one trace per second a 60 s count alone varies by ± 13 % (one standard
-/// deviation), so a settled rate near that edge would leave the band below by chance; at five, ± 6 %.
+/// deviation), so a settled rate near that edge would leave the band below by chance; at five, ± 6 % (± 4 %
+/// over the 120 s window).
 const ADAPTIVE_TARGET: f64 = 5.0;
 /// Adaptive sampling: the probability each operation starts with (the services' `initialSamplingRate` and
 /// the collectors' `initial_sampling_probability`): 2.5 × the target for the busier operation, a quarter of
