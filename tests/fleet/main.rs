@@ -306,25 +306,11 @@ impl Fleet {
     /// What the ingesters have done so far, summed: trace ids received, traces decided, spans written or
     /// failed by the store's exporter. Unchanged between two calls: the fleet is idle.
     fn progress(&self) -> [u64; 3] {
-        let mut out = [0u64; 3];
-        for n in 1..=2u16 {
-            let url = format!("http://127.0.0.1:{}/metrics", self.base + 20 + 10 * n + 1);
-            let Ok(mut response) = ureq::get(&url).call() else { continue };
-            let body = response.body_mut().read_to_string().unwrap_or_default();
-            for line in body.lines() {
-                let value = || line.rsplit(' ').next().and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0) as u64;
-                if line.starts_with("otelcol_processor_tail_sampling_new_trace_id_received") {
-                    out[0] += value();
-                } else if line.starts_with("otelcol_processor_tail_sampling_global_count_traces_sampled") {
-                    out[1] += value();
-                } else if line.starts_with("otelcol_exporter_sent_spans")
-                    || line.starts_with("otelcol_exporter_send_failed_spans")
-                {
-                    out[2] += value();
-                }
-            }
-        }
-        out
+        [
+            self.ingester_sum("otelcol_processor_tail_sampling_new_trace_id_received"),
+            self.ingester_sum("otelcol_processor_tail_sampling_global_count_traces_sampled"),
+            self.ingester_sum("otelcol_exporter_sent_spans") + self.ingester_sum("otelcol_exporter_send_failed_spans"),
+        ]
     }
 }
 
@@ -618,6 +604,30 @@ fn incomplete(trace: &Value, load_service: &str, service_prefix: &str) -> Option
     None
 }
 
+/// Waiting on the fleet: given up once the ingesters have made no progress (see [`Fleet::progress`]) for
+/// a while, or after 10 minutes in all.
+struct ProgressWatch {
+    started: Instant,
+    progress: [u64; 3],
+    progress_at: Instant,
+}
+
+impl ProgressWatch {
+    fn new(fleet: &Fleet) -> ProgressWatch {
+        ProgressWatch { started: Instant::now(), progress: fleet.progress(), progress_at: Instant::now() }
+    }
+
+    /// Whether to stop waiting: nothing received, decided or written by the ingesters for `idle`, or 10
+    /// minutes since the wait began.
+    fn given_up(&mut self, fleet: &Fleet, idle: Duration) -> bool {
+        let now = fleet.progress();
+        if now != self.progress {
+            (self.progress, self.progress_at) = (now, Instant::now());
+        }
+        self.progress_at.elapsed() >= idle || self.started.elapsed() >= Duration::from_secs(600)
+    }
+}
+
 /// The stored traces of `service` (the search, completed by id from `loads`, see [`with_traces_by_id`]),
 /// once two answers 5 s apart agree and `enough` holds for them, or once the fleet has been idle for
 /// `idle` (nothing received, decided or written by the ingesters, see [`Fleet::progress`]) without that,
@@ -632,21 +642,14 @@ fn settled_traces(
     idle: Duration,
 ) -> Vec<Value> {
     let jaeger = fleet.query();
-    let started = Instant::now();
     let path = format!("/api/traces?service={service}&limit=2000&lookback=1h");
     let mut last: Option<usize> = None;
-    let mut progress = fleet.progress();
-    let mut progress_at = Instant::now();
+    let mut watch = ProgressWatch::new(fleet);
     loop {
         let found = jaeger.get(&path).ok().and_then(|v| v["data"].as_array().cloned()).unwrap_or_default();
         let (traces, by_id_only) = with_traces_by_id(fleet, found, loads);
         let settled = last == Some(traces.len()) && enough(&traces);
-        let now = fleet.progress();
-        if now != progress {
-            progress = now;
-            progress_at = Instant::now();
-        }
-        if settled || progress_at.elapsed() >= idle || started.elapsed() >= Duration::from_secs(600) {
+        if settled || watch.given_up(fleet, idle) {
             if !by_id_only.is_empty() {
                 say(&format!("stored but not returned by the service search (found by id): {by_id_only:?}"));
             }
@@ -958,17 +961,11 @@ fn adaptive_phase(fleet: &Fleet, span_load: &Path) {
     let sampled: u64 = ADAPTIVE_LOAD.iter().map(|(op, _)| summary["ops"][op]["sampled"].as_u64().unwrap_or(0)).sum();
     // Each trace is a root and one child. The ingesters have seen this load only: their counters are its.
     let t = Instant::now();
-    let mut progress = fleet.progress();
-    let mut progress_at = Instant::now();
+    let mut watch = ProgressWatch::new(fleet);
     loop {
-        let now = fleet.progress();
-        if fleet.decisions().0 >= sampled && fleet.ingester_sum("otelcol_exporter_sent_spans") >= 2 * sampled {
-            break;
-        }
-        if now != progress {
-            (progress, progress_at) = (now, Instant::now());
-        }
-        if progress_at.elapsed() >= Duration::from_secs(60) || t.elapsed() >= Duration::from_secs(600) {
+        let all_written =
+            fleet.decisions().0 >= sampled && fleet.ingester_sum("otelcol_exporter_sent_spans") >= 2 * sampled;
+        if all_written || watch.given_up(fleet, Duration::from_secs(60)) {
             break;
         }
         std::thread::sleep(Duration::from_secs(2));
